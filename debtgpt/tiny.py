@@ -161,6 +161,7 @@ def ensure_tiny_model(path: str | os.PathLike = DEFAULT_TINY_DIR, seed: int = 0)
     # Written beside the target and renamed, so a reader never sees half a model.
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=path.parent))
+    staging.chmod(0o755)
     tokenizer.save_pretrained(staging)
     model.save_pretrained(staging)
     (staging / MARKER).write_text(
