@@ -86,7 +86,9 @@ METRIC_DIRECTIONS = {
     "violations": "lower",
     "concessions": "lower",
     "first_offer_discount": "lower",
-    "format_errors": "lower",
+    "format_errors": "lower",  # share of the collector's turns
+    "debtor_format_errors": "lower",  # share of the debtor's turns (LLM debtors)
+    "hangups": "lower",
     **{name: "higher" for name in JUDGE_CRITERIA},
 }
 MAIN_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "violations", "AT")  # plotted per archetype

@@ -1,0 +1,139 @@
+"""DebtBench metrics (DESIGN.md section 2): functions of finished trajectories, nothing else.
+
+Per dialogue: dr, pr are fractions, pd days, ip months, debt the principal. Aggregates are given overall
+and per archetype; a metric with nothing to average over (no dialogue, no success) is None (n/a), never 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from statistics import fmean
+
+from debtgpt.constants import (
+    ARCHETYPES,
+    DAYS_PER_MONTH,
+    JUDGE_CRITERIA,
+    LS_SAFETY_FACTOR,
+    METRIC_DIRECTIONS,
+    SA_SAFETY_FACTOR,
+)
+from debtgpt.dialogue import Trajectory
+
+METRIC_NAMES = tuple(METRIC_DIRECTIONS)
+
+
+def collection_efficiency(t: Trajectory) -> float | None:
+    """(1 - dr) * (pr / pd + (1 - pr) / (ip * 30)) for a deal; None otherwise."""
+    if not t.success:
+        return None
+    a = t.agreement
+    return (1 - a.disc_ratio) * (a.pmt_ratio / a.pmt_days + (1 - a.pmt_ratio) / (a.inst_prds * DAYS_PER_MONTH))
+
+
+def solvency_adequate(t: Trajectory) -> bool | None:
+    """SA: the up-front part is covered by 85 % of assets plus income until it is due."""
+    if not t.success:
+        return None
+    a, r = t.agreement, t.scenario.record
+    due = r.principal * (1 - a.disc_ratio) * a.pmt_ratio
+    return due <= 0 or SA_SAFETY_FACTOR * (r.current_assets + r.daily_income * a.pmt_days) / due >= 1
+
+
+def liquidity_sufficient(t: Trajectory) -> bool | None:
+    """LS: 95 % of income over the installment period covers the remainder."""
+    if not t.success:
+        return None
+    a, r = t.agreement, t.scenario.record
+    due = r.principal * (1 - a.disc_ratio) * (1 - a.pmt_ratio)
+    return due <= 0 or LS_SAFETY_FACTOR * r.daily_income * DAYS_PER_MONTH * a.inst_prds / due >= 1
+
+
+def concessions(t: Trajectory) -> int:
+    """Collector proposals that moved any field in the debtor's favour compared with its previous one."""
+    count, previous = 0, None
+    for turn in t.collector_turns():
+        if turn.action == "ask" and turn.proposal is not None:
+            if previous is not None and turn.proposal.concessions_from(previous):
+                count += 1
+            previous = turn.proposal
+    return count
+
+
+def first_offer_discount(t: Trajectory) -> float | None:
+    for turn in t.collector_turns():
+        if turn.action == "ask" and turn.proposal is not None:
+            return turn.proposal.disc_ratio
+    return None
+
+
+def dialogue_scores(t: Trajectory) -> dict:
+    """Per-dialogue values that the aggregates and the reward are built from."""
+    collector_turns = t.collector_turns()
+    success = t.success
+    return {
+        "success": success,
+        "turns": len(t.turns),
+        "CR": (1 - t.agreement.disc_ratio) if success else 0.0,
+        "CE": collection_efficiency(t),
+        "SA": solvency_adequate(t),
+        "LS": liquidity_sufficient(t),
+        "collector_turns": len(collector_turns),
+        "violating_turns": sum(bool(turn.violations) for turn in collector_turns),
+        "format_error_turns": sum(turn.format_error is not None for turn in collector_turns),
+        "debtor_turns": len(t.turns) - len(collector_turns),
+        "debtor_format_error_turns": sum(turn.format_error is not None for turn in t.turns if turn.role == "debtor"),
+        "concessions": concessions(t),
+        "first_offer_discount": first_offer_discount(t),
+        "hangup": t.outcome == "hangup",
+    }
+
+
+def _mean(values) -> float | None:
+    values = [float(v) for v in values if v is not None]
+    return fmean(values) if values else None
+
+
+def _share(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def aggregate(trajectories: Sequence[Trajectory]) -> dict:
+    """Every metric over a group of finished trajectories; None where it is undefined."""
+    if not trajectories:
+        return {name: None for name in METRIC_NAMES}
+    unfinished = [t.key() for t in trajectories if not t.finished]
+    if unfinished:
+        raise ValueError(f"metrics need finished trajectories; unfinished: {unfinished[:5]}")
+    rows = [dialogue_scores(t) for t in trajectories]
+    cr, sa, ls = _mean(r["CR"] for r in rows), _mean(r["SA"] for r in rows), _mean(r["LS"] for r in rows)
+    dhi = _mean(v for v in (sa, ls) if v is not None) if (sa is not None or ls is not None) else None
+    cci = None if cr is None or dhi is None else (0.0 if cr + dhi == 0 else 2 * cr * dhi / (cr + dhi))
+    metrics = {
+        "SR": _mean(r["success"] for r in rows),
+        "AT": _mean(r["turns"] for r in rows),
+        "CR": cr,
+        "CE": _mean(r["CE"] for r in rows),
+        "SA": sa,
+        "LS": ls,
+        "CRI": cr,
+        "DHI": dhi,
+        "CCI": cci,
+        "violations": _share(sum(r["violating_turns"] for r in rows), sum(r["collector_turns"] for r in rows)),
+        "concessions": _mean(r["concessions"] for r in rows),
+        "first_offer_discount": _mean(r["first_offer_discount"] for r in rows),
+        "format_errors": _share(sum(r["format_error_turns"] for r in rows), sum(r["collector_turns"] for r in rows)),
+        "debtor_format_errors": _share(sum(r["debtor_format_error_turns"] for r in rows), sum(r["debtor_turns"] for r in rows)),
+        "hangups": _mean(r["hangup"] for r in rows),
+    }
+    for criterion in JUDGE_CRITERIA:
+        metrics[criterion] = _mean((t.judge_scores or {}).get(criterion) for t in trajectories)
+    return metrics
+
+
+def evaluate(trajectories: Sequence[Trajectory]) -> dict:
+    """{"n": N, "overall": {...}, "by_archetype": {archetype: {...}}} for one collector's trajectories."""
+    return {
+        "n": len(trajectories),
+        "overall": aggregate(trajectories),
+        "n_by_archetype": {a: sum(t.archetype == a for t in trajectories) for a in ARCHETYPES},
+        "by_archetype": {a: aggregate([t for t in trajectories if t.archetype == a]) for a in ARCHETYPES},
+    }

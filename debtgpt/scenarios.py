@@ -1,0 +1,82 @@
+"""The scenario set: records and personas joined, split train/test stratified by archetype, saved with a card."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from debtgpt.constants import ARCHETYPES
+from debtgpt.dialogue import Scenario
+from debtgpt.io import package_versions, read_jsonl, write_json, write_jsonl
+from debtgpt.personas import Persona, generate_personas
+from debtgpt.records import DebtRecord, generate_records
+
+DATA_VERSION = "1"
+SPLITS = ("train", "test")
+
+
+class MissingDataError(FileNotFoundError):
+    """A stage's input is not there yet; the message names the make target that builds it."""
+
+
+def build_scenarios(num_records: int, seed: int) -> list[Scenario]:
+    records = generate_records(num_records, seed)
+    personas = generate_personas(records, seed + 1)
+    return [Scenario(id=record.id, record=record, persona=persona) for record, persona in zip(records, personas)]
+
+
+def split_by_archetype(scenarios: list[Scenario], test_fraction: float, seed: int) -> dict[str, list[Scenario]]:
+    """Each archetype contributes round(count * test_fraction) scenarios to the test split."""
+    rng = np.random.default_rng(seed)
+    test_ids: set[str] = set()
+    for archetype in ARCHETYPES:
+        ids = sorted(s.id for s in scenarios if s.archetype == archetype)
+        rng.shuffle(ids)
+        test_ids.update(ids[: round(len(ids) * test_fraction)])
+    return {
+        "train": [s for s in scenarios if s.id not in test_ids],
+        "test": [s for s in scenarios if s.id in test_ids],
+    }
+
+
+def shares(scenarios: list[Scenario]) -> dict[str, float]:
+    counts = Counter(s.archetype for s in scenarios)
+    return {a: round(counts[a] / len(scenarios), 4) if scenarios else 0.0 for a in ARCHETYPES}
+
+
+def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], config: dict) -> dict:
+    """records.jsonl, personas.jsonl, one file of ids per split, and card.json."""
+    out = Path(out_dir)
+    everything = sorted((s for split in splits.values() for s in split), key=lambda s: s.id)
+    write_jsonl(out / "records.jsonl", (s.record.to_dict() for s in everything))
+    write_jsonl(out / "personas.jsonl", (s.persona.to_dict() for s in everything))
+    for name, split in splits.items():
+        write_jsonl(out / f"{name}.jsonl", ({"id": s.id, "archetype": s.archetype} for s in split))
+    card = {
+        "version": DATA_VERSION,
+        "config": config,
+        "seed": config.get("seed"),
+        "counts": {name: len(split) for name, split in splits.items()} | {"all": len(everything)},
+        "archetype_counts": {
+            name: dict(sorted(Counter(s.archetype for s in split).items())) for name, split in splits.items()
+        },
+        "archetype_shares": {name: shares(split) for name, split in splits.items()} | {"all": shares(everything)},
+        "versions": {k: v for k, v in package_versions(("numpy",)).items()},
+    }
+    write_json(out / "card.json", card)
+    return card
+
+
+def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:
+    """Scenarios of one split, in file order."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not allowed; allowed values: {', '.join(SPLITS)}")
+    data = Path(data_dir)
+    needed = [data / name for name in ("records.jsonl", "personas.jsonl", f"{split}.jsonl")]
+    missing = [str(p) for p in needed if not p.exists()]
+    if missing:
+        raise MissingDataError(f"no scenario data at {data} (missing {', '.join(missing)}); run `make data` first")
+    records = {row["id"]: DebtRecord.from_dict(row) for row in read_jsonl(data / "records.jsonl")}
+    personas = {row["record_id"]: Persona.from_dict(row) for row in read_jsonl(data / "personas.jsonl")}
+    return [Scenario(id=row["id"], record=records[row["id"]], persona=personas[row["id"]]) for row in read_jsonl(data / f"{split}.jsonl")]

@@ -1,0 +1,134 @@
+"""The hf, vllm and scripted backends behind one interface, and the registry that builds them."""
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass, field
+
+import pytest
+
+from debtgpt.backends import BACKEND_KINDS, Sampling, make_backend
+from debtgpt.backends.scripted import ScriptedBackend
+from debtgpt.backends.vllm import VLLMBackend
+
+GREEDY = Sampling(temperature=0.0, max_tokens=12)
+
+
+def chat(text: str) -> list[dict]:
+    return [{"role": "system", "content": "You are a debt collector."}, {"role": "user", "content": text}]
+
+
+def test_unknown_kind_names_the_allowed_kinds():
+    with pytest.raises(ValueError, match="hf, vllm, openai"):
+        make_backend({"kind": "tgi"})
+    assert BACKEND_KINDS == ("hf", "vllm", "openai")
+
+
+def test_hf_batch_matches_one_at_a_time(hf_backend):
+    # Left padding and the attention mask must make batching invisible to greedy decoding.
+    conversations = [chat("Hello?"), chat("I lost my job last month and cannot pay anything before my next payday."), chat("No.")]
+    batched = hf_backend.generate(conversations, GREEDY)
+    single = [hf_backend.generate([c], GREEDY)[0] for c in conversations]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert all(0 < g.completion_tokens <= GREEDY.max_tokens and g.prompt_tokens > 10 for g in batched)
+    assert batched[1].prompt_tokens > batched[2].prompt_tokens
+
+
+def test_hf_counts_usage_and_seeds_sampling(hf_backend):
+    before = hf_backend.usage.requests
+    sampling = Sampling(temperature=1.0, max_tokens=8)
+    first = hf_backend.generate([chat("Hi")] * 2, sampling, seeds=[5, 6])
+    again = hf_backend.generate([chat("Hi")] * 2, sampling, seeds=[5, 6])
+    assert [g.text for g in first] == [g.text for g in again]
+    assert hf_backend.usage.requests == before + 4
+
+
+def test_hf_prompt_over_context_is_an_error_not_a_crash(hf_backend):
+    too_long = chat("pay " * 5000)
+    short, long_ = hf_backend.generate([chat("Hi"), too_long], GREEDY)
+    assert short.error is None and long_.error is not None and "context" in long_.error
+
+
+def test_hf_stop_strings_cut_the_text(hf_backend):
+    text = hf_backend.generate([chat("Hi")], Sampling(temperature=0.0, max_tokens=12))[0].text
+    assert len(text) > 2
+    cut = hf_backend.generate([chat("Hi")], Sampling(temperature=0.0, max_tokens=12, stop=[text[2:4]]))[0].text
+    assert cut == text[: text.find(text[2:4])]
+
+
+def test_scripted_backend_answers_from_a_function():
+    backend = ScriptedBackend(lambda conversation, seed: f"{conversation[-1]['content']}/{seed}")
+    out = backend.generate([chat("a"), chat("b")], GREEDY, seeds=[1, 2])
+    assert [g.text for g in out] == ["a/1", "b/2"] and backend.usage.requests == 2
+
+
+# --- vllm, against a stand-in engine with vLLM's surface -------------------------------------------
+
+
+@dataclass
+class FakeCompletion:
+    text: str
+    token_ids: list[int]
+
+
+@dataclass
+class FakeRequestOutput:
+    prompt_token_ids: list[int]
+    outputs: list[FakeCompletion]
+
+
+@dataclass
+class FakeLLM:
+    calls: list = field(default_factory=list)
+
+    def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None):
+        self.calls.append((messages, sampling_params, lora_request))
+        return [
+            FakeRequestOutput(prompt_token_ids=list(range(len(m[-1]["content"]))), outputs=[FakeCompletion(f"reply {p.seed}", [1, 2, 3])])
+            for m, p in zip(messages, sampling_params)
+        ]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    """A `vllm` module with SamplingParams, StructuredOutputsParams and LoRARequest that record their arguments."""
+
+    class Params:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    module = types.ModuleType("vllm")
+    module.SamplingParams = type("SamplingParams", (Params,), {})
+    module.LLM = lambda **kwargs: pytest.fail("the test injects its engine; LLM must not be built")
+    sampling_params = types.ModuleType("vllm.sampling_params")
+    sampling_params.StructuredOutputsParams = type("StructuredOutputsParams", (Params,), {})
+    lora = types.ModuleType("vllm.lora")
+    lora_request = types.ModuleType("vllm.lora.request")
+    lora_request.LoRARequest = lambda name, int_id, path: ("lora", name, int_id, path)
+    for name, mod in {"vllm": module, "vllm.sampling_params": sampling_params, "vllm.lora": lora, "vllm.lora.request": lora_request}.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    return module
+
+
+def test_vllm_sends_per_request_seeds_guided_json_and_the_adapter(fake_vllm):
+    engine = FakeLLM()
+    backend = VLLMBackend("Qwen/Qwen2.5-0.5B-Instruct", adapter="checkpoints/sft", engine=engine)
+    schema = {"type": "object"}
+    out = backend.generate([chat("a"), chat("bbb")], Sampling(max_tokens=200, json_schema=schema), seeds=[11, 12])
+    assert [g.text for g in out] == ["reply 11", "reply 12"]
+    assert [(g.prompt_tokens, g.completion_tokens) for g in out] == [(1, 3), (3, 3)]
+    messages, params, lora = engine.calls[0]
+    assert messages == [chat("a"), chat("bbb")]
+    assert [p.seed for p in params] == [11, 12] and all(p.max_tokens == 200 for p in params)
+    assert params[0].structured_outputs.json == schema
+    assert lora == ("lora", "adapter", 1, "checkpoints/sft")
+    assert backend.usage.requests == 2 and backend.usage.completion_tokens == 6
+
+
+def test_vllm_without_schema_or_adapter(fake_vllm):
+    engine = FakeLLM()
+    backend = VLLMBackend("some/model", engine=engine, guided_json=True)
+    backend.generate([chat("a")], Sampling(max_tokens=5))
+    _, params, lora = engine.calls[0]
+    assert not hasattr(params[0], "structured_outputs") and lora is None
+    assert backend.generate([], GREEDY) == []
