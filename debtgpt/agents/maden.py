@@ -168,8 +168,8 @@ class MADeNCollector(Agent):
         for i, history in drafts.items():
             if results[i] is not None or not history:
                 continue
-            # Out of retries: send the draft with the fewest problems (the latest among equals).
-            best = min(range(len(history)), key=lambda k: (len(history[k][1]), -k))
+            # Out of retries: send a usable draft with the fewest problems (the latest among equals).
+            best = min(range(len(history)), key=lambda k: (history[k][0].format_error is not None, len(history[k][1]), -k))
             turn, problems = history[best]
             turn.info.update(
                 plan=plans[i],
