@@ -79,7 +79,7 @@ def generate_records(n: int, seed: int) -> list[DebtRecord]:
         daily_income = float(np.clip(base_income * hardship, 40, 2000))
         monthly_expenses = float(np.clip(0.72 * daily_income * 30 + 300 + rng.normal(0, 450), 500, None))
         current_assets = float(np.clip(-1500 + 45 * daily_income * hardship + rng.normal(0, 3000), 0, None))
-        total_loan = float(np.clip(rng.lognormal(10.3, 0.55), 5000, 200000))
+        total_loan = float(np.clip(rng.lognormal(10.2, 0.8), 3000, 300000))
         outstanding_balance = float(total_loan * rng.uniform(0.35, 0.95))
         principal = float(outstanding_balance * rng.uniform(0.15, 0.45))
         days_overdue = int(np.clip(rng.gamma(2.2, 40), 15, 720))

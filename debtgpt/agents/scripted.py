@@ -205,7 +205,8 @@ class ExpertCollector(Agent):
             return Turn("collector", "non", "financial assessment", _say(view, "financial assessment"),
                         thoughts="Evidence would let me offer more.")
         evasive = bool(_EVASION_RE.search(heard))
-        strategy = rng.choice(("legal deterrent", "constructive challenge") if evasive else ("constructive challenge", "ethical appeal", "repayment negotiation"))
+        options = ("constructive challenge", "ethical appeal", "repayment negotiation")
+        strategy = rng.choice(options + ("legal deterrent",) if evasive else options)
         if strategy == "repayment negotiation":
             return _ask(view, terms, thoughts="Restate the offer.")
         return Turn("collector", "non", strategy, _say(view, strategy), thoughts="Move them towards a decision.")

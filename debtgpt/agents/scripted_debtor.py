@@ -38,32 +38,33 @@ class ArchetypeBehaviour:
     hangup_per_turn: float  # base chance of hanging up on any turn without progress
     strategies: dict  # weights of its talk strategies when it neither accepts nor counters
     counter: float  # chance of answering an unacceptable offer with a counter-proposal
+    empathy: float  # how much kind words calm it (suspicious debtors discount them)
 
 
 BEHAVIOURS = {
     "Confrontational": ArchetypeBehaviour(
         demand=(0.15, 0.3), pushbacks=(2, 4), softening=0.12, disclosure=0.25, trust_needed=3.0, threat_anger=2.0,
-        threat_softening=0.0, hangup_anger=12.0, hangup_per_turn=0.01,
+        threat_softening=0.0, hangup_anger=12.0, hangup_per_turn=0.008,
         strategies={"emotional confrontation": 4, "complaint": 3, "shift responsibility": 3, "vague response": 1},
-        counter=0.5,
+        counter=0.5, empathy=0.5,
     ),
     "Avoidant": ArchetypeBehaviour(
         demand=(0.05, 0.2), pushbacks=(1, 3), softening=0.15, disclosure=0.3, trust_needed=3.0, threat_anger=0.8,
-        threat_softening=0.3, hangup_anger=12.0, hangup_per_turn=0.02,
+        threat_softening=0.3, hangup_anger=12.0, hangup_per_turn=0.012,
         strategies={"vague response": 4, "false compliance": 4, "shift responsibility": 1, "dilemma rendering": 1},
-        counter=0.3,
+        counter=0.3, empathy=1.0,
     ),
     "Helpless": ArchetypeBehaviour(
         demand=(0.05, 0.25), pushbacks=(1, 2), softening=0.18, disclosure=0.6, trust_needed=1.5, threat_anger=0.3,
         threat_softening=0.4, hangup_anger=99.0, hangup_per_turn=0.0,
         strategies={"dilemma rendering": 5, "honest disclosure": 2, "vague response": 1},
-        counter=0.4,
+        counter=0.4, empathy=1.5,
     ),
     "Cooperative": ArchetypeBehaviour(
         demand=(0.0, 0.05), pushbacks=(0, 1), softening=0.3, disclosure=0.85, trust_needed=0.5, threat_anger=0.5,
         threat_softening=0.2, hangup_anger=99.0, hangup_per_turn=0.0,
         strategies={"honest disclosure": 3, "repayment negotiation": 2, "vague response": 1},
-        counter=0.6,
+        counter=0.6, empathy=1.0,
     ),
 }
 # How much a debtor overrates its means, by financial literacy (1 to 5).
@@ -178,6 +179,7 @@ class ScriptedDebtor(Agent):
             "disclosed_reason": False,
             "disclosed_payday": False,
             "heard": 0,
+            "threats": 0,
         }
 
     def _listen(self, state: dict, view: View) -> None:
@@ -191,14 +193,15 @@ class ScriptedDebtor(Agent):
         state["demand"] *= 1 - behaviour.softening
         state["anger"] -= 0.3  # venting cools a little
         if _EMPATHY_RE.search(words):
-            state["anger"] -= 1.2
-            state["trust"] += 1.0
+            state["anger"] -= 1.2 * behaviour.empathy
+            state["trust"] += behaviour.empathy
         if _TRUST_RE.search(words):
             state["trust"] += 0.8
         if _THREAT_RE.search(words):
             state["anger"] += behaviour.threat_anger
             state["trust"] -= 0.5
             state["demand"] *= 1 - behaviour.threat_softening
+            state["threats"] += 1
         state["asked"] = bool(_QUESTION_RE.search(words))
         previous = [t.proposal for t in view.history[:-1] if t.role == "collector" and t.proposal is not None]
         if last.proposal is not None and previous and last.proposal.concessions_from(previous[-1]):
@@ -251,7 +254,9 @@ class ScriptedDebtor(Agent):
         standing = view.standing_proposal("collector")
 
         if state["anger"] >= behaviour.hangup_anger + state["patience"] or (
-            state["heard"] > 2 and rng.random() < behaviour.hangup_per_turn * (1 + max(state["anger"] - 5, 0) / 3)
+            # Pressure and anger make a debtor more likely to end the call.
+            state["heard"] > 2
+            and rng.random() < behaviour.hangup_per_turn * (1 + state["threats"]) * (1 + max(state["anger"] - 5, 0) / 3)
         ):
             return Turn("debtor", "hangup", "emotional confrontation" if state["anger"] > 6 else "vague response",
                         rng.choice(_HANGUP_SAY), thoughts="I want this call to end.")
