@@ -132,3 +132,16 @@ def test_vllm_without_schema_or_adapter(fake_vllm):
     _, params, lora = engine.calls[0]
     assert not hasattr(params[0], "structured_outputs") and lora is None
     assert backend.generate([], GREEDY) == []
+
+
+def test_hf_loads_a_peft_adapter(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    adapted = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapted.save_pretrained(tmp_path / "adapter")
+    plain = make_backend({"kind": "hf", "model": str(tiny_model_dir), "device": "cpu"})
+    with_adapter = make_backend({"kind": "hf", "model": str(tiny_model_dir), "device": "cpu", "adapter": str(tmp_path / "adapter")})
+    conversations = [chat("Hello?"), chat("I cannot pay.")]
+    assert [g.text for g in with_adapter.generate(conversations, GREEDY)] != [g.text for g in plain.generate(conversations, GREEDY)]
