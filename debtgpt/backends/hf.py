@@ -11,11 +11,7 @@ ignored and the turn parser tolerates what comes back.
 """
 from __future__ import annotations
 
-import logging
-
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
-
-log = logging.getLogger(__name__)
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
