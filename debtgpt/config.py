@@ -6,7 +6,7 @@ against these dataclasses. Hydra's own settings (run dirs) stay in the YAML file
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -27,10 +27,12 @@ class DataConfig:
 
 @dataclass
 class EvalConfig:
-    # collectors to evaluate side by side: scripted names or files in configs/collector/
+    # collectors to evaluate side by side: scripted names or files in configs/agents/collector/
     collectors: list[str] = field(default_factory=lambda: ["firm", "conceder", "expert"])
-    # the debtor simulator every collector talks to
+    # the debtor simulator every collector talks to: scripted or a file in configs/agents/debtor/
     debtor: str = "scripted"
+    # experience judge: none or a file in configs/agents/judge/ (adds respect_empathy, transparency, feasibility)
+    judge: str = "none"
     # scenario split to evaluate on
     split: str = "test"
     # folder written by `make data`
@@ -56,6 +58,8 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="data_schema", node=DataConfig)
     store.store(name="eval_schema", node=EvalConfig)
+    store.store(name="rollouts_schema", node=RolloutsConfig)
+    store.store(name="pairs_schema", node=PairsConfig)
     store.store(name="sft_schema", node=SFTRunConfig)
     store.store(name="dpo_schema", node=DPORunConfig)
     store.store(name="publish_schema", node=PublishConfig)
@@ -111,7 +115,8 @@ class TrainRunConfig:
     # examples per device per step, and steps accumulated per optimizer update
     batch_size: int = 4
     grad_accum: int = 1
-    warmup_ratio: float = 0.0
+    # warmup steps, or a fraction of all steps when below 1
+    warmup: float = 0.0
     # token cap per example; null: the longest example as measured with the chat template (nothing truncated)
     max_length: Optional[int] = None
     # an example longer than max_length: fail (name the count and the longest) or drop (print the count)
@@ -173,3 +178,106 @@ class PublishConfig:
     dry_run: bool = False
     private: bool = True
     commit_message: str = "Upload DebtGPT collector"
+
+
+@dataclass
+class RewardConfig:
+    """Weights of the rejection-sampling reward (debtgpt/reward.py); each comment says why that weight."""
+
+    # collection rate (1 - discount) of a deal: the main goal, so the unit every other weight is measured in
+    CR: float = 1.0
+    # collection efficiency relative to the policy-default deal: faster money matters, but less than how much
+    CE: float = 0.25
+    # solvency adequacy (up-front part affordable): together with LS it weighs as much as CR, so a deal the
+    # debtor cannot pay is worth about as little as no deal (it defaults in practice)
+    SA: float = 0.5
+    # liquidity sufficiency (instalments affordable), see SA
+    LS: float = 0.5
+    # judge experience in [0, 1] (respect and empathy, transparency, feasibility), used only when a judge ran:
+    # half of CR, so a kinder call never excuses a worse deal, but breaks ties between similar deals
+    experience: float = 0.5
+    # share of collector turns that break the policy envelope: equal to CR so that breaking the rules on every
+    # turn wipes out everything the deal recovered; rule breaking never pays
+    violations: float = 1.0
+    # share of collector turns that could not be parsed: a malformed turn is as bad as a violating one
+    format_errors: float = 1.0
+    # CE that earns full efficiency credit: the CE of the policy-default deal (0 %, 25 % in 7 days, 6 months)
+    ce_reference: float = 0.25 / 7 + 0.75 / 180
+
+
+@dataclass
+class RolloutsConfig:
+    # the collector that plays the rollouts: a scripted name (firm, conceder, expert) or a file in configs/collector/
+    collector: str = "expert"
+    # the debtor simulator
+    debtor: str = "scripted"
+    # folder written by `make data`
+    data_dir: str = "data"
+    # scenario split to sample on (training data comes from the train split only)
+    split: str = "train"
+    # where shards/, plan.json, card.json and timing.json go
+    out_dir: str = "data/rollouts/${collector}"
+    # dialogues per scenario (N of rejection sampling)
+    samples_per_scenario: int = 4
+    # use only the first scenarios of the split (small runs and tests); null = all
+    max_scenarios: Optional[int] = None
+    # seed of every dialogue's random streams: same seed, same shards (scripted agents)
+    seed: int = 0
+    # turns of both sides together before a dialogue fails
+    max_turns: int = DEFAULT_MAX_TURNS
+    # live dialogues per batch inside a shard
+    batch_size: int = 256
+    # dialogues per shard file; a shard is written once all its dialogues finished (the unit of resuming)
+    shard_size: int = 64
+    # experience scores of each finished dialogue: none, heuristic (offline stand-in) or llm (judge_backend)
+    judge: str = "none"
+    # backend of the LLM judge, e.g. {kind: hf, model: tiny} (judge=llm only)
+    judge_backend: Dict[str, Any] = field(default_factory=dict)
+    # reward weights
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    # a progress bar over all dialogues
+    progress: bool = True
+    # seconds to pause after each shard (tests use it to interrupt a run between shards)
+    shard_delay_s: float = 0.0
+
+
+@dataclass
+class PairsConfig:
+    # the rollouts to sample from (written by `make rollouts`)
+    rollouts_dir: str = "data/rollouts/expert"
+    # sft/, dpo_dialogue/ and dpo_turn/ go here
+    out_dir: str = "data/pairs"
+    # which sets to build: any of sft, dpo_dialogue, dpo_turn
+    sets: List[str] = field(default_factory=lambda: ["sft", "dpo_dialogue", "dpo_turn"])
+    # seed of branch-point choice, candidate streams and forward rollouts
+    seed: int = 0
+    # SFT: best trajectories kept per scenario (successful ones at or above sft_min_reward)
+    sft_top_k: int = 1
+    sft_min_reward: float = 0.5
+    # DPO: pairs whose chosen reward beats the rejected one by less than this are dropped (ties always are)
+    margin: float = 0.05
+    # turn level: rollout dialogues per scenario to branch from, and collector turns to branch at in each
+    branch_dialogues_per_scenario: int = 1
+    branch_points_per_dialogue: int = 2
+    # turn level: candidate collector turns sampled at each branch point (N)
+    num_candidates: int = 4
+    # turn level: candidates the judge keeps for rolling forward (k)
+    keep_top_k: int = 2
+    # turn level: forward rollouts of each kept candidate to the end against the debtor (M)
+    rollouts_per_candidate: int = 2
+    # turn level: branch points whose candidates and forward rollouts are generated together
+    branch_batch_size: int = 256
+    # live dialogues per runner batch
+    batch_size: int = 256
+    # the collector that proposes candidates; null = the collector of the rollouts
+    collector: Optional[str] = None
+    # the debtor of the forward rollouts; null = the debtor of the rollouts
+    debtor: Optional[str] = None
+    # ranks candidates (forward and reverse, summed): heuristic (offline stand-in) or llm (judge_backend)
+    judge: str = "heuristic"
+    judge_backend: Dict[str, Any] = field(default_factory=dict)
+    # also score forward rollouts' experience with the judge (the reward then includes experience)
+    judge_rollouts: bool = False
+    # reward of the forward rollouts (use the rollouts' weights to compare like with like)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    progress: bool = True

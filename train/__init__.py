@@ -1,0 +1,1 @@
+"""Training stages: SFT and DPO with TRL, PEFT and accelerate; publishing to the Hugging Face Hub."""

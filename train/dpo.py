@@ -1,0 +1,96 @@
+"""DPO of the SFT collector on the rejection-sampled preference pairs, LoRA on the SFT model.
+
+    python -m train.dpo                                    # turn-level pairs, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
+    python -m train.dpo level=dialogue beta=0.2 loss_type=ipo run=dpo-dialogue
+    python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
+
+The reference model is the SFT model itself with the LoRA adapters switched off (peft_config given,
+ref_model=None): no second copy in memory. Turn-level pairs (the default) share the dialogue history as the
+prompt, so the debtor's tokens never enter the DPO loss. Lengths are measured as in train.sft (prompt plus the
+longer completion): max_length=null fits the longest pair; a cap fails or drops (overlength). Resume and the
+checkpoints/<run>/final/ layout are those of train.sft.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from debtgpt.config import DPORunConfig, register_configs
+
+register_configs()
+
+PAIR_LEVELS = {"turn": "dpo_turn", "dialogue": "dpo_dialogue"}
+PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
+
+
+def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
+    """The recipe: pairs, lengths, the SFT model with LoRA, trainer, train (or resume), save final/."""
+    from trl import DPOConfig, DPOTrainer
+
+    from train.common import (
+        check_choice, check_run_config, dataset_card, fit_max_length, last_checkpoint, load_dataset_folder, load_model,
+        load_tokenizer, lora_config, pair_lengths, run_card, save_final, say, start_wandb, trainer_arguments,
+    )
+
+    check_run_config(cfg)
+    check_choice("level", cfg.level, tuple(PAIR_LEVELS))
+    if not cfg.lora.enabled:
+        say("lora.enabled=false: full DPO, TRL loads a second copy of the SFT model as the reference")
+    out_dir = Path(out_dir)
+    init_from = Path(cfg.init_from)
+    if not (init_from / "config.json").is_file() and not (init_from / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"init_from={cfg.init_from} holds no model; train the SFT model first (`make sft`)")
+    tokenizer = load_tokenizer(str(init_from), cfg.model.trust_remote_code)
+
+    data = Path(cfg.pairs_dir) / PAIR_LEVELS[cfg.level]
+    dataset = load_dataset_folder(data)
+    missing = [c for c in PAIR_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{data} lacks column(s) {missing}; DPO needs conversational {', '.join(PAIR_COLUMNS)}")
+    say(f"loaded {len(dataset)} {cfg.level}-level pairs from {data}")
+
+    model = load_model(str(init_from), cfg.model)
+    context = getattr(model.config, "max_position_embeddings", None)
+    max_length, kept = fit_max_length(pair_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, f"{cfg.level}-level pair")
+    dataset = dataset.select(kept).select_columns(PAIR_COLUMNS)  # score columns stay in the data, not in the batches
+    say(f"loaded SFT model {init_from} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters); "
+        f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
+
+    config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    data_card = dataset_card(data)
+    report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
+    typed = dict(beta=cfg.beta, loss_type=[cfg.loss_type], precompute_ref_log_probs=cfg.precompute_ref_log_probs)
+    args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))
+    trainer = DPOTrainer(
+        model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer,
+        peft_config=lora_config(cfg.lora),
+    )
+    say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
+
+    resume = last_checkpoint(out_dir) if cfg.resume else None
+    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
+
+    final = save_final(trainer, tokenizer, cfg, str(init_from), out_dir, run_card(config, data_card, max_length, len(dataset), trainer))
+    say(f"saved {final}")
+    if report_to == "wandb":
+        import wandb
+
+        wandb.finish()
+    return {
+        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
+        "examples": len(dataset), "metrics": result.metrics, "trainer": trainer,
+    }
+
+
+@hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")
+def main(cfg: DPORunConfig) -> None:
+    train_dpo(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()

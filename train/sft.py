@@ -1,0 +1,85 @@
+"""Supervised fine-tuning of the collector on the best dialogues, with the loss on the collector's turns only.
+
+    python -m train.sft                                        # tiny model, data/pairs/sft -> checkpoints/sft-tiny/
+    python -m train.sft model=qwen2.5-0.5b lora.enabled=true lr=2e-4 run=sft-qwen
+    python -m train.sft -m lr=1e-4,3e-4 run=sft-sweep          # one point per folder: checkpoints/sft-sweep/lr=0.0001/
+    accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml -m train.sft model=qwen2.5-7b-instruct
+
+max_length: null (the default) measures every dialogue with the chat template and trains at the longest, so
+nothing is cut; a set max_length that some dialogue exceeds fails the run (overlength=fail) or drops those
+dialogues with a printed count (overlength=drop). A rerun of an interrupted run resumes from its newest
+checkpoint-N/. The result is checkpoints/<run>/final/ (see train/common.py for merged vs adapter).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+from debtgpt.config import SFTRunConfig, register_configs
+
+register_configs()
+
+
+def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
+    """The recipe: data, lengths, model, trainer, train (or resume), save final/."""
+    from trl import SFTConfig, SFTTrainer
+
+    from debtgpt.tiny import resolve_model
+    from train.common import (
+        check_run_config, dataset_card, fit_max_length, last_checkpoint, load_dataset_folder, load_model,
+        load_tokenizer, lora_config, run_card, save_final, say, sft_lengths, start_wandb, trainer_arguments,
+    )
+
+    check_run_config(cfg)
+    out_dir = Path(out_dir)
+    model_path = resolve_model(cfg.model.name)
+    tokenizer = load_tokenizer(model_path, cfg.model.trust_remote_code)
+
+    dataset = load_dataset_folder(cfg.data)
+    if "messages" not in dataset.column_names:
+        raise ValueError(f"data={cfg.data} has columns {dataset.column_names}; SFT needs a conversational `messages` column")
+    say(f"loaded {len(dataset)} SFT dialogues from {cfg.data}")
+
+    model = load_model(model_path, cfg.model)
+    context = getattr(model.config, "max_position_embeddings", None)
+    max_length, kept = fit_max_length(sft_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, "SFT")
+    dataset = dataset.select(kept).select_columns(["messages"])
+    say(f"loaded model {cfg.model.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)"
+        f"; {'LoRA r=%d' % cfg.lora.r if cfg.lora.enabled else 'full fine-tuning'}; max_length={max_length}")
+
+    config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
+    data_card = dataset_card(cfg.data)
+    report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
+    # assistant_only_loss: the debtor's words and the system card are context, not targets
+    args = SFTConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, dict(assistant_only_loss=True)))
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
+    )
+
+    resume = last_checkpoint(out_dir) if cfg.resume else None
+    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
+
+    final = save_final(trainer, tokenizer, cfg, model_path, out_dir, run_card(config, data_card, max_length, len(dataset), trainer))
+    say(f"saved {final}")
+    if report_to == "wandb":
+        import wandb
+
+        wandb.finish()
+    return {
+        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
+        "examples": len(dataset), "metrics": result.metrics, "trainer": trainer,
+    }
+
+
+@hydra.main(config_path="../configs", config_name="sft", version_base="1.3")
+def main(cfg: SFTRunConfig) -> None:
+    train_sft(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
