@@ -1,0 +1,144 @@
+"""Rollouts for rejection sampling: N dialogues per training scenario, scored with the reward, in shards.
+
+    python -m data_gen.rollouts collector=expert samples_per_scenario=4
+    python -m data_gen.rollouts max_scenarios=8 samples_per_scenario=2 shard_size=4 out_dir=/tmp/rollouts
+
+Writes <out_dir>/shards/shard-NNNNN.jsonl (one Trajectory.to_dict per line, with reward and reward_parts),
+plan.json, card.json (config, seed, versions, counts per archetype, reward spread) and timing.json
+(dialogues per second: kept out of the data so that the same seed gives byte-identical shards).
+Interrupted, it resumes: complete shards are verified and skipped, the others are run again.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+from omegaconf import OmegaConf
+
+from debtgpt.config import RolloutsConfig, register_configs
+
+log = logging.getLogger(__name__)
+register_configs()
+
+
+def rollouts_card(cfg: dict, trajectories, shards: int) -> dict:
+    """Counts overall and per archetype, and the spread of rewards."""
+    from debtgpt.constants import ARCHETYPES
+    from debtgpt.io import package_versions
+    from debtgpt.reward import reward_spread
+
+    def summary(group) -> dict:
+        return {
+            "dialogues": len(group),
+            "scenarios": len({t.scenario.id for t in group}),
+            "deals": sum(t.success for t in group),
+            "outcomes": {o: sum(t.outcome == o for t in group) for o in sorted({t.outcome for t in group})},
+            "reward": reward_spread(t.reward for t in group),
+        }
+
+    return {
+        "stage": "rollouts",
+        "command": " ".join(["python -m data_gen.rollouts", *sys.argv[1:]]),
+        "config": cfg,
+        "seed": cfg["seed"],
+        "collector": cfg["collector"],
+        "debtor": cfg["debtor"],
+        "max_turns": cfg["max_turns"],
+        "versions": package_versions(),
+        "counts": {"dialogues": len(trajectories), "shards": shards, **summary(trajectories)},
+        "by_archetype": {a: summary([t for t in trajectories if t.archetype == a]) for a in ARCHETYPES},
+        "complete": True,
+    }
+
+
+def make_rollouts(cfg: RolloutsConfig) -> dict:
+    """Run every shard that is not complete yet, then write the card; returns the card."""
+    from tqdm.auto import tqdm
+
+    from data_gen.shards import CARD_FILE, check_plan, chunk_jobs, digest, job_key, remove_temporaries, shard_keys, shard_path
+    from debtgpt.agents.factory import make_collector, make_debtor
+    from debtgpt.dialogue import Trajectory
+    from debtgpt.heuristic_judge import make_judge
+    from debtgpt.io import read_jsonl, write_json, write_jsonl
+    from debtgpt.reward import score_all
+    from debtgpt.runner import DialogueJob, run_dialogues
+    from debtgpt.scenarios import load_scenarios
+
+    if cfg.samples_per_scenario < 1 or cfg.max_turns < 2:
+        raise ValueError(f"samples_per_scenario={cfg.samples_per_scenario} must be >= 1 and max_turns={cfg.max_turns} >= 2")
+    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
+        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
+    scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
+    collector, debtor = make_collector(cfg.collector), make_debtor(cfg.debtor)
+    judge = make_judge(cfg.judge, cfg.judge_backend)
+    jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples_per_scenario)]
+    shards = chunk_jobs(jobs, cfg.shard_size)
+    out = Path(cfg.out_dir)
+    check_plan(out, {
+        "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
+        "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
+        "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
+        "reward": config["reward"],
+    })
+    removed = remove_temporaries(out)
+    expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
+    done = {i for i in range(len(shards)) if shard_keys(shard_path(out, i)) == expected[i]}
+    todo = [i for i in range(len(shards)) if i not in done]
+    print(f"rollouts: {len(jobs)} dialogues ({len(scenarios)} {cfg.split} scenarios x {cfg.samples_per_scenario}) "
+          f"in {len(shards)} shards; {len(done)} already complete{f', {removed} partial writes removed' if removed else ''} -> {out}")
+
+    bar = tqdm(total=len(jobs), initial=sum(len(shards[i]) for i in done), disable=not cfg.progress, unit="dlg",
+               desc=f"rollouts {collector.name}")
+    started, ran = time.perf_counter(), 0
+    try:
+        for i in todo:
+            trajectories = run_dialogues(
+                shards[i], collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns, batch_size=cfg.batch_size,
+                on_finished=lambda _: bar.update(1),
+            )
+            if judge is not None:
+                for trajectory, scores in zip(trajectories, judge.score(trajectories)):
+                    trajectory.judge_scores = scores
+            score_all(trajectories, cfg.reward)
+            write_jsonl(shard_path(out, i), (t.to_dict() for t in trajectories))
+            ran += len(trajectories)
+            if cfg.shard_delay_s > 0:
+                time.sleep(cfg.shard_delay_s)
+    finally:
+        bar.close()
+        collector.close()
+        debtor.close()
+    seconds = time.perf_counter() - started
+
+    everything = [Trajectory.from_dict(row) for i in range(len(shards)) for row in read_jsonl(shard_path(out, i))]
+    keys = [t.key() for t in everything]
+    if keys != [k for shard in expected for k in shard]:
+        raise RuntimeError(f"{out}: shards do not hold exactly the planned dialogues; delete the folder and rerun")
+    card = rollouts_card(config, everything, len(shards))
+    write_json(out / CARD_FILE, card)
+    write_json(out / "timing.json", {
+        "dialogues_run": ran, "shards_run": len(todo), "shards_skipped": len(done), "seconds": round(seconds, 3),
+        "dialogues_per_second": round(ran / seconds, 2) if ran and seconds > 0 else None,
+    })
+    return card
+
+
+@hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
+def main(cfg: RolloutsConfig) -> None:
+    from debtgpt.scenarios import MissingDataError
+
+    try:
+        card = make_rollouts(cfg)
+    except MissingDataError as error:
+        raise SystemExit(f"error: {error}") from None
+    counts = card["counts"]
+    print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "
+          f"-> {cfg.out_dir}/card.json")
+
+
+if __name__ == "__main__":
+    main()

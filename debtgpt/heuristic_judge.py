@@ -1,0 +1,126 @@
+"""An offline stand-in for the LLM judge: the same API as agents.judge.LLMJudge, scored from rules.
+
+It scores a collector turn 1 to 10 on each judging criterion from things a reader can check:
+- respect_empathy: kind or trust-building words raise it, threats lower it, ignoring an angry debtor lowers it;
+- transparency: stating the facts (amounts, days), naming concrete terms and asking open questions raise it;
+  an unparseable turn gets the minimum;
+- feasibility: the proposal (or the accepted one) inside the policy envelope given what was disclosed,
+  affordable for this debtor (the SA and LS tests on its record, as the LLM judge sees its finances), and
+  conceded in small steps; every broken rule and every extra field conceded at once costs points.
+It is position-free, so the forward and reverse passes of `rank` agree; both still run, so that the
+numbers have the LLM judge's scale (S_k = s_fwd + s_rev). It exists so the turn-level pipeline runs offline;
+it is not a measure of quality.
+"""
+from __future__ import annotations
+
+import re
+from statistics import fmean
+
+from debtgpt.agents.judge import RankRequest
+from debtgpt.agreement import Agreement
+from debtgpt.constants import DAYS_PER_MONTH, JUDGE_CRITERIA, LS_SAFETY_FACTOR, SA_SAFETY_FACTOR
+from debtgpt.dialogue import Scenario, Trajectory, Turn
+from debtgpt.policy import disclosed_evidence, envelope_violations
+
+_EMPATHY_RE = re.compile(r"understand|sorry|hear you|must be (?:hard|difficult)|appreciate|take your time|calmly|that must")
+_TRUST_RE = re.compile(r"help you|together|on your side|works for you|a plan you can|find a way")
+_THREAT_RE = re.compile(r"legal|court|lawsuit|credit record|credit report|bailiff")
+_ANGRY_RE = re.compile(r"!|harass|ridiculous|unbelievable|threaten|who do you think|complaint|terrible|joke")
+_FACTS_RE = re.compile(r"\d|overdue|outstanding|interest")
+SCORE_MIN, SCORE_MAX = 1.0, 10.0
+
+
+def _clip(value: float) -> float:
+    return max(SCORE_MIN, min(SCORE_MAX, value))
+
+
+def affordable(scenario: Scenario, terms: Agreement) -> tuple[bool, bool]:
+    """The SA and LS tests of DESIGN.md section 2 for these terms and this debtor."""
+    record = scenario.record
+    debt = record.principal * (1 - terms.disc_ratio)
+    upfront, rest = debt * terms.pmt_ratio, debt * (1 - terms.pmt_ratio)
+    sa = upfront <= 0 or SA_SAFETY_FACTOR * (record.current_assets + record.daily_income * terms.pmt_days) >= upfront
+    ls = rest <= 0 or LS_SAFETY_FACTOR * record.daily_income * DAYS_PER_MONTH * terms.inst_prds >= rest
+    return sa, ls
+
+
+def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
+    """{criterion: 1..10} for one collector turn said after `history`."""
+    words = turn.dialogue.lower()
+    heard = next((t.dialogue.lower() for t in reversed(history) if t.role == "debtor"), "")
+    empathic = bool(_EMPATHY_RE.search(words))
+
+    respect = 6.0 + 2.0 * empathic + 1.0 * bool(_TRUST_RE.search(words)) - 2.5 * bool(_THREAT_RE.search(words))
+    if _ANGRY_RE.search(heard) and not empathic:
+        respect -= 1.0  # an angry debtor deserves to be heard first
+
+    transparency = 5.0 + 1.5 * bool(_FACTS_RE.search(words)) + 1.0 * ("?" in words)
+    mine = [t for t in history if t.role == "collector" and t.action == "ask" and t.proposal is not None]
+    terms = turn.proposal if turn.action == "ask" else None
+    if turn.action == "accept":
+        terms = next((t.proposal for t in reversed(history) if t.role == "debtor" and t.action == "ask"), None)
+    feasibility = 5.0
+    if terms is not None:
+        transparency += 2.0  # concrete terms on the table
+        broken = envelope_violations(terms, disclosed_evidence(history))
+        feasibility += 2.0 if not broken else -3.0 * len(broken)
+        sa, ls = affordable(scenario, terms)
+        feasibility += 1.5 * (sa + ls) - 1.5
+        if mine:
+            feasibility -= max(terms.concessions_from(mine[-1].proposal) - 1, 0)  # big jumps invite more haggling
+    if turn.format_error is not None:
+        return {criterion: SCORE_MIN for criterion in JUDGE_CRITERIA}
+    return {"respect_empathy": _clip(respect), "transparency": _clip(transparency), "feasibility": _clip(feasibility)}
+
+
+class HeuristicJudge:
+    """Rule-based judge with LLMJudge's methods: `score` finished dialogues, `rank` candidate turns."""
+
+    name = "heuristic"
+
+    def __init__(self) -> None:
+        self.unparsed: list[str] = []  # always empty: kept for API parity with LLMJudge
+
+    def score(self, trajectories: list[Trajectory]) -> list[dict | None]:
+        """Per trajectory, each criterion's mean over the collector's turns; None when it never spoke."""
+        results = []
+        for t in trajectories:
+            per_turn = [turn_scores(t.scenario, t.turns[:i], turn) for i, turn in enumerate(t.turns) if turn.role == "collector"]
+            results.append({c: round(fmean(s[c] for s in per_turn), 4) for c in JUDGE_CRITERIA} if per_turn else None)
+        return results
+
+    def _listwise(self, request: RankRequest, order: list[int]) -> list[float]:
+        """One pass over the candidates in `order`: the sum of the criteria per shown candidate."""
+        return [sum(turn_scores(request.scenario, request.history, request.candidates[c]).values()) for c in order]
+
+    def rank(self, requests: list[RankRequest]) -> list[list[float | None]]:
+        """Per request, per candidate (in the request's order): S_k = s_fwd + s_rev."""
+        results = []
+        for request in requests:
+            n = len(request.candidates)
+            forward = self._listwise(request, list(range(n)))
+            reverse = self._listwise(request, list(range(n))[::-1])
+            results.append([forward[c] + reverse[n - 1 - c] for c in range(n)])
+        return results
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+JUDGES = ("none", "heuristic", "llm")
+
+
+def make_judge(kind: str, backend: dict | None = None):
+    """None, the heuristic judge, or an LLM judge on a backend built from `backend` ({kind: hf, model: ...})."""
+    if kind not in JUDGES:
+        raise ValueError(f"judge={kind!r} is not allowed; allowed values: {', '.join(JUDGES)}")
+    if kind == "none":
+        return None
+    if kind == "heuristic":
+        return HeuristicJudge()
+    if not backend:
+        raise ValueError("judge=llm needs judge_backend, e.g. judge_backend={kind: hf, model: tiny}")
+    from debtgpt.agents.judge import LLMJudge
+    from debtgpt.backends import make_backend
+
+    return LLMJudge(make_backend(dict(backend)))  # the hf backend resolves model "tiny" itself
