@@ -59,6 +59,12 @@ def use_bf16(cfg) -> bool:
     return cfg.precision == "bf16"
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def load_tokenizer(path: str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -235,6 +241,7 @@ def trainer_arguments(cfg, out_dir: Path, max_length: int, report_to: str, typed
         warmup_steps=cfg.warmup,
         max_length=max_length,
         bf16=use_bf16(cfg),
+        dataloader_pin_memory=_has_cuda(),  # pinning is for host-to-GPU copies
         gradient_checkpointing=cfg.model.gradient_checkpointing,
         save_strategy="steps",
         save_steps=cfg.save_steps,

@@ -1,0 +1,77 @@
+"""SFT on the tiny model: loss on the collector's turns only, lengths measured not truncated, resume mid-run."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from benchmarks.train_throughput import SFT_SET, write_workload
+from debtgpt.config import SFTRunConfig
+from train.common import fit_max_length, last_checkpoint, redact
+from train.sft import train_sft
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory):
+    return write_workload(tmp_path_factory.mktemp("pairs"), n_scenarios=3)
+
+
+def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
+    cfg = OmegaConf.structured(SFTRunConfig(data=str(pairs_dir / SFT_SET), checkpoints_dir=str(root)))
+    base = dict(model={"name": str(tiny_model_dir)}, batch_size=1, logging_steps=1, wandb={"mode": "disabled"},
+                trl={"disable_tqdm": True})
+    return OmegaConf.merge(cfg, base, overrides)
+
+
+def test_sft_learns_only_the_collector_turns_and_saves_final(tiny_model_dir, pairs_dir, tmp_path):
+    cfg = sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1)
+    out = train_sft(cfg, tmp_path / "sft")
+    final = tmp_path / "sft" / "final"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_card.json"} <= {p.name for p in final.iterdir()}
+    card = json.loads((final / "train_card.json").read_text())
+    assert card["max_length"] == out["max_length"] and card["global_step"] == 1
+    # the trained tokens are the collector's JSON turns and their end-of-turn token, never the debtor's words
+    tokenizer, example = out["trainer"].processing_class, out["trainer"].train_dataset[0]
+    targets = tokenizer.decode([t for t, label in zip(example["input_ids"], example["labels"]) if label != -100])
+    assert targets.startswith('{"thoughts"') and targets.count("<|im_end|>") == targets.count('{"thoughts"')
+    assert "(The call connects" not in targets
+    # max_length = the longest dialogue: nothing was cut
+    assert len(example["input_ids"]) <= out["max_length"] and out["examples"] == 3
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, pairs_dir, tmp_path):
+    run_dir = tmp_path / "sft"
+    train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=2, save_steps=1), run_dir)  # "killed" after step 2
+    checkpoint = last_checkpoint(run_dir)
+    assert checkpoint.endswith("checkpoint-2")
+    state_file = run_dir / "checkpoint-2" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["log_history"][0]["marker"] = "from checkpoint-2"  # only a run that loads this state carries it
+    state_file.write_text(json.dumps(state))
+
+    out = train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=4, save_steps=1), run_dir)
+    assert out["resumed_from"].endswith("checkpoint-2") and out["global_step"] == 4
+    history = [row for row in out["trainer"].state.log_history if "loss" in row]
+    assert [row["step"] for row in history] == [1, 2, 3, 4]
+    assert history[0]["marker"] == "from checkpoint-2"
+
+
+def test_max_length_fits_the_longest_example_unless_capped():
+    assert fit_max_length([30, 50, 40], None, "fail", 4096, "SFT") == (50, [0, 1, 2])
+    assert fit_max_length([30, 50, 40], 45, "drop", 4096, "SFT") == (45, [0, 2])
+    with pytest.raises(ValueError, match="1 of 3 SFT examples are longer than max_length=45"):
+        fit_max_length([30, 50, 40], 45, "fail", 4096, "SFT")
+    with pytest.raises(ValueError, match="exceeds the model's context of 32"):
+        fit_max_length([30, 50, 40], None, "fail", 32, "SFT")
+
+
+def test_a_misspelt_choice_fails_naming_the_field(tiny_model_dir, pairs_dir, tmp_path):
+    with pytest.raises(ValueError, match="overlength='truncate' is not allowed; allowed values: fail, drop"):
+        train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, overlength="truncate"), tmp_path / "sft")
+
+
+def test_secrets_never_reach_the_logged_config(monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijklmnop")
+    logged = redact({"lr": 1e-4, "api_key": "x", "wandb": {"entity": "me", "token": "t"}, "note": "hf_abcdefghijklmnop"})
+    assert logged == {"lr": 1e-4, "wandb": {"entity": "me"}, "note": "<redacted>"}

@@ -1,0 +1,176 @@
+"""Publish a trained collector to the Hugging Face Hub: weights (or adapter), tokenizer, model card, dataset cards.
+
+    python -m train.publish checkpoint=checkpoints/dpo-tiny/final repo_id=me/debtgpt-tiny metrics=reports/demo/metrics.json
+    python -m train.publish dry_run=true        # write and check the folder, push nothing (make publish DRY_RUN=1)
+
+The model card carries the DebtBench tables of a report (eval.run's metrics.json), overall and per archetype,
+and the cards of the datasets the model was trained on. The token comes from HF_TOKEN in the environment and
+is only handed to huggingface_hub: it is never written to the folder, the card or a log.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import hydra
+from omegaconf import OmegaConf
+
+from debtgpt.config import PublishConfig, register_configs
+
+register_configs()
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+# The model card's columns: the headline of each metric group (DESIGN.md section 2).
+CARD_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "AT", "violations", "concessions", "format_errors")
+
+
+def is_adapter(folder: Path) -> bool:
+    return (folder / "adapter_config.json").is_file()
+
+
+def check_model_folder(folder: Path) -> list[str]:
+    """What a loadable model folder lacks (empty when it is complete)."""
+    problems = []
+    if is_adapter(folder):
+        if not any((folder / f).is_file() for f in ADAPTER_FILES):
+            problems.append(f"adapter weights (one of {', '.join(ADAPTER_FILES)})")
+    else:
+        if not (folder / "config.json").is_file():
+            problems.append("config.json")
+        if not any((folder / f).is_file() for f in WEIGHT_FILES):
+            problems.append(f"weights (one of {', '.join(WEIGHT_FILES)})")
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES) or not (folder / "tokenizer_config.json").is_file():
+        problems.append("tokenizer files (tokenizer_config.json and tokenizer.json)")
+    return problems
+
+
+def check_publish_folder(folder: Path) -> list[str]:
+    problems = check_model_folder(folder)
+    card = folder / "README.md"
+    if not card.is_file():
+        problems.append("README.md (model card)")
+    elif "## Evaluation" not in card.read_text() or "| archetype |" not in card.read_text():
+        problems.append("a metrics table in README.md")
+    return problems
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "n/a"  # an empty group is not a zero
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def evaluation_tables(report: dict, collector: str | None) -> list[str]:
+    """One markdown table per collector: rows overall and each archetype, columns the headline metrics."""
+    collectors = report["collectors"]
+    names = list(collectors) if collector is None else [collector]
+    unknown = [n for n in names if n not in collectors]
+    if unknown:
+        raise ValueError(f"collector={unknown[0]!r} is not in the report; allowed collectors: {', '.join(collectors)}")
+    lines = []
+    for name in names:
+        result = collectors[name]
+        rows = {"overall": result["overall"], **result["by_archetype"]}
+        counts = {"overall": result.get("n"), **result.get("n_by_archetype", {})}
+        shown = [m for m in CARD_METRICS if any(r.get(m) is not None for r in rows.values())]
+        lines += [f"### {name}", "", "| archetype | n | " + " | ".join(shown) + " |", "|---|---:|" + "---:|" * len(shown)]
+        for archetype, metrics in rows.items():
+            lines.append(f"| {archetype} | {fmt(counts.get(archetype))} | " + " | ".join(fmt(metrics.get(m)) for m in shown) + " |")
+        lines.append("")
+    return lines
+
+
+def dataset_summaries(staging: Path, datasets: list[str]) -> list[str]:
+    """Copy each dataset's README.md / card.json under datasets/<name>/ and list them."""
+    lines = []
+    for path in map(Path, datasets):
+        cards = [path / name for name in ("README.md", "card.json") if (path / name).is_file()]
+        if not cards:
+            continue
+        target = staging / "datasets" / path.name
+        target.mkdir(parents=True, exist_ok=True)
+        for card in cards:
+            shutil.copy2(card, target / card.name)
+        rows = json.loads((path / "card.json").read_text()).get("rows", "?") if (path / "card.json").is_file() else "?"
+        lines.append(f"- `{path.name}` ({rows} rows): [card](datasets/{path.name}/{cards[0].name})")
+    return lines or ["- (no dataset card found)"]
+
+
+def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, datasets: list[str]) -> str:
+    train_card = json.loads((checkpoint / "train_card.json").read_text()) if (checkpoint / "train_card.json").is_file() else {}
+    trained = train_card.get("config", {})
+    if is_adapter(checkpoint):
+        base = json.loads((checkpoint / "adapter_config.json").read_text())["base_model_name_or_path"]
+        header = ["library_name: peft", f"base_model: {base}"]
+        usage = f"a LoRA adapter on `{base}`: load it with `peft.AutoPeftModelForCausalLM.from_pretrained`."
+    else:
+        base = trained.get("init_from") or trained.get("model", {}).get("name", "unknown")  # DPO starts from the SFT model
+        header = ["library_name: transformers"]
+        usage = "full (merged) weights: load them with `transformers.AutoModelForCausalLM.from_pretrained`."
+    config = report.get("config", {})
+    lines = [
+        "---", *header, "tags: [debt-collection, negotiation, dpo, sft, trl]", "---", "",
+        f"# {cfg.repo_id}", "",
+        "A debt-collection negotiation agent (DebtGPT collector) trained with SFT and DPO on rejection-sampled",
+        f"dialogues. This repository holds {usage}", "",
+        "Each turn is one JSON object (thoughts, strategy, action, dialogue, and a four-field proposal with `ask`).", "",
+        "## Training", "",
+        f"- starting model: `{base}`; run `{trained.get('run', '?')}`, {train_card.get('global_step', '?')} optimizer steps",
+        f"- learning rate {trained.get('lr', '?')}, max_length {train_card.get('max_length', '?')} (measured, nothing truncated)",
+        f"- command: `{train_card.get('command', '?')}`", "",
+        "## Evaluation (DebtBench)", "",
+        f"Split `{config.get('split', '?')}`, debtor `{config.get('debtor', '?')}`, max_turns {config.get('max_turns', '?')}, "
+        f"seed {config.get('seed', '?')}; n/a marks an empty group, never a zero.", "",
+        *evaluation_tables(report, cfg.collector),
+        "## Training data", "", *dataset_summaries(Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1], datasets), "",
+    ]
+    return "\n".join(lines)
+
+
+def publish(cfg: PublishConfig) -> Path:
+    """Write the folder to push, check it, and push it unless dry_run; returns the folder."""
+    checkpoint = Path(cfg.checkpoint)
+    problems = check_model_folder(checkpoint) if checkpoint.is_dir() else [f"the folder itself ({checkpoint})"]
+    if problems:
+        raise FileNotFoundError(f"checkpoint={cfg.checkpoint} lacks {'; '.join(problems)}; train first (`make dpo`)")
+    if not Path(cfg.metrics).is_file():
+        raise FileNotFoundError(f"metrics={cfg.metrics} does not exist; run `make eval` to write a DebtBench report")
+    staging = Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1]
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
+    print(f"copied {checkpoint} ({'adapter' if is_adapter(checkpoint) else 'merged weights'}) to {staging}")
+
+    report = json.loads(Path(cfg.metrics).read_text())
+    (staging / "README.md").write_text(model_card(cfg, checkpoint, report, list(cfg.datasets)))
+    problems = check_publish_folder(staging)
+    if problems:
+        raise RuntimeError(f"{staging} lacks {'; '.join(problems)}")
+    print(f"checked {staging}: weights, tokenizer, config and model card with the DebtBench tables")
+    if cfg.dry_run:
+        print(f"dry run: would push {staging} to {cfg.repo_id}; pushed nothing")
+        return staging
+
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise RuntimeError("HF_TOKEN is not set; export a Hub token with write access, or pass dry_run=true")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    url = api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True)
+    api.upload_folder(repo_id=cfg.repo_id, folder_path=str(staging), commit_message=cfg.commit_message)
+    print(f"pushed {staging} to {url}")
+    return staging
+
+
+@hydra.main(config_path="../configs", config_name="publish", version_base="1.3")
+def main(cfg: PublishConfig) -> None:
+    publish(OmegaConf.to_object(cfg))
+
+
+if __name__ == "__main__":
+    main()
