@@ -1,0 +1,123 @@
+"""The pairs stage: SFT and DPO sets TRL can read, shared prompts, cards that count what was dropped and why."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from datasets import load_from_disk
+from omegaconf import OmegaConf
+
+from data_gen.make_data import make_data
+from data_gen.pairs import make_pairs
+from data_gen.rollouts import make_rollouts
+from data_gen.shards import load_rollouts
+from debtgpt.config import DataConfig, PairsConfig, RolloutsConfig
+from debtgpt.constants import ARCHETYPES
+from debtgpt.scenarios import MissingDataError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("pairs")
+    make_data(OmegaConf.structured(DataConfig(num_records=30, out_dir=str(root / "data"))))
+    make_rollouts(OmegaConf.structured(RolloutsConfig(
+        data_dir=str(root / "data"), out_dir=str(root / "rollouts"), max_scenarios=8, samples_per_scenario=4,
+        shard_size=8, progress=False,
+    )))
+    cfg = OmegaConf.structured(PairsConfig(rollouts_dir=str(root / "rollouts"), out_dir=str(root / "pairs"), progress=False))
+    return {"root": root, "cards": make_pairs(cfg), "pairs": root / "pairs"}
+
+
+def test_pairs_before_rollouts_name_make_rollouts(tmp_path):
+    with pytest.raises(MissingDataError, match="make rollouts"):
+        make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(tmp_path / "none"), out_dir=str(tmp_path / "p"))))
+    cli = subprocess.run(
+        [sys.executable, "-m", "data_gen.pairs", f"rollouts_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'h'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert cli.returncode != 0 and "make rollouts" in cli.stderr
+
+
+def test_sets_load_with_the_trl_columns(built):
+    sft = load_from_disk(str(built["pairs"] / "sft"))
+    assert {"messages", "scenario_id", "archetype", "reward"} <= set(sft.column_names) and len(sft) > 0
+    for messages in sft["messages"]:
+        assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"] and messages[-1]["role"] == "assistant"
+    assert min(sft["reward"]) >= PairsConfig.sft_min_reward
+    for name in ("dpo_dialogue", "dpo_turn"):
+        pairs = load_from_disk(str(built["pairs"] / name))
+        assert {"prompt", "chosen", "rejected", "chosen_reward", "rejected_reward"} <= set(pairs.column_names) and len(pairs) > 0
+        assert all(c - r >= PairsConfig.margin for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"]))
+        assert (built["pairs"] / name / f"{name}.parquet").exists()
+
+
+def test_dialogue_pairs_share_the_opening_and_turn_pairs_one_history(built):
+    dialogue = load_from_disk(str(built["pairs"] / "dpo_dialogue"))
+    for row in dialogue:
+        assert [m["role"] for m in row["prompt"]] == ["system", "user"]
+        assert row["chosen"][0]["role"] == row["rejected"][0]["role"] == "assistant"
+        assert row["chosen_key"] != row["rejected_key"]
+    turn = load_from_disk(str(built["pairs"] / "dpo_turn"))
+    trajectories = {t.key(): t for t in load_rollouts(built["root"] / "rollouts")[0]}
+    for row in turn:
+        assert row["prompt"][-1]["role"] == "user" and len(row["chosen"]) == len(row["rejected"]) == 1
+        assert row["chosen"] != row["rejected"]
+        # the prompt is the collector's side of the source dialogue up to the branch turn
+        source = trajectories[row["key"].rsplit("@", 1)[0]]
+        assert len(row["prompt"]) == 2 + row["branch_turn"] and row["branch_turn"] % 2 == 0
+        assert row["prompt"][2]["content"].startswith("{") and source.turns[0].dialogue in row["prompt"][2]["content"]
+        # every candidate keeps its scores: judge scores for all, rollout rewards for the kept ones
+        assert len(row["candidates"]) == len(row["candidate_judge_scores"]) == PairsConfig.num_candidates
+        kept = [i for i, k in enumerate(row["candidate_kept"]) if k]
+        assert len(kept) == PairsConfig.keep_top_k and {row["chosen_index"], row["rejected_index"]} <= set(kept)
+        assert all(len(row["candidate_rewards"][i]) == PairsConfig.rollouts_per_candidate for i in kept)
+        assert row["chosen_reward"] == max(row["candidate_mean_rewards"][i] for i in kept)
+
+
+def test_cards_count_per_archetype_and_drop_reasons(built):
+    for name in ("sft", "dpo_dialogue", "dpo_turn"):
+        card = json.loads((built["pairs"] / name / "card.json").read_text())
+        assert card["command"].startswith("python -m data_gen.pairs") and card["seed"] == 0
+        assert set(card["by_archetype"]) == set(ARCHETYPES)
+        for counts in card["by_archetype"].values():
+            assert {"scenarios", "trajectories", "rows", "dropped", "rollout_reward"} <= set(counts)
+        assert sum(c["rows"] for c in card["by_archetype"].values()) == card["overall"]["rows"]
+        readme = (built["pairs"] / name / "README.md").read_text()
+        assert all(a in readme for a in ARCHETYPES)
+    turn = json.loads((built["pairs"] / "dpo_turn" / "card.json").read_text())
+    assert turn["replay_mismatches"] == 0 and turn["forward_rollouts"] > 0
+    assert sum(turn["overall"]["dropped"].values()) + turn["overall"]["rows"] == turn["branch_points"]
+    assert set(turn["overall"]["dropped"]) <= {"tie", "under_margin", "one_distinct_candidate", "judge_unreadable"}
+
+
+def test_same_seed_gives_the_same_pairs(built, tmp_path):
+    cfg = OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path), sets=["dpo_turn"], progress=False))
+    make_pairs(cfg)
+    assert load_from_disk(str(tmp_path / "dpo_turn")).to_list() == load_from_disk(str(built["pairs"] / "dpo_turn")).to_list()
+
+
+def test_trl_trains_one_step_on_each_set(built, tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    common = dict(max_steps=1, per_device_train_batch_size=2, use_cpu=True, report_to="none", bf16=False,
+                  max_length=4096, logging_steps=1, save_strategy="no", dataloader_num_workers=0)
+    sft = load_from_disk(str(built["pairs"] / "sft")).select(range(2))
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tokenizer, train_dataset=sft,
+        args=SFTConfig(output_dir=str(tmp_path / "sft"), assistant_only_loss=True, **common),
+    )
+    assert trainer.train().global_step == 1
+    for name in ("dpo_turn", "dpo_dialogue"):
+        pairs = load_from_disk(str(built["pairs"] / name)).select(range(2))
+        trainer = DPOTrainer(
+            model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tokenizer, train_dataset=pairs,
+            args=DPOConfig(output_dir=str(tmp_path / name), **common),
+        )
+        assert trainer.train().global_step == 1
