@@ -90,7 +90,8 @@ def sample_candidates(lives: list[tuple[BranchPoint, _Live]], collector: Agent, 
     views: list[View] = []
     for point, live in lives:
         for c in range(num_candidates):
-            view = copy.deepcopy(live.views["collector"])  # each candidate gets its own memory
+            view = copy.copy(live.views["collector"])  # turns are never changed in place: share them
+            view.history, view.memory = list(view.history), copy.deepcopy(view.memory)  # each candidate its own memory
             view.rng = candidate_rng(seed, point.key, c)
             views.append(view)
     turns = collector.act(views) if views else []

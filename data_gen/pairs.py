@@ -161,6 +161,13 @@ def branch_points(groups: dict, cfg: PairsConfig) -> tuple[list, Counter]:
     return points, dropped
 
 
+def candidate_text(turn) -> str:
+    """What a candidate said as the model would write it: the canonical JSON, or the raw text of a malformed turn."""
+    from debtgpt.protocol import write_turn
+
+    return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn)
+
+
 def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max_turns: int, stats: Counter) -> tuple[list[dict], Counter]:
     """Candidates, judge, forward rollouts and pairs for one batch of branch points (generated together)."""
     from data_gen.branching import ForwardPlan, rebuild, roll_forward, sample_candidates, same_turn
@@ -168,7 +175,6 @@ def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max
     from debtgpt.agents.judge import RankRequest
     from debtgpt.agents.llm_collector import collector_messages
     from debtgpt.dialogue import Turn
-    from debtgpt.protocol import write_turn
     from debtgpt.reward import score_all
 
     rows, dropped = [], Counter()
@@ -185,8 +191,8 @@ def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max
         stats["candidate_errors"] += sum(isinstance(c, DialogueError) for c in candidates)
         seen, distinct = set(), []
         for c, turn in enumerate(candidates):
-            if isinstance(turn, Turn) and write_turn(turn) not in seen:
-                seen.add(write_turn(turn))
+            if isinstance(turn, Turn) and candidate_text(turn) not in seen:
+                seen.add(candidate_text(turn))
                 distinct.append(c)
         if len(distinct) < 2:
             dropped[(point.trajectory.archetype, ONE_DISTINCT_CANDIDATE)] += 1
@@ -244,12 +250,12 @@ def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max
         assert same_turn(rollouts_of[(point.key, best)][0].turns[point.turn_index], candidates[best])
         rows.append({
             "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": write_turn(candidates[best])}],
-            "rejected": [{"role": "assistant", "content": write_turn(candidates[worst])}],
+            "chosen": [{"role": "assistant", "content": candidate_text(candidates[best])}],
+            "rejected": [{"role": "assistant", "content": candidate_text(candidates[worst])}],
             "scenario_id": point.trajectory.scenario.id, "archetype": point.trajectory.archetype,
             "chosen_reward": mean[best], "rejected_reward": mean[worst],
             "key": point.key, "branch_turn": point.turn_index,
-            "candidates": [write_turn(c) if isinstance(c, Turn) else f"(error: {c.message})" for c in candidates],
+            "candidates": [candidate_text(c) if isinstance(c, Turn) else f"(error: {c.message})" for c in candidates],
             "candidate_judge_scores": judge_scores,
             "candidate_kept": [c in kept for c in range(len(candidates))],
             "candidate_rewards": [rewards.get(c, []) for c in range(len(candidates))],

@@ -62,6 +62,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
     process.wait()
     assert not (out / "card.json").exists()
     assert 1 <= len(shard_bytes(out)) < 6
+    # What a crash outside the atomic write could leave: a stray temporary and a torn shard. Both are redone.
+    (out / "shards" / ".shard-00004.jsonl.x1.tmp").write_text("{")
+    (out / "shards" / "shard-00003.jsonl").write_text('{"key": "torn')
 
     rerun = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
