@@ -132,7 +132,7 @@ class TrainRunConfig:
     # with LoRA, final/ holds merged weights (merged) or the adapter with its base named (adapter)
     final_weights: str = "merged"
     wandb: WandbSettings = field(default_factory=WandbSettings)
-    # extra TRL config arguments passed through as they are, e.g. trl.lr_scheduler_type=cosine
+    # extra TRL config arguments passed through as they are, e.g. +trl.lr_scheduler_type=cosine
     trl: dict[str, Any] = field(default_factory=dict)
 
 

@@ -139,13 +139,14 @@ def publish(cfg: PublishConfig) -> Path:
         raise FileNotFoundError(f"checkpoint={cfg.checkpoint} lacks {'; '.join(problems)}; train first (`make dpo`)")
     if not Path(cfg.metrics).is_file():
         raise FileNotFoundError(f"metrics={cfg.metrics} does not exist; run `make eval` to write a DebtBench report")
+    report = json.loads(Path(cfg.metrics).read_text())
+    evaluation_tables(report, cfg.collector)  # an unknown collector fails before anything is written
     staging = Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1]
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
     print(f"copied {checkpoint} ({'adapter' if is_adapter(checkpoint) else 'merged weights'}) to {staging}")
 
-    report = json.loads(Path(cfg.metrics).read_text())
     (staging / "README.md").write_text(model_card(cfg, checkpoint, report, list(cfg.datasets)))
     problems = check_publish_folder(staging)
     if problems:
