@@ -251,7 +251,8 @@ def trainer_arguments(cfg, out_dir: Path, max_length: int, report_to: str, typed
         report_to=report_to,
         **typed,
     )
-    overlap = sorted(set(cfg.trl) & set(arguments))
+    # a key our typed fields set must be changed there, so a sweep and the logged config see it
+    overlap = sorted(set(cfg.trl) & (set(arguments) - {"save_strategy", "dataloader_pin_memory"}))
     if overlap:
         raise ValueError(f"trl.{overlap[0]} is set by a typed field of this config; set it there, not in trl (typed: {', '.join(overlap)})")
     return {**arguments, **cfg.trl}
