@@ -197,6 +197,18 @@ def redact(value, secrets: set[str] | None = None):
     return value
 
 
+def numbers(card: dict, prefix: str) -> dict:
+    """The numeric leaves of a nested card as flat keys: data/by_archetype/Avoidant/reward/mean."""
+    flat = {}
+    for key, value in card.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, dict):
+            flat.update(numbers(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            flat[name] = value
+    return flat
+
+
 def wandb_mode(cfg) -> str:
     if os.environ.get("WANDB_MODE") == "disabled" or cfg.wandb.mode == "disabled":
         return "disabled"
@@ -222,8 +234,7 @@ def start_wandb(cfg, run_name: str, out_dir: Path, config: dict, data_card: dict
             mode=mode,
             config=redact({**config, "data_card": data_card}),
         )
-        counts = {k: v for k, v in data_card.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        wandb.run.summary.update({f"data/{k}": v for k, v in counts.items()})
+        wandb.run.summary.update(numbers(data_card, "data"))  # rollout and pair statistics, per archetype too
     say(f"wandb: {mode} (project {cfg.wandb.project})")
     return "wandb"
 
