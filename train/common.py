@@ -272,6 +272,9 @@ def trainer_arguments(cfg, out_dir: Path, max_length: int, report_to: str, typed
 def save_final(trainer, tokenizer, cfg, init_path: str, out_dir: Path, card: dict) -> Path:
     """final/: the model (merged or adapter), the tokenizer and a card; written beside and renamed."""
     final, staging = out_dir / "final", out_dir / "final.partial"
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a run killed while saving
+    trainer.accelerator.wait_for_everyone()
     trainer.save_model(str(staging))  # gathers sharded weights (FSDP, ZeRO-3); writes the adapter alone with LoRA
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(staging))
