@@ -354,8 +354,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
 
     from data_gen.branching import validate_sizes
     from data_gen.shards import load_rollouts
-    from debtgpt.agents.factory import make_collector, make_debtor
-    from debtgpt.heuristic_judge import make_judge
+    from debtgpt.agents.factory import AgentFactory
 
     unknown = [s for s in cfg.sets if s not in SETS]
     if unknown or not cfg.sets:
@@ -384,11 +383,12 @@ def make_pairs(cfg: PairsConfig) -> dict:
         print(f"pairs: dpo_dialogue {len(rows)} pairs, dropped {dict(Counter(r for _, r in dropped.elements()))} -> {out / 'dpo_dialogue'}")
     if "dpo_turn" in cfg.sets:
         validate_sizes(cfg.num_candidates, cfg.rollouts_per_candidate, max_turns)
-        collector = make_collector(cfg.collector or rollouts["collector"])
-        debtor = make_debtor(cfg.debtor or rollouts["debtor"])
-        judge = make_judge(cfg.judge, cfg.judge_backend)
+        agents = AgentFactory()
+        collector = agents.collector(cfg.collector or rollouts["collector"])
+        debtor = agents.debtor(cfg.debtor or rollouts["debtor"])
+        judge = agents.judge(cfg.judge)
         if judge is None:
-            raise ValueError("judge=none cannot rank candidates; allowed values for pairs: heuristic, llm")
+            raise ValueError("judge=none cannot rank candidates; use heuristic or a file in configs/agents/judge/")
         points, dropped = branch_points(groups, cfg)
         rows, stats = [], Counter()
         bar = tqdm(total=len(points), disable=not cfg.progress, unit="branch", desc="turn-level pairs")
@@ -401,8 +401,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
                 bar.update(len(batch))
         finally:
             bar.close()
-            collector.close()
-            debtor.close()
+            agents.close()
         if stats["replay_mismatches"]:
             log.warning("%d replayed turns came out differently from the rollouts (agents changed since?)", stats["replay_mismatches"])
         extra = {**source, "branch_points": len(points), "judge": cfg.judge, **dict(stats)}

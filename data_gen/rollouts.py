@@ -59,9 +59,8 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from tqdm.auto import tqdm
 
     from data_gen.shards import CARD_FILE, check_plan, chunk_jobs, digest, job_key, remove_temporaries, shard_keys, shard_path
-    from debtgpt.agents.factory import make_collector, make_debtor
+    from debtgpt.agents.factory import AgentFactory
     from debtgpt.dialogue import Trajectory
-    from debtgpt.heuristic_judge import make_judge
     from debtgpt.io import read_jsonl, write_json, write_jsonl
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
@@ -73,8 +72,8 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
-    collector, debtor = make_collector(cfg.collector), make_debtor(cfg.debtor)
-    judge = make_judge(cfg.judge, cfg.judge_backend)
+    agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
+    collector, debtor, judge = agents.collector(cfg.collector), agents.debtor(cfg.debtor), agents.judge(cfg.judge)
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples_per_scenario)]
     shards = chunk_jobs(jobs, cfg.shard_size)
     out = Path(cfg.out_dir)
@@ -110,8 +109,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
                 time.sleep(cfg.shard_delay_s)
     finally:
         bar.close()
-        collector.close()
-        debtor.close()
+        agents.close()
     seconds = time.perf_counter() - started
 
     everything = [Trajectory.from_dict(row) for i in range(len(shards)) for row in read_jsonl(shard_path(out, i))]

@@ -48,6 +48,8 @@ class EvalConfig:
     batch_size: int = 256
     # dialogues per scenario and collector
     samples: int = 1
+    # evaluate only the first scenarios of the split (smoke runs of slow collectors); null = all
+    max_scenarios: Optional[int] = None
     # PNG plots of the main metrics per archetype
     plots: bool = True
     # a progress bar per collector
@@ -207,7 +209,7 @@ class RewardConfig:
 
 @dataclass
 class RolloutsConfig:
-    # the collector that plays the rollouts: a scripted name (firm, conceder, expert) or a file in configs/collector/
+    # the collector that plays the rollouts: a scripted name (firm, conceder, expert) or a file in configs/agents/collector/
     collector: str = "expert"
     # the debtor simulator
     debtor: str = "scripted"
@@ -229,10 +231,8 @@ class RolloutsConfig:
     batch_size: int = 256
     # dialogues per shard file; a shard is written once all its dialogues finished (the unit of resuming)
     shard_size: int = 64
-    # experience scores of each finished dialogue: none, heuristic (offline stand-in) or llm (judge_backend)
+    # experience scores of each finished dialogue: none, heuristic (offline stand-in) or a file in configs/agents/judge/
     judge: str = "none"
-    # backend of the LLM judge, e.g. {kind: hf, model: tiny} (judge=llm only)
-    judge_backend: Dict[str, Any] = field(default_factory=dict)
     # reward weights
     reward: RewardConfig = field(default_factory=RewardConfig)
     # a progress bar over all dialogues
@@ -273,9 +273,8 @@ class PairsConfig:
     collector: Optional[str] = None
     # the debtor of the forward rollouts; null = the debtor of the rollouts
     debtor: Optional[str] = None
-    # ranks candidates (forward and reverse, summed): heuristic (offline stand-in) or llm (judge_backend)
+    # ranks candidates (forward and reverse, summed): heuristic (offline stand-in) or a file in configs/agents/judge/
     judge: str = "heuristic"
-    judge_backend: Dict[str, Any] = field(default_factory=dict)
     # also score forward rollouts' experience with the judge (the reward then includes experience)
     judge_rollouts: bool = False
     # reward of the forward rollouts (use the rollouts' weights to compare like with like)

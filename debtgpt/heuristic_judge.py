@@ -105,22 +105,3 @@ class HeuristicJudge:
 
     def close(self) -> None:
         """Nothing to release."""
-
-
-JUDGES = ("none", "heuristic", "llm")
-
-
-def make_judge(kind: str, backend: dict | None = None):
-    """None, the heuristic judge, or an LLM judge on a backend built from `backend` ({kind: hf, model: ...})."""
-    if kind not in JUDGES:
-        raise ValueError(f"judge={kind!r} is not allowed; allowed values: {', '.join(JUDGES)}")
-    if kind == "none":
-        return None
-    if kind == "heuristic":
-        return HeuristicJudge()
-    if not backend:
-        raise ValueError("judge=llm needs judge_backend, e.g. judge_backend={kind: hf, model: tiny}")
-    from debtgpt.agents.judge import LLMJudge
-    from debtgpt.backends import make_backend
-
-    return LLMJudge(make_backend(dict(backend)))  # the hf backend resolves model "tiny" itself

@@ -19,36 +19,46 @@ register_configs()
 
 def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
-    from debtgpt.agents.factory import check_collector_names, make_collector, make_debtor
+    from debtgpt.agents.factory import AgentFactory, check_names
     from debtgpt.io import write_json, write_jsonl
     from debtgpt.metrics import evaluate
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
     from eval.report import write_leaderboard, write_plots
 
-    check_collector_names(cfg.collectors)
+    check_names("collector", cfg.collectors)
+    check_names("debtor", [cfg.debtor])
+    check_names("judge", [cfg.judge])
     if cfg.samples < 1 or cfg.max_turns < 2:
         raise ValueError(f"samples={cfg.samples} must be >= 1 and max_turns={cfg.max_turns} >= 2")
-    scenarios = load_scenarios(cfg.data_dir, cfg.split)
+    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
+        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples)]
     out = Path(out_dir)
     results = {"collectors": {}, "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)}
-    for name in cfg.collectors:
-        collector, debtor = make_collector(name), make_debtor(cfg.debtor)
-        try:
+    agents = AgentFactory()
+    try:
+        debtor, judge = agents.debtor(cfg.debtor), agents.judge(cfg.judge)
+        for name in cfg.collectors:
             trajectories = run_dialogues(
-                jobs, collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns, batch_size=cfg.batch_size,
-                progress=cfg.progress, desc=f"eval {name}",
+                jobs, agents.collector(name), debtor, seed=cfg.seed, max_turns=cfg.max_turns,
+                batch_size=cfg.batch_size, progress=cfg.progress, desc=f"eval {name}",
             )
-        finally:
-            collector.close()
-            debtor.close()
-        if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
-            raise RuntimeError(f"{name}: {len(jobs)} dialogues started but not all finished")
-        write_jsonl(out / "trajectories" / f"{name}.jsonl", (t.to_dict() for t in trajectories))
-        results["collectors"][name] = evaluate(trajectories)
-        overall = results["collectors"][name]["overall"]
-        log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
+            if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
+                raise RuntimeError(f"{name}: {len(jobs)} dialogues started but not all finished")
+            if judge is not None:
+                scores = judge.score(trajectories)
+                for trajectory, judged in zip(trajectories, scores):
+                    trajectory.judge_scores = judged
+                if unread := sum(s is None for s in scores):
+                    log.warning("%s: the judge's verdict on %d of %d dialogues could not be read (n/a)", name, unread, len(scores))
+            write_jsonl(out / "trajectories" / f"{name}.jsonl", (t.to_dict() for t in trajectories))
+            results["collectors"][name] = evaluate(trajectories)
+            overall = results["collectors"][name]["overall"]
+            log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
+    finally:
+        agents.close()
     write_json(out / "metrics.json", results)
     write_leaderboard(results, out / "leaderboard.md")
     if cfg.plots:
