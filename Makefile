@@ -1,19 +1,36 @@
-# DebtGPT: every target creates .venv and installs the project on first use.
+# DebtGPT: every target creates .venv and installs the project on first use; missing inputs are built first.
 # Pass Hydra overrides with ARGS, e.g. `make eval ARGS="collectors=[firm,expert] max_turns=16"`.
-PYTHON ?= python3
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
-ARGS   ?=
+PYTHON    ?= python3
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+ARGS      ?=
+COLLECTOR ?= expert
+SWEEP     ?=
+DRY_RUN   ?=
+export WANDB_MODE ?= $(if $(WANDB_API_KEY),online,offline)
 
-.PHONY: help venv data eval demo test bench clean
+DATA_CARD     := data/card.json
+TINY_MODEL    := checkpoints/tiny/config.json
+ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
+PAIRS_CARD    := data/pairs/sft/card.json
+SFT_MODEL     := checkpoints/sft-tiny/final/config.json
+
+.PHONY: help venv data tiny eval rollouts pairs sft dpo sweep publish demo test bench clean
 
 help:
-	@echo "make demo   data + evaluation on the embedded default (offline, CPU)"
-	@echo "make data   synthetic debt records and personas -> data/"
-	@echo "make eval   DebtBench evaluation of collectors -> reports/<run>/"
-	@echo "make test   the test suite (offline, CPU)"
-	@echo "make bench  throughput benchmarks"
+	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
+	@echo "               rollouts of the SFT model, pairs, DPO, and DebtBench of expert, SFT and DPO"
+	@echo "make data      synthetic debt records and personas -> data/"
+	@echo "make eval      DebtBench evaluation of collectors side by side -> reports/<run>/"
+	@echo "make rollouts  N scored dialogues per training scenario -> data/rollouts/<collector>/"
+	@echo "make pairs     SFT set and DPO pairs (dialogue and turn level) -> data/pairs/"
+	@echo "make sft       supervised fine-tuning of the tiny model -> checkpoints/sft-tiny/"
+	@echo "make dpo       DPO with LoRA on the preference pairs -> checkpoints/dpo-tiny/"
+	@echo "make sweep     Hydra multirun of SFT (SWEEP=\"lr=1e-3,2e-3\"; ARGS=hydra/launcher=slurm on a cluster)"
+	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
+	@echo "make test      the test suite (offline, CPU)"
+	@echo "make bench     throughput benchmarks"
 
 venv: $(STAMP)
 
@@ -24,15 +41,62 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+$(DATA_CARD): | $(STAMP)
+	$(PY) -m data_gen.make_data
+
+$(TINY_MODEL): | $(STAMP)
+	$(PY) -m debtgpt.tiny
+
+$(ROLLOUTS_CARD): | $(STAMP) $(DATA_CARD)
+	$(PY) -m data_gen.rollouts collector=$(COLLECTOR)
+
+$(PAIRS_CARD): | $(STAMP) $(ROLLOUTS_CARD)
+	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/$(COLLECTOR)
+
+$(SFT_MODEL): | $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+	$(PY) -m train.sft
+
 data: $(STAMP)
 	$(PY) -m data_gen.make_data $(ARGS)
 
-eval: $(STAMP)
+tiny: $(STAMP)
+	$(PY) -m debtgpt.tiny
+
+eval: $(STAMP) $(DATA_CARD)
 	$(PY) -m eval.run $(ARGS)
 
+# Resumes: shards already complete are verified and skipped.
+rollouts: $(STAMP) $(DATA_CARD)
+	$(PY) -m data_gen.rollouts collector=$(COLLECTOR) $(ARGS)
+
+pairs: $(STAMP) $(ROLLOUTS_CARD)
+	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/$(COLLECTOR) $(ARGS)
+
+# Resumes from the newest checkpoint of an interrupted run.
+sft: $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+	$(PY) -m train.sft $(ARGS)
+
+dpo: $(STAMP) $(PAIRS_CARD) $(SFT_MODEL)
+	$(PY) -m train.dpo $(ARGS)
+
+# make sweep SWEEP="lr=1e-3,2e-3 lora.r=8,16"   (empty SWEEP: the grid in configs/sweep.yaml)
+sweep: $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+	$(PY) -m train.sft --config-name sweep -m $(SWEEP) $(ARGS)
+
+publish: $(STAMP)
+	$(PY) -m train.publish $(if $(DRY_RUN),dry_run=true) $(ARGS)
+
+# The main job on the embedded default; each stage resumes or reuses what an earlier run left.
 demo: $(STAMP)
 	$(PY) -m data_gen.make_data
-	$(PY) -m eval.run
+	$(PY) -m debtgpt.tiny
+	$(PY) -m data_gen.rollouts collector=expert progress=false
+	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] progress=false
+	$(PY) -m train.sft run=sft-tiny max_steps=300
+	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts
+	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs
+	$(PY) -m train.dpo +experiment=demo_dpo
+	$(PY) -m eval.run +experiment=demo_eval
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
 test: $(STAMP)
@@ -42,4 +106,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
-	rm -rf data reports outputs multirun
+	rm -rf data reports outputs multirun checkpoints/sft-* checkpoints/dpo-*

@@ -50,6 +50,13 @@ class EvalConfig:
     samples: int = 1
     # evaluate only the first scenarios of the split (smoke runs of slow collectors); null = all
     max_scenarios: Optional[int] = None
+    # reward of every evaluated dialogue (the same reward as rejection sampling)
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig())
+    # mean-reward comparisons "A:B" (A minus B, paired by scenario) with a bootstrap confidence interval
+    compare: list[str] = field(default_factory=list)
+    # bootstrap resamples and confidence level of those intervals
+    bootstrap_samples: int = 2000
+    confidence: float = 0.95
     # PNG plots of the main metrics per archetype
     plots: bool = True
     # a progress bar per collector

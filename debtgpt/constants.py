@@ -89,6 +89,7 @@ METRIC_DIRECTIONS = {
     "format_errors": "lower",  # share of the collector's turns
     "debtor_format_errors": "lower",  # share of the debtor's turns (LLM debtors)
     "hangups": "lower",
+    "reward": "higher",  # the rejection-sampling reward (debtgpt/reward.py), where it was computed
     **{name: "higher" for name in JUDGE_CRITERIA},
 }
 MAIN_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "violations", "AT")  # plotted per archetype

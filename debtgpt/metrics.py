@@ -123,6 +123,7 @@ def aggregate(trajectories: Sequence[Trajectory]) -> dict:
         "format_errors": _share(sum(r["format_error_turns"] for r in rows), sum(r["collector_turns"] for r in rows)),
         "debtor_format_errors": _share(sum(r["debtor_format_error_turns"] for r in rows), sum(r["debtor_turns"] for r in rows)),
         "hangups": _mean(r["hangup"] for r in rows),
+        "reward": _mean(t.reward for t in trajectories),
     }
     for criterion in JUDGE_CRITERIA:
         metrics[criterion] = _mean((t.judge_scores or {}).get(criterion) for t in trajectories)

@@ -8,7 +8,7 @@ from debtgpt.io import atomic_write_text
 
 # Columns of the leaderboard, in reading order.
 TABLE_METRICS = (
-    "SR", "CR", "CE", "SA", "LS", "CCI", "AT", "violations", "concessions", "first_offer_discount",
+    "SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "concessions", "first_offer_discount",
     "format_errors", "hangups", "respect_empathy", "transparency", "feasibility",
 )
 
@@ -41,6 +41,14 @@ def leaderboard_markdown(results: dict, title: str = "DebtBench leaderboard") ->
             f"seed {config.get('seed')}. ↑ higher is better, ↓ lower is better; n/a: nothing to average.",
             "",
         ]
+    if results.get("comparisons"):
+        from eval.compare import comparison_sentence
+
+        lines += ["## Comparisons", ""]
+        for spec, result in results["comparisons"].items():
+            a, b = spec.split(":")
+            lines += [f"- {comparison_sentence(a, b, result)}"]
+        lines += [""]
     lines += ["## Overall", ""]
     lines += _table({c: r["overall"] for c, r in collectors.items()}, TABLE_METRICS, {c: r["n"] for c, r in collectors.items()})
     for archetype in ARCHETYPES:

@@ -22,6 +22,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.agents.factory import AgentFactory, check_names
     from debtgpt.io import write_json, write_jsonl
     from debtgpt.metrics import evaluate
+    from debtgpt.reward import score_all
+    from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
     from eval.report import write_leaderboard, write_plots
@@ -29,6 +31,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     check_names("collector", cfg.collectors)
     check_names("debtor", [cfg.debtor])
     check_names("judge", [cfg.judge])
+    comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
     if cfg.samples < 1 or cfg.max_turns < 2:
         raise ValueError(f"samples={cfg.samples} must be >= 1 and max_turns={cfg.max_turns} >= 2")
     if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
@@ -37,7 +40,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples)]
     out = Path(out_dir)
     results = {"collectors": {}, "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)}
-    agents = AgentFactory()
+    agents, by_collector = AgentFactory(), {}
     try:
         debtor, judge = agents.debtor(cfg.debtor), agents.judge(cfg.judge)
         for name in cfg.collectors:
@@ -53,17 +56,31 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
                     trajectory.judge_scores = judged
                 if unread := sum(s is None for s in scores):
                     log.warning("%s: the judge's verdict on %d of %d dialogues could not be read (n/a)", name, unread, len(scores))
+            score_all(trajectories, cfg.reward)
+            by_collector[name] = trajectories
             write_jsonl(out / "trajectories" / f"{name}.jsonl", (t.to_dict() for t in trajectories))
             results["collectors"][name] = evaluate(trajectories)
             overall = results["collectors"][name]["overall"]
             log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
     finally:
         agents.close()
+    for a, b in comparisons:
+        result = bootstrap_difference(*paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed)
+        results.setdefault("comparisons", {})[f"{a}:{b}"] = result
+        log.info(comparison_sentence(a, b, result))
     write_json(out / "metrics.json", results)
     write_leaderboard(results, out / "leaderboard.md")
     if cfg.plots:
         write_plots(results, out / "plots")
     return results
+
+
+def parse_comparison(spec: str, collectors) -> tuple[str, str]:
+    a, sep, b = spec.partition(":")
+    if not sep or a not in collectors or b not in collectors or a == b:
+        raise ValueError(f"compare entry {spec!r} must be 'A:B' with two different evaluated collectors; "
+                         f"allowed names: {', '.join(collectors)}")
+    return a, b
 
 
 @hydra.main(config_path="../configs", config_name="eval", version_base="1.3")
