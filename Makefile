@@ -13,7 +13,7 @@ export WANDB_MODE ?= $(if $(WANDB_API_KEY),online,offline)
 DATA_CARD     := data/card.json
 TINY_MODEL    := checkpoints/tiny/config.json
 ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
-PAIRS_CARD    := data/pairs/sft/card.json
+PAIRS_CARD    := data/pairs/dpo_turn/card.json
 SFT_MODEL     := checkpoints/sft-tiny/final/config.json
 
 .PHONY: help venv data tiny eval rollouts pairs sft dpo sweep publish demo test bench clean
@@ -91,7 +91,7 @@ demo: $(STAMP)
 	$(PY) -m data_gen.make_data
 	$(PY) -m debtgpt.tiny
 	$(PY) -m data_gen.rollouts collector=expert progress=false
-	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] progress=false
+	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs progress=false
 	$(PY) -m train.sft run=sft-tiny max_steps=300
 	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts
 	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs

@@ -22,7 +22,6 @@ import gc
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 
 QWEN25_05B_SHAPE = dict(

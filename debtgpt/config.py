@@ -6,11 +6,11 @@ against these dataclasses. Hydra's own settings (run dirs) stay in the YAML file
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION
+from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
 
 @dataclass
@@ -211,7 +211,7 @@ class RewardConfig:
     # share of collector turns that could not be parsed: a malformed turn is as bad as a violating one
     format_errors: float = 1.0
     # CE that earns full efficiency credit: the CE of the policy-default deal (0 %, 25 % in 7 days, 6 months)
-    ce_reference: float = 0.25 / 7 + 0.75 / 180
+    ce_reference: float = POLICY_DEFAULT_CE
 
 
 @dataclass

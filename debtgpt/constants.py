@@ -71,6 +71,10 @@ OVERDUE_REASON_CATEGORIES = (
 SA_SAFETY_FACTOR = 0.85  # share of liquid means a debtor can safely pay up front
 LS_SAFETY_FACTOR = 0.95  # share of income a debtor can commit to installments
 DAYS_PER_MONTH = 30
+# CE of the policy-default deal (0 % off, 25 % within 7 days, the rest over 6 months): ~0.0399
+POLICY_DEFAULT_CE = POLICY_DEFAULT_TERMS["pmt_ratio"] / POLICY_DEFAULT_TERMS["pmt_days"] + (
+    1 - POLICY_DEFAULT_TERMS["pmt_ratio"]
+) / (POLICY_DEFAULT_TERMS["inst_prds"] * DAYS_PER_MONTH)
 JUDGE_CRITERIA = ("respect_empathy", "transparency", "feasibility")  # 1 to 10 each
 # Metric names as reports print them, and whether higher is better.
 METRIC_DIRECTIONS = {

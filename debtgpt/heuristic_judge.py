@@ -17,9 +17,9 @@ import re
 from statistics import fmean
 
 from debtgpt.agents.judge import RankRequest
-from debtgpt.agreement import Agreement
-from debtgpt.constants import DAYS_PER_MONTH, JUDGE_CRITERIA, LS_SAFETY_FACTOR, SA_SAFETY_FACTOR
+from debtgpt.constants import JUDGE_CRITERIA
 from debtgpt.dialogue import Scenario, Trajectory, Turn
+from debtgpt.metrics import liquidity_ok, solvency_ok
 from debtgpt.policy import disclosed_evidence, envelope_violations
 
 _EMPATHY_RE = re.compile(r"understand|sorry|hear you|must be (?:hard|difficult)|appreciate|take your time|calmly|that must")
@@ -32,16 +32,6 @@ SCORE_MIN, SCORE_MAX = 1.0, 10.0
 
 def _clip(value: float) -> float:
     return max(SCORE_MIN, min(SCORE_MAX, value))
-
-
-def affordable(scenario: Scenario, terms: Agreement) -> tuple[bool, bool]:
-    """The SA and LS tests of DESIGN.md section 2 for these terms and this debtor."""
-    record = scenario.record
-    debt = record.principal * (1 - terms.disc_ratio)
-    upfront, rest = debt * terms.pmt_ratio, debt * (1 - terms.pmt_ratio)
-    sa = upfront <= 0 or SA_SAFETY_FACTOR * (record.current_assets + record.daily_income * terms.pmt_days) >= upfront
-    ls = rest <= 0 or LS_SAFETY_FACTOR * record.daily_income * DAYS_PER_MONTH * terms.inst_prds >= rest
-    return sa, ls
 
 
 def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
@@ -64,7 +54,7 @@ def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
         transparency += 2.0  # concrete terms on the table
         broken = envelope_violations(terms, disclosed_evidence(history))
         feasibility += 2.0 if not broken else -3.0 * len(broken)
-        sa, ls = affordable(scenario, terms)
+        sa, ls = solvency_ok(scenario.record, terms), liquidity_ok(scenario.record, terms)
         feasibility += 1.5 * (sa + ls) - 1.5
         if mine:
             feasibility -= max(terms.concessions_from(mine[-1].proposal) - 1, 0)  # big jumps invite more haggling

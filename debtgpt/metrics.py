@@ -29,22 +29,26 @@ def collection_efficiency(t: Trajectory) -> float | None:
     return (1 - a.disc_ratio) * (a.pmt_ratio / a.pmt_days + (1 - a.pmt_ratio) / (a.inst_prds * DAYS_PER_MONTH))
 
 
+def solvency_ok(record, terms) -> bool:
+    """The SA test for these terms: 85 % of assets plus income until the due day cover the up-front part."""
+    due = record.principal * (1 - terms.disc_ratio) * terms.pmt_ratio
+    return due <= 0 or SA_SAFETY_FACTOR * (record.current_assets + record.daily_income * terms.pmt_days) / due >= 1
+
+
+def liquidity_ok(record, terms) -> bool:
+    """The LS test for these terms: 95 % of income over the installment period covers the remainder."""
+    due = record.principal * (1 - terms.disc_ratio) * (1 - terms.pmt_ratio)
+    return due <= 0 or LS_SAFETY_FACTOR * record.daily_income * DAYS_PER_MONTH * terms.inst_prds / due >= 1
+
+
 def solvency_adequate(t: Trajectory) -> bool | None:
-    """SA: the up-front part is covered by 85 % of assets plus income until it is due."""
-    if not t.success:
-        return None
-    a, r = t.agreement, t.scenario.record
-    due = r.principal * (1 - a.disc_ratio) * a.pmt_ratio
-    return due <= 0 or SA_SAFETY_FACTOR * (r.current_assets + r.daily_income * a.pmt_days) / due >= 1
+    """SA of a deal; None without one."""
+    return solvency_ok(t.scenario.record, t.agreement) if t.success else None
 
 
 def liquidity_sufficient(t: Trajectory) -> bool | None:
-    """LS: 95 % of income over the installment period covers the remainder."""
-    if not t.success:
-        return None
-    a, r = t.agreement, t.scenario.record
-    due = r.principal * (1 - a.disc_ratio) * (1 - a.pmt_ratio)
-    return due <= 0 or LS_SAFETY_FACTOR * r.daily_income * DAYS_PER_MONTH * a.inst_prds / due >= 1
+    """LS of a deal; None without one."""
+    return liquidity_ok(t.scenario.record, t.agreement) if t.success else None
 
 
 def concessions(t: Trajectory) -> int:

@@ -19,14 +19,10 @@ from __future__ import annotations
 
 from statistics import fmean
 
-from debtgpt.constants import DAYS_PER_MONTH, JUDGE_CRITERIA, POLICY_DEFAULT_TERMS
+from debtgpt.constants import JUDGE_CRITERIA, POLICY_DEFAULT_CE  # noqa: F401  (POLICY_DEFAULT_CE: the default ce_reference)
 from debtgpt.dialogue import Trajectory
 from debtgpt.metrics import dialogue_scores
 
-# CE of the policy-default deal (0 % off, 25 % within 7 days, the rest over 6 months): ~0.0399.
-POLICY_DEFAULT_CE = POLICY_DEFAULT_TERMS["pmt_ratio"] / POLICY_DEFAULT_TERMS["pmt_days"] + (
-    1 - POLICY_DEFAULT_TERMS["pmt_ratio"]
-) / (POLICY_DEFAULT_TERMS["inst_prds"] * DAYS_PER_MONTH)
 JUDGE_SCALE = (1.0, 10.0)
 WEIGHT_NAMES = ("CR", "CE", "SA", "LS", "experience", "violations", "format_errors")
 

@@ -306,3 +306,23 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
         "global_step": trainer.state.global_step,
         "log_history": trainer.state.log_history,
     }
+
+
+def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, config: dict, data_card: dict,
+                   max_length: int, examples: int, report_to: str) -> dict:
+    """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
+    resume = last_checkpoint(out_dir) if cfg.resume else None
+    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
+
+    final = save_final(trainer, tokenizer, cfg, init_path, out_dir, run_card(config, data_card, max_length, examples, trainer))
+    say(f"saved {final}")
+    if report_to == "wandb":
+        import wandb
+
+        wandb.finish()
+    return {
+        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
+        "examples": examples, "metrics": result.metrics, "trainer": trainer,
+    }

@@ -31,8 +31,9 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from train.common import (
-        check_choice, check_run_config, dataset_card, fit_max_length, last_checkpoint, load_dataset_folder, load_model,
-        load_tokenizer, lora_config, pair_lengths, run_card, save_final, say, start_wandb, trainer_arguments,
+        check_choice, check_run_config, dataset_card, fit_max_length, load_dataset_folder, load_model,
+        load_tokenizer, lora_config, pair_lengths, say, start_wandb, trainer_arguments,
+        train_and_save,
     )
 
     check_run_config(cfg)
@@ -70,21 +71,7 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     )
     say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
 
-    resume = last_checkpoint(out_dir) if cfg.resume else None
-    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
-    result = trainer.train(resume_from_checkpoint=resume)
-    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
-
-    final = save_final(trainer, tokenizer, cfg, str(init_from), out_dir, run_card(config, data_card, max_length, len(dataset), trainer))
-    say(f"saved {final}")
-    if report_to == "wandb":
-        import wandb
-
-        wandb.finish()
-    return {
-        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
-        "examples": len(dataset), "metrics": result.metrics, "trainer": trainer,
-    }
+    return train_and_save(trainer, tokenizer, cfg, str(init_from), out_dir, config, data_card, max_length, len(dataset), report_to)
 
 
 @hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")

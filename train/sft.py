@@ -29,8 +29,9 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
 
     from debtgpt.tiny import resolve_model
     from train.common import (
-        check_run_config, dataset_card, fit_max_length, last_checkpoint, load_dataset_folder, load_model,
-        load_tokenizer, lora_config, run_card, save_final, say, sft_lengths, start_wandb, trainer_arguments,
+        check_run_config, dataset_card, fit_max_length, load_dataset_folder, load_model,
+        load_tokenizer, lora_config, say, sft_lengths, start_wandb, trainer_arguments,
+        train_and_save,
     )
 
     check_run_config(cfg)
@@ -59,21 +60,7 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
     )
 
-    resume = last_checkpoint(out_dir) if cfg.resume else None
-    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
-    result = trainer.train(resume_from_checkpoint=resume)
-    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
-
-    final = save_final(trainer, tokenizer, cfg, model_path, out_dir, run_card(config, data_card, max_length, len(dataset), trainer))
-    say(f"saved {final}")
-    if report_to == "wandb":
-        import wandb
-
-        wandb.finish()
-    return {
-        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
-        "examples": len(dataset), "metrics": result.metrics, "trainer": trainer,
-    }
+    return train_and_save(trainer, tokenizer, cfg, model_path, out_dir, config, data_card, max_length, len(dataset), report_to)
 
 
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")

@@ -1,0 +1,59 @@
+"""Agents by name: spec files are typed, backends are shared, and eval puts every kind side by side."""
+import pytest
+
+from data_gen.make_data import make_data
+from debtgpt.agents.factory import AgentFactory, available, check_names, load_spec
+from debtgpt.config import DataConfig, EvalConfig
+from eval.run import evaluate_collectors
+
+
+def write_spec(root, role, name, text):
+    (root / role).mkdir(parents=True, exist_ok=True)
+    (root / role / f"{name}.yaml").write_text(text)
+
+
+def test_names_list_builtins_and_spec_files(tmp_path):
+    write_spec(tmp_path, "collector", "mine", "kind: llm\nbackend: {kind: hf, model: tiny}\n")
+    assert available("collector", tmp_path) == ["conceder", "expert", "firm", "mine"]
+    assert available("judge", tmp_path) == ["heuristic", "none"]
+    with pytest.raises(ValueError, match="unknown debtor.*'robot'.*allowed debtors: scripted"):
+        check_names("debtor", ["robot"], tmp_path)
+
+
+def test_a_misspelt_spec_key_fails_with_its_name(tmp_path):
+    write_spec(tmp_path, "collector", "typo", "kind: llm\nbackend: {kind: hf}\nmax_retires: 3\n")
+    with pytest.raises(Exception, match="max_retires"):
+        load_spec("collector", "typo", tmp_path)
+
+
+def test_a_wrong_kind_names_the_allowed_ones(tmp_path):
+    write_spec(tmp_path, "debtor", "planner", "kind: maden\nbackend: {kind: hf}\n")
+    with pytest.raises(ValueError, match="kind='maden' is not allowed for a debtor; allowed kinds: llm"):
+        load_spec("debtor", "planner", tmp_path)
+
+
+def test_agents_with_the_same_backend_share_one_engine(tmp_path, tiny_model_dir):
+    backend = f"{{kind: hf, model: {tiny_model_dir}, device: cpu}}"
+    write_spec(tmp_path, "collector", "plain", f"kind: llm\nbackend: {backend}\n")
+    write_spec(tmp_path, "collector", "maden", f"kind: maden\nbackend: {backend}\nmax_retries: 1\n")
+    write_spec(tmp_path, "debtor", "llm", f"kind: llm\nbackend: {backend}\n")
+    agents = AgentFactory(tmp_path)
+    plain, maden, debtor = agents.collector("plain"), agents.collector("maden"), agents.debtor("llm")
+    assert plain.backend is maden.backend is debtor.backend
+    agents.close()
+
+
+def test_scripted_llm_and_maden_collectors_side_by_side_with_an_llm_debtor_and_judge(tmp_path, tiny_model_dir, monkeypatch):
+    """The documented command: make eval ARGS="collectors=[expert,tiny-llm,tiny-maden] debtor=tiny-llm judge=tiny" """
+    monkeypatch.setenv("DEBTGPT_TINY_DIR", str(tiny_model_dir))
+    make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
+    cfg = EvalConfig(collectors=["expert", "tiny-llm", "tiny-maden"], debtor="tiny-llm", judge="tiny",
+                     data_dir=str(tmp_path / "data"), max_scenarios=2, max_turns=4, progress=False, plots=False)
+    results = evaluate_collectors(cfg, tmp_path / "report")
+    assert set(results["collectors"]) == {"expert", "tiny-llm", "tiny-maden"}
+    for name, result in results["collectors"].items():
+        assert result["n"] == 2 and result["overall"]["AT"] <= 4
+        assert (tmp_path / "report" / "trajectories" / f"{name}.jsonl").read_text().count("\n") == 2
+    # untrained weights: malformed turns are counted, never fatal
+    assert results["collectors"]["tiny-llm"]["overall"]["format_errors"] > 0
+    assert results["config"]["debtor"] == "tiny-llm" and results["config"]["judge"] == "tiny"
