@@ -92,7 +92,7 @@ demo: $(STAMP)
 	$(PY) -m debtgpt.tiny
 	$(PY) -m data_gen.rollouts collector=expert progress=false
 	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs progress=false
-	$(PY) -m train.sft run=sft-tiny max_steps=300
+	$(PY) -m train.sft run=sft-tiny max_steps=250
 	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts
 	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs
 	$(PY) -m train.dpo +experiment=demo_dpo

@@ -9,6 +9,7 @@ import logging
 import hydra
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import DataConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,8 @@ def make_data(cfg: DataConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="data", version_base="1.3")
 def main(cfg: DataConfig) -> None:
-    card = make_data(cfg)
+    with stage_errors():
+        card = make_data(cfg)
     log.info("wrote %s scenarios to %s: %s", card["counts"]["all"], cfg.out_dir, card["counts"])
     print(f"data: {card['counts']} -> {cfg.out_dir}/ (shares {card['archetype_shares']['all']})")
 

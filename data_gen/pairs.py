@@ -30,6 +30,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import PairsConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def candidate_text(turn) -> str:
 
 def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max_turns: int, stats: Counter) -> tuple[list[dict], Counter]:
     """Candidates, judge, forward rollouts and pairs for one batch of branch points (generated together)."""
-    from data_gen.branching import ForwardPlan, rebuild, roll_forward, sample_candidates, same_turn
+    from data_gen.branching import ForwardPlan, rebuild, roll_forward, same_turn, sample_candidates
     from debtgpt.agents.base import DialogueError
     from debtgpt.agents.judge import RankRequest
     from debtgpt.agents.llm_collector import collector_messages
@@ -414,12 +415,8 @@ def make_pairs(cfg: PairsConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="pairs", version_base="1.3")
 def main(cfg: PairsConfig) -> None:
-    from debtgpt.scenarios import MissingDataError
-
-    try:
+    with stage_errors():
         make_pairs(cfg)
-    except MissingDataError as error:
-        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import RolloutsConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -127,12 +128,8 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
 def main(cfg: RolloutsConfig) -> None:
-    from debtgpt.scenarios import MissingDataError
-
-    try:
+    with stage_errors():
         card = make_rollouts(cfg)
-    except MissingDataError as error:
-        raise SystemExit(f"error: {error}") from None
     counts = card["counts"]
     print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "
           f"-> {cfg.out_dir}/card.json")

@@ -11,6 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import EvalConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,9 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.io import write_json, write_jsonl
     from debtgpt.metrics import evaluate
     from debtgpt.reward import score_all
-    from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
+    from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
     from eval.report import write_leaderboard, write_plots
 
     check_names("collector", cfg.collectors)
@@ -86,7 +87,8 @@ def parse_comparison(spec: str, collectors) -> tuple[str, str]:
 @hydra.main(config_path="../configs", config_name="eval", version_base="1.3")
 def main(cfg: EvalConfig) -> None:
     out_dir = HydraConfig.get().runtime.output_dir
-    evaluate_collectors(cfg, out_dir)
+    with stage_errors():
+        evaluate_collectors(cfg, out_dir)
     print(Path(out_dir).resolve())
 
 

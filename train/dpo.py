@@ -18,6 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import DPORunConfig, register_configs
 
 register_configs()
@@ -31,9 +32,19 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     from trl import DPOConfig, DPOTrainer
 
     from train.common import (
-        check_choice, check_run_config, dataset_card, fit_max_length, load_dataset_folder, load_model,
-        load_tokenizer, lora_config, pair_lengths, say, start_wandb, trainer_arguments,
+        check_choice,
+        check_run_config,
+        dataset_card,
+        fit_max_length,
+        load_dataset_folder,
+        load_model,
+        load_tokenizer,
+        lora_config,
+        pair_lengths,
+        say,
+        start_wandb,
         train_and_save,
+        trainer_arguments,
     )
 
     check_run_config(cfg)
@@ -76,7 +87,8 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
 
 @hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")
 def main(cfg: DPORunConfig) -> None:
-    train_dpo(cfg, HydraConfig.get().runtime.output_dir)
+    with stage_errors():
+        train_dpo(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import PublishConfig, register_configs
 
 register_configs()
@@ -170,7 +171,8 @@ def publish(cfg: PublishConfig) -> Path:
 
 @hydra.main(config_path="../configs", config_name="publish", version_base="1.3")
 def main(cfg: PublishConfig) -> None:
-    publish(OmegaConf.to_object(cfg))
+    with stage_errors():
+        publish(OmegaConf.to_object(cfg))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
+from debtgpt.cli import stage_errors
 from debtgpt.config import SFTRunConfig, register_configs
 
 register_configs()
@@ -29,9 +30,18 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
 
     from debtgpt.tiny import resolve_model
     from train.common import (
-        check_run_config, dataset_card, fit_max_length, load_dataset_folder, load_model,
-        load_tokenizer, lora_config, say, sft_lengths, start_wandb, trainer_arguments,
+        check_run_config,
+        dataset_card,
+        fit_max_length,
+        load_dataset_folder,
+        load_model,
+        load_tokenizer,
+        lora_config,
+        say,
+        sft_lengths,
+        start_wandb,
         train_and_save,
+        trainer_arguments,
     )
 
     check_run_config(cfg)
@@ -65,7 +75,8 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
 
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")
 def main(cfg: SFTRunConfig) -> None:
-    train_sft(cfg, HydraConfig.get().runtime.output_dir)
+    with stage_errors():
+        train_sft(cfg, HydraConfig.get().runtime.output_dir)
 
 
 if __name__ == "__main__":
