@@ -4,7 +4,7 @@ Both runs play the same dialogues (LLM collector vs LLM debtor, tiny model, shor
 dialogue runner; only the runner's batch size differs. Untrained weights rarely stop early, so both runs
 generate about the same number of tokens.
 
-    python -m benchmarks.hf_generation [--dialogues 16] [--batch-size 16] [--max-turns 4] [--max-tokens 16]
+    python -m benchmarks.hf_generation [--dialogues 32] [--batch-size 32] [--max-turns 4] [--max-tokens 96]
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def time_dialogues(backend: Backend, scenarios, *, batch_size: int, max_turns: i
     }
 
 
-def bench_hf(model: str = "tiny", *, dialogues: int = 16, batch_size: int = 16, max_turns: int = 4, max_tokens: int = 16, device: str = "cpu") -> dict:
+def bench_hf(model: str = "tiny", *, dialogues: int = 32, batch_size: int = 32, max_turns: int = 4, max_tokens: int = 96, device: str = "cpu") -> dict:
     """Dialogues per second with the runner batching `batch_size` dialogues, and one at a time."""
     from debtgpt.backends.hf import HFBackend
 
@@ -87,10 +87,10 @@ def bench_hf(model: str = "tiny", *, dialogues: int = 16, batch_size: int = 16, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny")
-    parser.add_argument("--dialogues", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--dialogues", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-turns", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=96, help="a JSON turn of the trained collector is 60-100 tokens")
     args = parser.parse_args()
     result = bench_hf(args.model, dialogues=args.dialogues, batch_size=args.batch_size, max_turns=args.max_turns, max_tokens=args.max_tokens)
     print(json.dumps(result, indent=2))

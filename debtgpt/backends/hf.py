@@ -30,6 +30,7 @@ class HFBackend(Backend):
         dtype: str = "auto",
         batch_size: int = 32,
         trust_remote_code: bool = False,
+        cache_implementation: str | None = "static",
         model_obj=None,
         tokenizer=None,
     ) -> None:
@@ -63,6 +64,9 @@ class HFBackend(Backend):
                 model_obj = PeftModel.from_pretrained(model_obj, adapter).merge_and_unload()
         self.model = model_obj.to(self.device).eval()
         self.batch_size = batch_size
+        # A preallocated KV cache: the default dynamic cache re-concatenates every step, which costs a batch more
+        # than it costs one dialogue (measured 1.8x on the tiny model on CPU); None restores the dynamic cache.
+        self.cache_implementation = cache_implementation
         self.stop_token_ids = self._stop_token_ids()
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -112,6 +116,8 @@ class HFBackend(Backend):
             eos_token_id=self.stop_token_ids,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        if self.cache_implementation:
+            options["cache_implementation"] = self.cache_implementation
         if sampling.temperature > 0:
             options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         else:
