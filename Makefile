@@ -8,7 +8,6 @@ ARGS      ?=
 COLLECTOR ?= expert
 SWEEP     ?=
 DRY_RUN   ?=
-export WANDB_MODE ?= $(if $(WANDB_API_KEY),online,offline)
 
 DATA_CARD     := data/card.json
 TINY_MODEL    := checkpoints/tiny/config.json

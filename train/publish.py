@@ -91,13 +91,15 @@ def dataset_summaries(staging: Path, datasets: list[str]) -> list[str]:
     for path in map(Path, datasets):
         cards = [path / name for name in ("README.md", "card.json") if (path / name).is_file()]
         if not cards:
+            print(f"publish: no dataset card in {path}, left out of the model card")
             continue
-        target = staging / "datasets" / path.name
+        name = "-".join(path.parts[-2:])  # pairs-sft-dpo_turn and pairs-dpo_turn must not overwrite each other
+        target = staging / "datasets" / name
         target.mkdir(parents=True, exist_ok=True)
         for card in cards:
             shutil.copy2(card, target / card.name)
         rows = json.loads((path / "card.json").read_text()).get("rows", "?") if (path / "card.json").is_file() else "?"
-        lines.append(f"- `{path.name}` ({rows} rows): [card](datasets/{path.name}/{cards[0].name})")
+        lines.append(f"- `{path}` ({rows} rows): [card](datasets/{name}/{cards[0].name})")
     return lines or ["- (no dataset card found)"]
 
 
