@@ -119,26 +119,41 @@ def request_seeds(views: list[View]) -> list[int]:
     return [view.rng.randrange(2**31) for view in views]
 
 
-class LLMCollector(Agent):
-    """A prompted (or trained) LLM collector; one batched generation per call.
+class PromptedAgent(Agent):
+    """An LLM agent of either side: its chats for a batch of views, one batched generation, parsed turns.
 
     The backend belongs to whoever built it (one engine often serves several agents), so `close` leaves it open.
     """
 
-    role = "collector"
+    default_temperature = 0.7
 
-    def __init__(self, backend: Backend, *, name: str = "llm", sampling: Sampling | None = None, guided_json: bool = True) -> None:
+    def __init__(self, backend: Backend, *, name: str, sampling: Sampling | None = None, guided_json: bool = True) -> None:
         """`guided_json` asks the backend to constrain output to the turn schema where it can."""
         self.backend = backend
         self.name = name
-        base = sampling or Sampling()
-        self.sampling = replace(base, json_schema=turn_json_schema("collector") if guided_json else None)
+        base = sampling or Sampling(temperature=self.default_temperature)
+        self.sampling = replace(base, json_schema=turn_json_schema(self.role) if guided_json else None)
+
+    def messages(self, view: View) -> list[dict]:
+        raise NotImplementedError
 
     def prompts(self, views: list[View]) -> list[Conversation]:
-        return [collector_messages(view) for view in views]
+        return [self.messages(view) for view in views]
 
     def act(self, views: list[View]) -> list[Turn | DialogueError]:
         if not views:
             return []
         generations = self.backend.generate(self.prompts(views), self.sampling, request_seeds(views))
         return [generation_to_turn(g, self.role, self.name) for g in generations]
+
+
+class LLMCollector(PromptedAgent):
+    """A prompted (or trained) LLM collector."""
+
+    role = "collector"
+
+    def __init__(self, backend: Backend, *, name: str = "llm", sampling: Sampling | None = None, guided_json: bool = True) -> None:
+        super().__init__(backend, name=name, sampling=sampling, guided_json=guided_json)
+
+    def messages(self, view: View) -> list[dict]:
+        return collector_messages(view)

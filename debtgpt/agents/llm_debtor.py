@@ -6,16 +6,12 @@ measure exactly that).
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from debtgpt.agents.base import Agent, DialogueError, View
-from debtgpt.agents.llm_collector import generation_to_turn, grid_lines, history_messages, request_seeds
-from debtgpt.backends.base import Backend, Conversation, Sampling
+from debtgpt.agents.base import View
+from debtgpt.agents.llm_collector import PromptedAgent, grid_lines, history_messages
+from debtgpt.backends.base import Backend, Sampling
 from debtgpt.constants import DEBTOR_STRATEGIES
-from debtgpt.dialogue import Turn
 from debtgpt.personas import Persona
 from debtgpt.prompts import render
-from debtgpt.protocol import turn_json_schema
 from debtgpt.records import DebtRecord
 
 LOW_LITERACY_MAX = 2  # financial_literacy at or below this is told not to reason like an accountant
@@ -60,22 +56,14 @@ def debtor_messages(view: View) -> list[dict]:
     return [{"role": "system", "content": debtor_system_prompt(view.persona, view.record)}, *history_messages(view.history, "debtor")]
 
 
-class LLMDebtor(Agent):
-    """A persona-conditioned LLM debtor; one batched generation per call."""
+class LLMDebtor(PromptedAgent):
+    """A persona-conditioned LLM debtor."""
 
     role = "debtor"
+    default_temperature = 0.9  # debtors vary more than collectors
 
     def __init__(self, backend: Backend, *, name: str = "llm_debtor", sampling: Sampling | None = None, guided_json: bool = True) -> None:
-        self.backend = backend
-        self.name = name
-        base = sampling or Sampling(temperature=0.9)
-        self.sampling = replace(base, json_schema=turn_json_schema("debtor") if guided_json else None)
+        super().__init__(backend, name=name, sampling=sampling, guided_json=guided_json)
 
-    def prompts(self, views: list[View]) -> list[Conversation]:
-        return [debtor_messages(view) for view in views]
-
-    def act(self, views: list[View]) -> list[Turn | DialogueError]:
-        if not views:
-            return []
-        generations = self.backend.generate(self.prompts(views), self.sampling, request_seeds(views))
-        return [generation_to_turn(g, self.role, self.name) for g in generations]
+    def messages(self, view: View) -> list[dict]:
+        return debtor_messages(view)
