@@ -14,12 +14,14 @@ from debtgpt.config import register_configs
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_a_two_point_sweep_trains_two_models(tiny_model_dir, tmp_path):
+def test_a_two_point_make_sweep_trains_two_models(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
     env = {**os.environ, "WANDB_MODE": "disabled", "DEBTGPT_TINY_DIR": str(tiny_model_dir)}
+    # -o: the test brings its own data and model, so make must not build the default ones first
     command = [
-        sys.executable, "-m", "train.sft", "-m", "lr=1e-4,3e-4", "max_steps=1", "batch_size=1",
-        f"data={data}", f"checkpoints_dir={tmp_path}", "run=sweep", "+trl.disable_tqdm=true",
+        "make", "-o", ".venv/.installed", "-o", "data/pairs/dpo_turn/card.json", "-o", "checkpoints/tiny/config.json",
+        "sweep", "PY=" + sys.executable, "SWEEP=lr=1e-4,3e-4 lora.r=8",
+        f"ARGS=max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep +trl.disable_tqdm=true",
     ]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -33,7 +35,7 @@ def test_the_sweep_grid_and_the_slurm_launcher_compose():
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("sweep", overrides=["hydra/launcher=slurm"], return_hydra_config=True)
-    assert dict(cfg.hydra.sweeper.params) == {"lr": "1e-4,3e-4", "lora.r": "8,16"}
+    assert dict(cfg.hydra.sweeper.params) == {"lr": "1e-3,2e-3", "lora.r": "8,16"}
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 1 and launcher.timeout_min > 0
