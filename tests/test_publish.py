@@ -32,7 +32,7 @@ def report(tmp_path):
 def dataset_folder(tmp_path):
     folder = tmp_path / "pairs" / "dpo_turn"
     folder.mkdir(parents=True)
-    (folder / "card.json").write_text(json.dumps({"rows": 65, "command": "pairs.py"}))
+    (folder / "card.json").write_text(json.dumps({"overall": {"rows": 65}, "command": "pairs.py"}))
     return folder
 
 
@@ -55,7 +55,8 @@ def test_dry_run_writes_and_checks_the_folder_and_pushes_nothing(tiny_model_dir,
     assert "library_name: transformers" in card and "### dpo" in card and "### expert" not in card
     assert "| Confrontational | 4 | 0.250 | 0.225 | 0.000 |" in card
     assert "| Cooperative | 0 | n/a | n/a | 0.000 |" in card  # an empty group is n/a, not 0
-    assert json.loads((folder / "datasets" / "pairs-dpo_turn" / "card.json").read_text())["rows"] == 65
+    assert json.loads((folder / "datasets" / "pairs-dpo_turn" / "card.json").read_text())["overall"]["rows"] == 65
+    assert "(65 rows)" in (folder / "README.md").read_text()
     assert publishing.check_publish_folder(folder) == []
 
 

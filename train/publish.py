@@ -98,7 +98,8 @@ def dataset_summaries(staging: Path, datasets: list[str]) -> list[str]:
         target.mkdir(parents=True, exist_ok=True)
         for card in cards:
             shutil.copy2(card, target / card.name)
-        rows = json.loads((path / "card.json").read_text()).get("rows", "?") if (path / "card.json").is_file() else "?"
+        card = json.loads((path / "card.json").read_text()) if (path / "card.json").is_file() else {}
+        rows = card.get("overall", {}).get("rows", "?")  # the pairs stage's card (data_gen/pairs.py)
         lines.append(f"- `{path}` ({rows} rows): [card](datasets/{name}/{cards[0].name})")
     return lines or ["- (no dataset card found)"]
 
