@@ -21,7 +21,6 @@ POLICY_EVIDENCED_MAX_PMT_DAYS = 14
 POLICY_PREFERRED_INST_PRDS = (3, 6)  # longer plans only on evidenced hardship (ours)
 
 # --- Turn protocol ------------------------------------------------------------------------------
-ROLES = ("collector", "debtor")
 COLLECTOR_ACTIONS = ("ask", "accept", "non")
 DEBTOR_ACTIONS = ("ask", "accept", "non", "hangup")  # hangup is ours
 COLLECTOR_STRATEGIES = (

@@ -79,6 +79,14 @@ class Turn:
         )
 
 
+def standing_proposal(turns: list[Turn], of_role: str) -> Agreement | None:
+    """The latest proposal of `of_role` in `turns`, if that side has made one (it stands until replaced)."""
+    for turn in reversed(turns):
+        if turn.role == of_role and turn.action == "ask" and turn.proposal is not None:
+            return turn.proposal
+    return None
+
+
 # How a dialogue ended.
 OUTCOME_DEAL = "deal"
 OUTCOME_HANGUP = "hangup"
@@ -116,11 +124,7 @@ class Trajectory:
         return self.outcome == OUTCOME_DEAL
 
     def standing_proposal(self, of_role: str) -> Agreement | None:
-        """The latest proposal of `of_role`, if that side has made one (it stands until replaced)."""
-        for turn in reversed(self.turns):
-            if turn.role == of_role and turn.action == "ask" and turn.proposal is not None:
-                return turn.proposal
-        return None
+        return standing_proposal(self.turns, of_role)
 
     def collector_turns(self) -> list[Turn]:
         return [t for t in self.turns if t.role == "collector"]

@@ -32,7 +32,6 @@ DISCOUNT_WITHOUT_HARDSHIP = "discount_without_hardship"
 UPFRONT_BELOW_MINIMUM = "upfront_below_minimum"
 PAYMENT_DAYS_WITHOUT_CASH_FLOW = "payment_days_without_cash_flow"
 LONG_PLAN_WITHOUT_HARDSHIP = "long_plan_without_hardship"
-POLICY_RULES = (DISCOUNT_WITHOUT_HARDSHIP, UPFRONT_BELOW_MINIMUM, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP)
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,3 @@ def envelope_violations(agreement: Agreement, evidence: Evidence) -> tuple[str, 
     if agreement.inst_prds > max(POLICY_PREFERRED_INST_PRDS) and not evidence.hardship:
         broken.append(LONG_PLAN_WITHOUT_HARDSHIP)
     return tuple(broken)
-
-
-def within_envelope(agreement: Agreement, evidence: Evidence) -> bool:
-    return not envelope_violations(agreement, evidence)

@@ -20,7 +20,6 @@ from debtgpt.dialogue import Turn
 
 ACTIONS = {"collector": COLLECTOR_ACTIONS, "debtor": DEBTOR_ACTIONS}
 STRATEGIES = {"collector": COLLECTOR_STRATEGIES, "debtor": DEBTOR_STRATEGIES}
-TURN_KEYS = ("thoughts", "strategy", "action", "dialogue", "proposal")
 
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")

@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
 from debtgpt.config import PublishConfig, register_configs
+from eval.report import fmt
 
 register_configs()
 
@@ -57,12 +58,6 @@ def check_publish_folder(folder: Path) -> list[str]:
     elif "## Evaluation" not in card.read_text() or "| archetype |" not in card.read_text():
         problems.append("a metrics table in README.md")
     return problems
-
-
-def fmt(value) -> str:
-    if value is None:
-        return "n/a"  # an empty group is not a zero
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def evaluation_tables(report: dict, collector: str | None) -> list[str]:

@@ -11,7 +11,7 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from debtgpt.dialogue import Turn
+from debtgpt.dialogue import Turn, standing_proposal
 from debtgpt.personas import Persona
 from debtgpt.policy import Evidence
 from debtgpt.records import DebtRecord
@@ -41,10 +41,7 @@ class View:
         return self.max_turns - len(self.history)
 
     def standing_proposal(self, of_role: str):
-        for turn in reversed(self.history):
-            if turn.role == of_role and turn.action == "ask" and turn.proposal is not None:
-                return turn.proposal
-        return None
+        return standing_proposal(self.history, of_role)
 
     def own_last_proposal(self):
         return self.standing_proposal(self.role)

@@ -52,10 +52,6 @@ def available(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[
     return sorted(set(builtin) | set(spec_files(role, configs_dir)))
 
 
-def available_collectors(configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[str]:
-    return available("collector", configs_dir)
-
-
 def check_names(role: str, names, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> None:
     """Fail before any work starts if a name is unknown, naming the allowed ones."""
     allowed = available(role, configs_dir)
@@ -64,10 +60,6 @@ def check_names(role: str, names, configs_dir: str | Path = DEFAULT_CONFIGS_DIR)
         raise ValueError(f"unknown {role}(s) {', '.join(map(repr, unknown))}; allowed {role}s: {', '.join(allowed)}")
     if len(set(names)) != len(names):
         raise ValueError(f"{role}s must be distinct, got {list(names)}")
-
-
-def check_collector_names(names, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> None:
-    check_names("collector", names, configs_dir)
 
 
 def load_spec(role: str, name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> AgentSpec:
@@ -163,11 +155,3 @@ class AgentFactory:
 
     def close(self) -> None:
         self.pool.close()
-
-
-def make_collector(name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> Agent:
-    return AgentFactory(configs_dir).collector(name)
-
-
-def make_debtor(name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> Agent:
-    return AgentFactory(configs_dir).debtor(name)
