@@ -116,7 +116,8 @@ def longer_than(model_dir: Path, data: Path, limit: int) -> dict:
     """How many examples TRL's default max_length would cut (their end, where the outcome is, is lost)."""
     from datasets import load_from_disk
 
-    from train.common import load_tokenizer, pair_lengths, sft_lengths
+    from train.data import pair_lengths, sft_lengths
+    from train.model_loading import load_tokenizer
 
     tokenizer = load_tokenizer(str(model_dir))
     sft, pairs = load_from_disk(str(data / "sft")), load_from_disk(str(data / "dpo_turn"))

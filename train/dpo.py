@@ -31,21 +31,12 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     """The recipe: pairs, lengths, the SFT model with LoRA, trainer, train (or resume), save final/."""
     from trl import DPOConfig, DPOTrainer
 
-    from train.common import (
-        check_choice,
-        check_run_config,
-        dataset_card,
-        fit_max_length,
-        load_dataset_folder,
-        load_model,
-        load_tokenizer,
-        lora_config,
-        pair_lengths,
-        say,
-        start_wandb,
-        train_and_save,
-        trainer_arguments,
-    )
+    from train.checkpoints import train_and_save
+    from train.console import say
+    from train.data import dataset_card, fit_max_length, load_dataset_folder, pair_lengths
+    from train.model_loading import load_model, load_tokenizer, lora_config
+    from train.tracking import start_wandb
+    from train.trainer_config import check_choice, check_run_config, trainer_arguments
 
     check_run_config(cfg)
     check_choice("level", cfg.level, tuple(PAIR_LEVELS))

@@ -8,7 +8,7 @@
 max_length: null (the default) measures every dialogue with the chat template and trains at the longest, so
 nothing is cut; a set max_length that some dialogue exceeds fails the run (overlength=fail) or drops those
 dialogues with a printed count (overlength=drop). A rerun of an interrupted run resumes from its newest
-checkpoint-N/. The result is checkpoints/<run>/final/ (see train/common.py for merged vs adapter).
+checkpoint-N/. The result is checkpoints/<run>/final/ (see train/checkpoints.py for merged vs adapter).
 """
 from __future__ import annotations
 
@@ -29,20 +29,12 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from debtgpt.tiny import resolve_model
-    from train.common import (
-        check_run_config,
-        dataset_card,
-        fit_max_length,
-        load_dataset_folder,
-        load_model,
-        load_tokenizer,
-        lora_config,
-        say,
-        sft_lengths,
-        start_wandb,
-        train_and_save,
-        trainer_arguments,
-    )
+    from train.checkpoints import train_and_save
+    from train.console import say
+    from train.data import dataset_card, fit_max_length, load_dataset_folder, sft_lengths
+    from train.model_loading import load_model, load_tokenizer, lora_config
+    from train.tracking import start_wandb
+    from train.trainer_config import check_run_config, trainer_arguments
 
     check_run_config(cfg)
     out_dir = Path(out_dir)
