@@ -20,6 +20,14 @@ def load_tokenizer(path: str, trust_remote_code: bool = False):
     return tokenizer
 
 
+def model_context(path: str, model_cfg) -> int | None:
+    """The model's context length from its config alone, so that max_length is known before any weight loads."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(adapter_base(path) or path, trust_remote_code=model_cfg.trust_remote_code)
+    return getattr(config, "max_position_embeddings", None)
+
+
 def load_model(path: str, model_cfg):
     """A causal LM from a folder or Hub name; an adapter folder is merged into the base it names."""
     import torch
@@ -34,6 +42,11 @@ def load_model(path: str, model_cfg):
     from peft import PeftModel
 
     return PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, **options), path).merge_and_unload()
+
+
+def parameter_count(model) -> int:
+    # ZeRO-3 leaves each rank an empty shard of every weight and records the full size as ds_numel
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
 
 
 def lora_config(lora_cfg):

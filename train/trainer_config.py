@@ -48,6 +48,14 @@ def use_bf16(cfg) -> bool:
     return cfg.precision == "bf16"
 
 
+def training_dtype(cfg) -> str:
+    """The dtype the run trains in, and so the one final/ is saved in: an explicit model.dtype, else bf16
+    under bf16 mixed precision (the fp32 master weights are an optimizer detail), else fp32."""
+    if cfg.model.dtype != "auto":
+        return cfg.model.dtype
+    return "bfloat16" if use_bf16(cfg) else "float32"
+
+
 def _has_cuda() -> bool:
     import torch
 
