@@ -94,3 +94,18 @@ def test_final_is_saved_and_loaded_in_the_training_dtype(kind, tiny_model_dir, p
     from debtgpt.backends.hf import HFBackend
 
     assert HFBackend(str(final), device="cpu").model.dtype == torch.bfloat16  # evaluation loads it as saved (dtype=auto)
+
+
+def test_the_hf_backend_never_compiles_decoding_unless_asked(tiny_model_dir):
+    # transformers 5.17 would torch.compile decoding by itself with the static cache on CUDA
+    from debtgpt.backends.base import Sampling
+    from debtgpt.backends.hf import HFBackend
+
+    backend = HFBackend(str(tiny_model_dir), device="cpu", batch_size=2)
+    passed = []
+    generate = backend.model.generate
+    backend.model.generate = lambda **options: passed.append(options) or generate(**options)
+    backend.generate([[{"role": "user", "content": "hello"}]], Sampling(temperature=0.0, max_tokens=2))
+    assert passed[0]["disable_compile"] is True and passed[0]["cache_implementation"] == "static"
+    with pytest.raises(ValueError, match="compile=true needs device=cuda and cache_implementation='static'"):
+        HFBackend(str(tiny_model_dir), device="cpu", compile=True)

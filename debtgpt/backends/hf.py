@@ -31,12 +31,14 @@ class HFBackend(Backend):
         batch_size: int = 32,
         trust_remote_code: bool = False,
         cache_implementation: str | None = "static",
+        compile: bool = False,
         model_obj=None,
         tokenizer=None,
     ) -> None:
         """`model` is a Hub name, a local path or "tiny"; `adapter` a PEFT adapter folder merged in at load.
 
         `model_obj` and `tokenizer` let a caller pass objects it already loaded (benchmarks, tests).
+        `compile` lets transformers torch.compile decoding (CUDA and the static cache only); off, it never does.
         """
         super().__init__()
         import torch
@@ -49,6 +51,14 @@ class HFBackend(Backend):
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size} must be at least 1")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if compile and not (self.device.startswith("cuda") and cache_implementation == "static"):
+            raise ValueError(
+                f"compile=true needs device=cuda and cache_implementation='static' (transformers compiles decoding only there); "
+                f"got device={self.device!r}, cache_implementation={cache_implementation!r}"
+            )
+        # transformers 5.17 compiles decoding by itself whenever a static cache runs on CUDA, and the runner's
+        # shrinking batches and growing prompts recompile it: compiling is an explicit choice instead
+        self.compile_options = {} if compile else {"disable_compile": True}
         path = resolve_model(model)
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
@@ -118,6 +128,7 @@ class HFBackend(Backend):
         )
         if self.cache_implementation:
             options["cache_implementation"] = self.cache_implementation
+        options.update(self.compile_options)
         if sampling.temperature > 0:
             options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         else:
