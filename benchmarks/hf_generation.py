@@ -59,6 +59,7 @@ def time_dialogues(backend: Backend, scenarios, *, batch_size: int, max_turns: i
         "seconds": round(seconds, 3),
         "generation_seconds": round(timed.seconds, 3),
         "share_outside_generation": round(1 - timed.seconds / seconds, 4),
+        "prompt_tokens": timed.usage.prompt_tokens,
         "completion_tokens": timed.usage.completion_tokens,
         "dialogues_per_s": round(len(trajectories) / seconds, 3),
         "tokens_per_s": round(timed.usage.completion_tokens / seconds, 1),

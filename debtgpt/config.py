@@ -81,7 +81,8 @@ def register_configs() -> None:
 class ModelConfig:
     # "tiny" (built locally by debtgpt.tiny), a Hub name or a local folder
     name: str = "tiny"
-    # weights and compute dtype: auto (bf16 on a GPU that has it, fp32 otherwise), float32 or bfloat16
+    # auto: fp32 weights in training (bf16 mixed precision on a GPU that has it, see precision), final/ saved in
+    # bf16 on such a GPU and fp32 otherwise; float32 or bfloat16: weights loaded, trained and saved in that dtype
     dtype: str = "auto"
     # attention kernel passed to transformers: sdpa, eager or flash_attention_2
     attn_implementation: str = "sdpa"
@@ -130,7 +131,7 @@ class TrainRunConfig:
     max_length: Optional[int] = None
     # an example longer than max_length: fail (name the count and the longest) or drop (print the count)
     overlength: str = "fail"
-    # auto: bf16 when the model dtype resolves to bfloat16 on a GPU that supports it, fp32 otherwise; fp32; bf16
+    # auto: bf16 mixed precision on a GPU that supports it unless model.dtype=float32, fp32 otherwise; fp32; bf16
     precision: str = "auto"
     save_steps: int = 100
     save_total_limit: int = 2

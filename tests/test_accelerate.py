@@ -1,4 +1,5 @@
-"""SFT under `accelerate launch`: two CPU processes (DDP over gloo); the accelerate config files parse."""
+"""SFT under `accelerate launch`: two CPU processes (DDP over gloo); the accelerate config files parse and leave
+gradient accumulation to the trainer (DeepSpeed) and the weights to one rank (FSDP)."""
 from __future__ import annotations
 
 import json
@@ -39,3 +40,40 @@ def test_accelerate_config_files_are_complete(name):
     assert config["distributed_type"] == {"single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED"}[name]
     if name == "deepspeed_zero3":
         assert config["deepspeed_config"]["zero_stage"] == 3
+
+
+def launch_environment(name: str) -> dict:
+    """The environment `accelerate launch --config_file configs/accelerate/NAME.yaml` gives the training processes."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
+
+    path = REPO / "configs" / "accelerate" / f"{name}.yaml"
+    args, defaults, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", str(path), "-m", "train.sft"]))
+    if args.use_deepspeed:
+        args.deepspeed_fields_from_accelerate_config = ",".join(defaults.deepspeed_config)  # as launch_command sets it
+        return prepare_deepspeed_cmd_env(args)[1]
+    return prepare_multi_gpu_env(args)
+
+
+def test_deepspeed_takes_gradient_accumulation_and_clipping_from_the_trainer(monkeypatch):
+    from accelerate.utils import DeepSpeedPlugin
+
+    env = launch_environment("deepspeed_zero3")
+    for key, value in env.items():
+        if key.startswith("ACCELERATE_"):
+            monkeypatch.setenv(key, value)
+    plugin = DeepSpeedPlugin()  # what TrainingArguments builds under accelerate launch
+    assert plugin.deepspeed_config["gradient_accumulation_steps"] == "auto"
+    assert plugin.deepspeed_config["gradient_clipping"] == "auto"
+    assert plugin.zero3_init_flag and plugin.deepspeed_config["zero_optimization"]["stage"] == 3
+    # the 7B presets' grad_accum: 8 fills the auto value instead of clashing with a fixed one
+    mismatches = []
+    plugin.fill_match("gradient_accumulation_steps", mismatches, gradient_accumulation_steps=8)
+    plugin.fill_match("gradient_clipping", mismatches, gradient_clipping=1.0)
+    assert mismatches == [] and plugin.deepspeed_config["gradient_accumulation_steps"] == 8
+
+
+def test_fsdp_loads_the_weights_on_one_rank_only():
+    env = launch_environment("fsdp")
+    assert env["ACCELERATE_USE_FSDP"] == "true" and env["FSDP_CPU_RAM_EFFICIENT_LOADING"] == "true"
+    assert env["ACCELERATE_MIXED_PRECISION"] == "bf16"

@@ -8,8 +8,10 @@ from omegaconf import OmegaConf
 
 from benchmarks.train_throughput import SFT_SET, write_workload
 from debtgpt.config import SFTRunConfig
-from train.common import fit_max_length, last_checkpoint, redact
+from train.checkpoints import last_checkpoint
+from train.data import fit_max_length
 from train.sft import train_sft
+from train.tracking import redact
 
 
 @pytest.fixture(scope="module")

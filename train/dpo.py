@@ -28,24 +28,15 @@ PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
 
 def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
-    """The recipe: pairs, lengths, the SFT model with LoRA, trainer, train (or resume), save final/."""
+    """The recipe: pairs, lengths, trainer config, the SFT model with LoRA, trainer, train (or resume), save final/."""
     from trl import DPOConfig, DPOTrainer
 
-    from train.common import (
-        check_choice,
-        check_run_config,
-        dataset_card,
-        fit_max_length,
-        load_dataset_folder,
-        load_model,
-        load_tokenizer,
-        lora_config,
-        pair_lengths,
-        say,
-        start_wandb,
-        train_and_save,
-        trainer_arguments,
-    )
+    from train.checkpoints import train_and_save
+    from train.console import say
+    from train.data import dataset_card, fit_max_length, load_dataset_folder, pair_lengths
+    from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
+    from train.tracking import start_wandb
+    from train.trainer_config import check_choice, check_run_config, trainer_arguments
 
     check_run_config(cfg)
     check_choice("level", cfg.level, tuple(PAIR_LEVELS))
@@ -64,18 +55,19 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
         raise ValueError(f"{data} lacks column(s) {missing}; DPO needs conversational {', '.join(PAIR_COLUMNS)}")
     say(f"loaded {len(dataset)} {cfg.level}-level pairs from {data}")
 
-    model = load_model(str(init_from), cfg.model)
-    context = getattr(model.config, "max_position_embeddings", None)
+    context = model_context(str(init_from), cfg.model)
     max_length, kept = fit_max_length(pair_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, f"{cfg.level}-level pair")
     dataset = dataset.select(kept).select_columns(PAIR_COLUMNS)  # score columns stay in the data, not in the batches
-    say(f"loaded SFT model {init_from} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters); "
-        f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
 
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     data_card = dataset_card(data)
     report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
     typed = dict(beta=cfg.beta, loss_type=[cfg.loss_type], precompute_ref_log_probs=cfg.precompute_ref_log_probs)
-    args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))
+    args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))  # before the model loads
+
+    model = load_model(str(init_from), cfg.model)
+    say(f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
+        f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
     trainer = DPOTrainer(
         model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer,
         peft_config=lora_config(cfg.lora),

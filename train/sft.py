@@ -8,7 +8,7 @@
 max_length: null (the default) measures every dialogue with the chat template and trains at the longest, so
 nothing is cut; a set max_length that some dialogue exceeds fails the run (overlength=fail) or drops those
 dialogues with a printed count (overlength=drop). A rerun of an interrupted run resumes from its newest
-checkpoint-N/. The result is checkpoints/<run>/final/ (see train/common.py for merged vs adapter).
+checkpoint-N/. The result is checkpoints/<run>/final/ (see train/checkpoints.py for merged vs adapter).
 """
 from __future__ import annotations
 
@@ -25,24 +25,16 @@ register_configs()
 
 
 def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
-    """The recipe: data, lengths, model, trainer, train (or resume), save final/."""
+    """The recipe: data, lengths, trainer config, model, trainer, train (or resume), save final/."""
     from trl import SFTConfig, SFTTrainer
 
     from debtgpt.tiny import resolve_model
-    from train.common import (
-        check_run_config,
-        dataset_card,
-        fit_max_length,
-        load_dataset_folder,
-        load_model,
-        load_tokenizer,
-        lora_config,
-        say,
-        sft_lengths,
-        start_wandb,
-        train_and_save,
-        trainer_arguments,
-    )
+    from train.checkpoints import train_and_save
+    from train.console import say
+    from train.data import dataset_card, fit_max_length, load_dataset_folder, sft_lengths
+    from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
+    from train.tracking import start_wandb
+    from train.trainer_config import check_run_config, trainer_arguments
 
     check_run_config(cfg)
     out_dir = Path(out_dir)
@@ -54,18 +46,19 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
         raise ValueError(f"data={cfg.data} has columns {dataset.column_names}; SFT needs a conversational `messages` column")
     say(f"loaded {len(dataset)} SFT dialogues from {cfg.data}")
 
-    model = load_model(model_path, cfg.model)
-    context = getattr(model.config, "max_position_embeddings", None)
+    context = model_context(model_path, cfg.model)
     max_length, kept = fit_max_length(sft_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, "SFT")
     dataset = dataset.select(kept).select_columns(["messages"])
-    say(f"loaded model {cfg.model.name} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters)"
-        f"; {'LoRA r=%d' % cfg.lora.r if cfg.lora.enabled else 'full fine-tuning'}; max_length={max_length}")
 
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     data_card = dataset_card(cfg.data)
     report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
-    # assistant_only_loss: the debtor's words and the system card are context, not targets
+    # before the model loads (see train/trainer_config.py); assistant_only_loss: the debtor's words are context
     args = SFTConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, dict(assistant_only_loss=True)))
+
+    model = load_model(model_path, cfg.model)
+    say(f"loaded model {cfg.model.name} ({parameter_count(model) / 1e6:.1f}M parameters)"
+        f"; {'LoRA r=%d' % cfg.lora.r if cfg.lora.enabled else 'full fine-tuning'}; max_length={max_length}")
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
     )

@@ -33,6 +33,7 @@ class HFBackend(Backend):
         trust_remote_code: bool = False,
         cache_implementation: str | None = "static",
         prefix_cache_gib: float = 2.0,
+        compile: bool = False,
         model_obj=None,
         tokenizer=None,
     ) -> None:
@@ -41,6 +42,8 @@ class HFBackend(Backend):
         `model_obj` and `tokenizer` let a caller pass objects it already loaded (benchmarks, tests).
         `prefix_cache_gib` > 0 keeps each conversation's KV cache between calls (prefix_cache.py) and decodes
         with the loop below; 0 re-encodes every prompt through `model.generate` each call.
+        `compile` lets transformers torch.compile decoding (`model.generate` on CUDA with the static cache only,
+        so prefix_cache_gib=0); off, it never does.
         """
         super().__init__()
         import torch
@@ -55,6 +58,15 @@ class HFBackend(Backend):
         if prefix_cache_gib < 0:
             raise ValueError(f"prefix_cache_gib={prefix_cache_gib} must be >= 0 (0 turns the prefix cache off)")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if compile and not (self.device.startswith("cuda") and cache_implementation == "static" and not prefix_cache_gib):
+            raise ValueError(
+                f"compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0 (transformers compiles "
+                f"only model.generate's decoding there); got device={self.device!r}, cache_implementation={cache_implementation!r}, "
+                f"prefix_cache_gib={prefix_cache_gib}"
+            )
+        # transformers 5.17 compiles decoding by itself whenever a static cache runs on CUDA, and the runner's
+        # shrinking batches and growing prompts recompile it: compiling is an explicit choice instead
+        self.compile_options = {} if compile else {"disable_compile": True}
         path = resolve_model(model)
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly
@@ -132,6 +144,7 @@ class HFBackend(Backend):
         )
         if self.cache_implementation:
             options["cache_implementation"] = self.cache_implementation
+        options.update(self.compile_options)
         if sampling.temperature > 0:
             options.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
         else:

@@ -1,0 +1,103 @@
+"""A run's folders and its resume: checkpoint-N/ while training, final/ at the end.
+
+Layout of a run (both stages): checkpoints/<run>/checkpoint-N/ while training (the newest is resumed from),
+checkpoints/<run>/final/ at the end with the tokenizer and train_card.json. With LoRA, final/ holds merged
+weights (final_weights=merged, a plain model any stage loads) or the adapter whose adapter_config.json names
+its base (final_weights=adapter). A sweep point lives in checkpoints/<run>/<its overrides>/.
+
+final/ holds the weights in the training dtype (train.trainer_config.training_dtype: bf16 on a GPU that has it),
+and config.json says so, so an evaluation that loads it with dtype=auto runs in that dtype too. An adapter
+stays as PEFT saved it: it is merged into its base, in the base's dtype, when loaded.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from train.console import say
+from train.model_loading import load_model
+from train.tracking import finish_wandb, redact
+from train.trainer_config import training_dtype
+
+CARD_NAME = "train_card.json"
+
+
+def last_checkpoint(out_dir: str | Path) -> str | None:
+    """The newest complete checkpoint-N/ of a run (one killed mid-save has no trainer_state.json)."""
+    out_dir = Path(out_dir)
+    found = [p for p in out_dir.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file()]
+    return str(max(found, key=lambda p: int(p.name.split("-")[1]))) if found else None
+
+
+def recast_weights(folder: Path, dtype: str, trust_remote_code: bool = False) -> None:
+    """Rewrite the model saved in `folder` in `dtype`: its weight files and the dtype its config.json records."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
+    for old in [*folder.glob("model*.safetensors"), *folder.glob("model.safetensors.index.json"), *folder.glob("pytorch_model*.bin")]:
+        old.unlink()  # a sharded fp32 save and a single bf16 file must not both be left
+    model.save_pretrained(str(folder))
+
+
+def save_final(trainer, tokenizer, cfg, init_path: str, out_dir: Path, card: dict) -> Path:
+    """final/: the model (merged or adapter), the tokenizer and a card; written beside and renamed."""
+    final, staging = out_dir / "final", out_dir / "final.partial"
+    if trainer.is_world_process_zero() and staging.exists():
+        shutil.rmtree(staging)  # left by a run killed while saving
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(staging))  # gathers sharded weights (FSDP, ZeRO-3); writes the adapter alone with LoRA
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(staging))
+        dtype = training_dtype(cfg)
+        if cfg.lora.enabled and cfg.final_weights == "merged":
+            import torch
+            from peft import PeftModel
+
+            merged = PeftModel.from_pretrained(load_model(init_path, cfg.model), str(staging)).merge_and_unload()
+            for name in ("adapter_model.safetensors", "adapter_config.json"):
+                (staging / name).unlink(missing_ok=True)
+            merged.to(getattr(torch, dtype)).save_pretrained(str(staging))
+        elif not cfg.lora.enabled and dtype != "float32":
+            # mixed precision trains fp32 master weights; FSDP gathers them as they are
+            recast_weights(staging, dtype, cfg.model.trust_remote_code)
+        (staging / CARD_NAME).write_text(json.dumps(redact(card), indent=2, sort_keys=True, default=str) + "\n")
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
+def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, trainer) -> dict:
+    from debtgpt.io import command_line, package_versions
+
+    return {
+        "config": cfg_dict,
+        "command": command_line(),
+        "versions": package_versions(),
+        "data_card": data_card,
+        "max_length": max_length,
+        "examples": n_examples,
+        "global_step": trainer.state.global_step,
+        "log_history": trainer.state.log_history,
+    }
+
+
+def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, config: dict, data_card: dict,
+                   max_length: int, examples: int, report_to: str) -> dict:
+    """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
+    resume = last_checkpoint(out_dir) if cfg.resume else None
+    say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
+
+    final = save_final(trainer, tokenizer, cfg, init_path, out_dir, run_card(config, data_card, max_length, examples, trainer))
+    say(f"saved {final}")
+    finish_wandb(report_to)
+    return {
+        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
+        "examples": examples, "metrics": result.metrics, "trainer": trainer,
+    }
