@@ -87,15 +87,14 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
         raise PortfolioError(f"real_csv has negative amounts: {'; '.join(negative)}; every number must be 0 or more")
     if (real["principal"] == 0).any():
         raise PortfolioError(f"real_csv column principal is 0 in {_rows(real['principal'] == 0)}; a record is an overdue debt")
+    unknown = []
     for column in CATEGORICAL_COLUMNS:
-        values = raw[column].str.strip().str.lower()
-        unknown = sorted(set(values) - set(CATEGORIES[column]))
-        if unknown:
-            raise PortfolioError(
-                f"real_csv column {column} has unknown categories: {', '.join(map(repr, unknown))}; "
-                f"allowed values: {', '.join(CATEGORIES[column])}"
-            )
-        real[column] = values
+        real[column] = raw[column].str.strip().str.lower()
+        values = sorted(set(real[column]) - set(CATEGORIES[column]))
+        if values:
+            unknown.append(f"{column} {', '.join(map(repr, values))} (allowed values: {', '.join(CATEGORIES[column])})")
+    if unknown:
+        raise PortfolioError(f"real_csv has unknown categories: {'; '.join(unknown)}")
     for column in INTEGER_COLUMNS:
         real[column] = real[column].round().astype(int)
     return real[list(PORTFOLIO_COLUMNS)].reset_index(drop=True)
