@@ -38,6 +38,8 @@ def check_data_config(cfg: DataConfig) -> None:
     if cfg.source == "ctgan":
         if not cfg.real_csv:
             raise ValueError("source=ctgan needs real_csv=PATH, a CSV with the columns of the README's column contract")
+        if cfg.num_records < 10:
+            raise ValueError(f"num_records={cfg.num_records} must be at least 10 with source=ctgan (the detection score uses 5 folds)")
         if cfg.ctgan.epochs < 1:
             raise ValueError(f"ctgan.epochs={cfg.ctgan.epochs} must be at least 1")
         if cfg.ctgan.batch_size < 10 or cfg.ctgan.batch_size % 10:

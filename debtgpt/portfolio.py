@@ -53,7 +53,7 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"real_csv={str(path)!r} does not exist")
     try:
-        header = [str(c).strip() for c in pd.read_csv(path, nrows=0).columns]
+        header = [str(c).strip() for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
         raise PortfolioError(f"real_csv={str(path)!r} is not a CSV file with a header row") from None
     missing = [c for c in PORTFOLIO_COLUMNS if c not in header]
@@ -67,7 +67,7 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
     try:
         # Strings first, so a bad cell can be named by row and column rather than guessed by pandas.
         raw = pd.read_csv(path, usecols=lambda name: str(name).strip() in PORTFOLIO_COLUMNS, dtype=str,
-                          keep_default_na=False)
+                          keep_default_na=False, encoding="utf-8-sig")  # utf-8-sig: spreadsheet exports start with a BOM
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise PortfolioError(f"real_csv cannot be parsed as CSV: {str(error).splitlines()[0]}") from None
     raw.columns = [str(c).strip() for c in raw.columns]
