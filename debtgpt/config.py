@@ -15,8 +15,8 @@ from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TE
 
 @dataclass
 class CTGANConfig:
-    # training epochs over the real rows (CTGAN's own default is 300; a few dozen already fit on a CPU)
-    epochs: int = 100
+    # training epochs over the real rows (CTGAN's own default); each epoch takes rows / batch_size steps
+    epochs: int = 300
     # rows per training step; a multiple of 10 (CTGAN's discriminator judges packs of 10 rows)
     batch_size: int = 500
     # a CSV with fewer rows than this fails: CTGAN cannot learn a portfolio's shape from a handful of debtors
