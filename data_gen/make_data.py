@@ -1,32 +1,77 @@
-"""Synthetic debt records and personas, split train/test stratified by archetype.
+"""Debt records and personas, split train/test stratified by archetype.
 
     python -m data_gen.make_data num_records=975 seed=0 out_dir=data
+    python -m data_gen.make_data source=ctgan real_csv=loans.csv ctgan.epochs=100
+
+source=synthetic (the default) draws records from a seeded linear model; source=ctgan fits CTGAN on the
+contract columns of a lender's CSV, samples num_records from it and adds a quality and privacy report to
+the card, with plots in <out_dir>/quality/. Either way the layout is the same, so every later stage works
+unchanged.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
 from debtgpt.config import DataConfig, register_configs
+from train.common import check_choice
 
 log = logging.getLogger(__name__)
 register_configs()
 
+SOURCES = ("synthetic", "ctgan")
 
-def make_data(cfg: DataConfig) -> dict:
-    from debtgpt.scenarios import build_scenarios, split_by_archetype, write_scenarios
 
+def check_data_config(cfg: DataConfig) -> None:
+    """Fail before anything is read or written, naming the field."""
+    check_choice("source", cfg.source, SOURCES)
     if cfg.num_records < 1:
         raise ValueError(f"num_records={cfg.num_records} must be at least 1")
     if not 0 < cfg.test_fraction < 1:
         raise ValueError(f"test_fraction={cfg.test_fraction} must be between 0 and 1")
-    scenarios = build_scenarios(cfg.num_records, cfg.seed)
+    if cfg.source == "synthetic" and cfg.real_csv:
+        raise ValueError(f"real_csv={cfg.real_csv!r} is read only with source=ctgan; add source=ctgan")
+    if cfg.source == "ctgan":
+        if not cfg.real_csv:
+            raise ValueError("source=ctgan needs real_csv=PATH, a CSV with the columns of the README's column contract")
+        if cfg.num_records < 10:
+            raise ValueError(f"num_records={cfg.num_records} must be at least 10 with source=ctgan (the detection score uses 5 folds)")
+        if cfg.ctgan.epochs < 1:
+            raise ValueError(f"ctgan.epochs={cfg.ctgan.epochs} must be at least 1")
+        if cfg.ctgan.batch_size < 10 or cfg.ctgan.batch_size % 10:
+            raise ValueError(f"ctgan.batch_size={cfg.ctgan.batch_size} must be a positive multiple of 10")
+        if cfg.ctgan.min_rows < 10:
+            raise ValueError(f"ctgan.min_rows={cfg.ctgan.min_rows} must be at least 10 (the detection score uses 5 folds)")
+
+
+def make_data(cfg: DataConfig) -> dict:
+    from debtgpt.records import generate_records
+    from debtgpt.scenarios import join_personas, split_by_archetype, write_scenarios
+
+    check_data_config(cfg)
+    extra, versions = {}, ("numpy",)
+    if cfg.source == "ctgan":
+        from debtgpt import portfolio
+
+        real = portfolio.read_portfolio(cfg.real_csv, cfg.ctgan.min_rows)
+        print(f"data: fitting CTGAN on {len(real)} rows of {cfg.real_csv} ({cfg.ctgan.epochs} epochs, CPU)", flush=True)
+        model = portfolio.fit_ctgan(real, cfg.ctgan.epochs, cfg.ctgan.batch_size, cfg.seed, cfg.ctgan.progress)
+        synthetic, dropped = portfolio.sample_portfolio(model, real, cfg.num_records)
+        records = portfolio.records_from_samples(synthetic, cfg.seed)
+        report = portfolio.portfolio_report(real, synthetic, dropped, cfg.seed)
+        plots = portfolio.write_quality_plots(real, synthetic, report, Path(cfg.out_dir) / "quality")
+        extra = {"portfolio": report | {"plots": [str(p.relative_to(cfg.out_dir)) for p in plots]}}
+        versions = ("numpy", "ctgan", "rdt", "torch", "scikit-learn")
+    else:
+        records = generate_records(cfg.num_records, cfg.seed)
+    scenarios = join_personas(records, cfg.seed)
     splits = split_by_archetype(scenarios, cfg.test_fraction, cfg.seed + 2)
     config = OmegaConf.to_container(OmegaConf.structured(cfg)) if not isinstance(cfg, dict) else cfg
-    return write_scenarios(cfg.out_dir, splits, config)
+    return write_scenarios(cfg.out_dir, splits, config, extra, versions)
 
 
 @hydra.main(config_path="../configs", config_name="data", version_base="1.3")
@@ -35,6 +80,12 @@ def main(cfg: DataConfig) -> None:
         card = make_data(cfg)
     log.info("wrote %s scenarios to %s: %s", card["counts"]["all"], cfg.out_dir, card["counts"])
     print(f"data: {card['counts']} -> {cfg.out_dir}/ (shares {card['archetype_shares']['all']})")
+    if "portfolio" in card:
+        report = card["portfolio"]
+        privacy = report["distance_to_closest_record"]
+        print(f"data: detection AUC {report['detection']['roc_auc']:.3f} (0.5 = indistinguishable), "
+              f"{privacy['exact_copies']} copies of real rows, {privacy['share_closer_than_real_median']:.0%} of rows "
+              f"closer to a real row than the real median neighbour; plots in {cfg.out_dir}/quality/")
 
 
 if __name__ == "__main__":

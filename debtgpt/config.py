@@ -14,15 +14,32 @@ from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TE
 
 
 @dataclass
+class CTGANConfig:
+    # training epochs over the real rows (CTGAN's own default); each epoch takes rows / batch_size steps
+    epochs: int = 300
+    # rows per training step; a multiple of 10 (CTGAN's discriminator judges packs of 10 rows)
+    batch_size: int = 500
+    # a CSV with fewer rows than this fails: CTGAN cannot learn a portfolio's shape from a handful of debtors
+    min_rows: int = 100
+    # a progress bar over the epochs with the generator and discriminator losses
+    progress: bool = True
+
+
+@dataclass
 class DataConfig:
-    # how many synthetic debt records (and personas) to generate
+    # how many debt records (and personas) to generate, or to sample from CTGAN
     num_records: int = DEFAULT_NUM_RECORDS
-    # seed of records, personas and the split: same seed, same files
+    # seed of records, personas and the split (and of CTGAN): same seed, same files
     seed: int = 0
     # share of each archetype held out for evaluation
     test_fraction: float = DEFAULT_TEST_FRACTION
-    # where records.jsonl, personas.jsonl, train.jsonl, test.jsonl and card.json go
+    # where records.jsonl, personas.jsonl, train.jsonl, test.jsonl, card.json (and quality/) go
     out_dir: str = "data"
+    # where records come from: synthetic (the seeded linear model) or ctgan (fitted on real_csv)
+    source: str = "synthetic"
+    # source=ctgan: the lender's CSV; only the contract columns (debtgpt.records.PORTFOLIO_COLUMNS) are read
+    real_csv: Optional[str] = None
+    ctgan: CTGANConfig = field(default_factory=CTGANConfig)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Synthetic debt records (MADeN-style): basic debt information the collector sees, private finances it does not.
 
 Financial numbers come from a seeded linear model plus Gaussian noise, as MADeN generated them after
-fitting CTGAN on real data. A user with real records can fit `ctgan` and write the same fields instead.
+fitting CTGAN on real data. A lender with real records fits CTGAN on the columns of PORTFOLIO_COLUMNS
+instead (debtgpt/portfolio.py, `make data ARGS="source=ctgan real_csv=PATH"`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ from debtgpt.constants import OVERDUE_REASON_CATEGORIES
 # Fields the collector may see; everything else in a record is private to the debtor.
 PUBLIC_RECORD_FIELDS = ("id", "age", "gender", "principal", "days_overdue", "total_loan", "outstanding_balance")
 PRIVATE_RECORD_FIELDS = ("overdue_reason_category", "overdue_reason", "daily_income", "current_assets", "monthly_expenses")
+
+# The column contract of a lender's CSV: every record field but the id and the reason text (which always
+# comes from its category's template, so no free text from a CSV ever reaches a record).
+PORTFOLIO_COLUMNS = (
+    "age", "gender", "principal", "days_overdue", "total_loan", "outstanding_balance", "overdue_reason_category",
+    "daily_income", "current_assets", "monthly_expenses",
+)
+CATEGORICAL_COLUMNS = ("gender", "overdue_reason_category")
+INTEGER_COLUMNS = ("age", "days_overdue")
+AMOUNT_COLUMNS = ("principal", "total_loan", "outstanding_balance", "daily_income", "current_assets", "monthly_expenses")
+GENDERS = ("female", "male")
 
 _REASON_TEXTS = {
     "job loss": "I was laid off {months} months ago and have not found steady work since.",
@@ -65,13 +77,36 @@ class DebtRecord:
         return cls(**{k: v for k, v in row.items() if k in names})
 
 
+def reason_text(category: str, rng: np.random.Generator) -> str:
+    """The debtor's own words for an overdue reason: a template of its category."""
+    return _REASON_TEXTS[category].format(months=int(rng.integers(2, 10)))
+
+
+def record_from_row(record_id: str, row: dict, rng: np.random.Generator) -> DebtRecord:
+    """A record from the contract columns of one row (a CTGAN sample); the reason text from its category."""
+    return DebtRecord(
+        id=record_id,
+        age=int(row["age"]),
+        gender=str(row["gender"]),
+        principal=round(float(row["principal"]), 2),
+        days_overdue=int(row["days_overdue"]),
+        total_loan=round(float(row["total_loan"]), 2),
+        outstanding_balance=round(float(row["outstanding_balance"]), 2),
+        overdue_reason_category=str(row["overdue_reason_category"]),
+        overdue_reason=reason_text(str(row["overdue_reason_category"]), rng),
+        daily_income=round(float(row["daily_income"]), 2),
+        current_assets=round(float(row["current_assets"]), 2),
+        monthly_expenses=round(float(row["monthly_expenses"]), 2),
+    )
+
+
 def generate_records(n: int, seed: int) -> list[DebtRecord]:
     """n records from a seeded parametric model: same (n, seed), same records."""
     rng = np.random.default_rng(seed)
     records = []
     for i in range(n):
         age = int(np.clip(rng.normal(36, 9), 21, 65))
-        gender = "female" if rng.random() < 0.45 else "male"
+        gender = GENDERS[0] if rng.random() < 0.45 else GENDERS[1]
         category = OVERDUE_REASON_CATEGORIES[rng.choice(len(OVERDUE_REASON_CATEGORIES), p=_REASON_WEIGHTS)]
         hardship = _REASON_HARDSHIP[category]
         # Linear model plus Gaussian noise: income rises with age until the fifties; hardship lowers it.
@@ -93,7 +128,7 @@ def generate_records(n: int, seed: int) -> list[DebtRecord]:
                 total_loan=round(total_loan, 2),
                 outstanding_balance=round(outstanding_balance, 2),
                 overdue_reason_category=category,
-                overdue_reason=_REASON_TEXTS[category].format(months=int(rng.integers(2, 10))),
+                overdue_reason=reason_text(category, rng),
                 daily_income=round(daily_income, 2),
                 current_assets=round(current_assets, 2),
                 monthly_expenses=round(monthly_expenses, 2),

@@ -21,7 +21,11 @@ class MissingDataError(FileNotFoundError):
 
 
 def build_scenarios(num_records: int, seed: int) -> list[Scenario]:
-    records = generate_records(num_records, seed)
+    return join_personas(generate_records(num_records, seed), seed)
+
+
+def join_personas(records: list[DebtRecord], seed: int) -> list[Scenario]:
+    """One persona per record, whichever source the records came from."""
     personas = generate_personas(records, seed + 1)
     return [Scenario(id=record.id, record=record, persona=persona) for record, persona in zip(records, personas)]
 
@@ -45,8 +49,9 @@ def shares(scenarios: list[Scenario]) -> dict[str, float]:
     return {a: round(counts[a] / len(scenarios), 4) if scenarios else 0.0 for a in ARCHETYPES}
 
 
-def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], config: dict) -> dict:
-    """records.jsonl, personas.jsonl, one file of ids per split, and card.json."""
+def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], config: dict, extra: dict | None = None,
+                    versions: tuple[str, ...] = ("numpy",)) -> dict:
+    """records.jsonl, personas.jsonl, one file of ids per split, and card.json (with `extra` sections)."""
     out = Path(out_dir)
     everything = sorted((s for split in splits.values() for s in split), key=lambda s: s.id)
     write_jsonl(out / "records.jsonl", (s.record.to_dict() for s in everything))
@@ -62,8 +67,8 @@ def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], conf
             name: dict(sorted(Counter(s.archetype for s in split).items())) for name, split in splits.items()
         },
         "archetype_shares": {name: shares(split) for name, split in splits.items()} | {"all": shares(everything)},
-        "versions": {k: v for k, v in package_versions(("numpy",)).items()},
-    }
+        "versions": package_versions(versions),
+    } | (extra or {})
     write_json(out / "card.json", card)
     return card
 
