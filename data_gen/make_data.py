@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
 from debtgpt.config import DataConfig, register_configs
-from train.common import check_choice
+from debtgpt.config import check_choice
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -13,6 +13,12 @@ from hydra.core.config_store import ConfigStore
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
 
+
+def check_choice(name: str, value, allowed) -> None:
+    """A choice field outside its allowed values fails with one line that names both."""
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
 @dataclass
 class CTGANConfig:
     # training epochs over the real rows (CTGAN's own default); each epoch takes rows / batch_size steps

@@ -36,7 +36,8 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     from train.data import dataset_card, fit_max_length, load_dataset_folder, pair_lengths
     from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
     from train.tracking import start_wandb
-    from train.trainer_config import check_choice, check_run_config, trainer_arguments
+    from debtgpt.config import check_choice
+    from train.trainer_config import check_run_config, trainer_arguments
 
     check_run_config(cfg)
     check_choice("level", cfg.level, tuple(PAIR_LEVELS))

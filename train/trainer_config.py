@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from debtgpt.config import check_choice
+
 DTYPES = ("auto", "float32", "bfloat16")
 PRECISIONS = ("auto", "fp32", "bf16")
 OVERLENGTH = ("fail", "drop")
 FINAL_WEIGHTS = ("merged", "adapter")
 WANDB_MODES = ("auto", "online", "offline", "disabled")
-
-
-def check_choice(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
 
 
 def check_run_config(cfg) -> None:
