@@ -78,6 +78,8 @@ class ServeConfig:
     max_turns: int = DEFAULT_MAX_TURNS
     # reward of every played dialogue (the same reward as `make eval`)
     reward: RewardConfig = field(default_factory=lambda: RewardConfig())
+    # redraw the play run's plots after each played dialogue (a few seconds on a small CPU)
+    plots: bool = True
     # localhost by default: the app has no login, and played dialogues are written to disk
     host: str = "127.0.0.1"
     port: int = 8000

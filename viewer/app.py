@@ -33,23 +33,29 @@ from viewer.reports import OUTCOMES, BadRequest, Filters, NotFound, ReportStore
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 PAGE_SIZE = 100
+# The reward's sums first (reward = recovery + rationality + experience - penalty), then what they are made of.
+REWARD_SUMS = ("recovery", "rationality", "experience", "penalty")
 
 
 def percent(value) -> str:
     return "n/a" if value is None else f"{round(value * 100)} %"
 
 
-def term(field: str, value) -> str:
-    """One agreement field as a person reads it."""
+def term(value, field: str) -> str:
+    """One agreement field as a person reads it (a filter: `value | term("pmt_days")`)."""
     if field in RATIO_FIELDS:
         return percent(value)
     return f"{value} days" if field == "pmt_days" else f"{value} months"
 
 
+def reward_parts(parts: dict) -> list[tuple[str, object]]:
+    return [(k, parts[k]) for k in REWARD_SUMS if k in parts] + sorted((k, v) for k, v in parts.items() if k not in REWARD_SUMS)
+
+
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt, percent=percent, term=term, arrow=arrow)
+    env.filters.update(fmt=fmt, percent=percent, term=term, arrow=arrow, reward_parts=reward_parts)
     env.globals.update(grid=AGREEMENT_GRID, archetypes=ARCHETYPES, outcomes=OUTCOMES, public_fields=PUBLIC_RECORD_FIELDS,
                        debtor_strategies=DEBTOR_STRATEGIES, directions=METRIC_DIRECTIONS)
     return Jinja2Templates(env=env)

@@ -88,7 +88,7 @@ class PlayTable:
     """Games in progress and the run folder they are saved to. One lock: agents are not thread-safe."""
 
     def __init__(self, scenarios: list[Scenario], run_dir: str | Path, *, agents: AgentFactory | None = None,
-                 seed: int = 0, max_turns: int = 20, reward=None, split: str = "test"):
+                 seed: int = 0, max_turns: int = 20, reward=None, split: str = "test", plots: bool = True):
         from debtgpt.config import RewardConfig
 
         if max_turns < 2:
@@ -96,7 +96,7 @@ class PlayTable:
         self.scenarios = {s.id: s for s in scenarios}
         self.run_dir = Path(run_dir)
         self.agents = agents or AgentFactory()
-        self.seed, self.max_turns, self.split = seed, max_turns, split
+        self.seed, self.max_turns, self.split, self.plots = seed, max_turns, split, plots
         self.reward = reward if reward is not None else RewardConfig()
         self.debtor = HumanDebtor()
         self.games: OrderedDict[str, Game] = OrderedDict()
@@ -196,7 +196,7 @@ class PlayTable:
             "config": {"split": self.split, "debtor": HUMAN_DEBTOR, "max_turns": self.max_turns, "seed": self.seed,
                        "judge": "none", "reward": reward},
         }
-        write_report(self.run_dir, results, by_collector)
+        write_report(self.run_dir, results, by_collector, plots=self.plots)
         game.saved = True
         log.info("saved %s (%s) to %s", trajectory.key(), trajectory.outcome, self.run_dir)
 

@@ -38,7 +38,7 @@ def build_app(cfg: ServeConfig):
         play = None
     else:
         play = PlayTable(scenarios, Path(cfg.reports_dir) / cfg.play_run, seed=cfg.seed, max_turns=cfg.max_turns,
-                         reward=cfg.reward, split=cfg.split)
+                         reward=cfg.reward, split=cfg.split, plots=cfg.plots)
     return create_app(cfg.reports_dir, play)
 
 
