@@ -34,7 +34,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-TYPED = "<b>I lost my job</b> in spring & my pay is gone"  # markup a person types must show as text
+TYPED = "<b>Stop calling me</b> & goodbye"  # markup a person types must show as text
 
 
 def free_port() -> int:
@@ -171,7 +171,7 @@ def finished(browser) -> bool:
 def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path):
     url, root = site
     deal_persona = start_game(browser, url, "expert", 0)
-    take_turn(browser, "say", TYPED)
+    take_turn(browser, "say", "I lost my job in spring and my pay is gone.")
     # Only grid values are on offer: every option of the four selects is a grid value.
     assert [o.text for o in Select(browser.find_element(By.ID, "inst_prds")).options] == [
         "3 months", "6 months", "9 months", "12 months", "18 months", "24 months"]
@@ -188,13 +188,11 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
             take_turn(browser, "say", "What would you offer me?")
     assert browser.find_element(By.CSS_SELECTOR, ".outcome .outcome-label").text == "DEAL"
     assert browser.find_elements(By.CSS_SELECTOR, "#agreement")
-    shown = [w for w in texts(browser, "#play-transcript .turn.debtor .words") if "lost my job" in w]
-    assert shown == [TYPED]  # shown as typed: the markup is text, not a bold element
-    assert not browser.find_elements(By.CSS_SELECTOR, "#play-transcript .words b")
 
     hangup_persona = start_game(browser, url, "firm", 1)
-    take_turn(browser, "hangup", "I'm not discussing this. Goodbye.", "emotional confrontation")
+    take_turn(browser, "hangup", TYPED, "emotional confrontation")
     assert browser.find_element(By.CSS_SELECTOR, ".outcome .outcome-label").text == "HANGUP"
+    assert texts(browser, "#play-transcript .turn.debtor .words") == [TYPED]  # the markup is text, not a bold element
 
     browser.get(url)
     go(browser, browser.find_element(By.LINK_TEXT, "play"))
@@ -207,6 +205,8 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
     go(browser, browser.find_element(By.CSS_SELECTOR, "#dialogue-list tbody a"))  # the hang-up's full transcript
     assert browser.find_element(By.CSS_SELECTOR, ".outcome .outcome-label").text == "HANGUP"
     assert "human" in browser.find_element(By.TAG_NAME, "h1").text
+    assert texts(browser, ".transcript .turn.debtor .words") == [TYPED]
+    assert not browser.find_elements(By.CSS_SELECTOR, ".transcript .words b")
     assert {p.name for p in (root / "reports" / "play" / "trajectories").glob("*.jsonl")} == {"expert.jsonl", "firm.jsonl"}
 
 
