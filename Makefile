@@ -15,20 +15,22 @@ ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
 PAIRS_CARD    := data/pairs/dpo_turn/card.json
 SFT_MODEL     := checkpoints/sft-tiny/final/config.json
 
-.PHONY: help venv data tiny eval rollouts pairs sft dpo sweep publish demo test bench clean
+.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo test browser screenshots bench clean
 
 help:
 	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
 	@echo "               rollouts of the SFT model, pairs, DPO, and DebtBench of expert, SFT and DPO"
 	@echo "make data      synthetic debt records and personas -> data/"
 	@echo "make eval      DebtBench evaluation of collectors side by side -> reports/<run>/"
+	@echo "make serve     web viewer of reports/ and a page to play the debtor, on http://127.0.0.1:8000"
 	@echo "make rollouts  N scored dialogues per training scenario -> data/rollouts/<collector>/"
 	@echo "make pairs     SFT set and DPO pairs (dialogue and turn level) -> data/pairs/"
 	@echo "make sft       supervised fine-tuning of the tiny model -> checkpoints/sft-tiny/"
 	@echo "make dpo       DPO with LoRA on the preference pairs -> checkpoints/dpo-tiny/"
 	@echo "make sweep     Hydra multirun of SFT (SWEEP=\"lr=1e-3,2e-3\"; ARGS=hydra/launcher=slurm on a cluster)"
 	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
-	@echo "make test      the test suite (offline, CPU)"
+	@echo "make test      the test suite (offline, CPU; installs chromium for the browser test when root)"
+	@echo "make screenshots  README screenshots of the viewer, taken by the browser test -> docs/img/"
 	@echo "make bench     throughput benchmarks"
 
 venv: $(STAMP)
@@ -64,6 +66,10 @@ tiny: $(STAMP)
 eval: $(STAMP) $(DATA_CARD)
 	$(PY) -m eval.run $(ARGS)
 
+# Localhost only unless ARGS="host=..." says otherwise; played dialogues go to reports/play/.
+serve: $(STAMP) $(DATA_CARD)
+	$(PY) -m viewer.serve $(ARGS)
+
 # Resumes: shards already complete are verified and skipped.
 rollouts: $(STAMP) $(DATA_CARD)
 	$(PY) -m data_gen.rollouts collector=$(COLLECTOR) $(ARGS)
@@ -98,8 +104,19 @@ demo: $(STAMP)
 	$(PY) -m eval.run +experiment=demo_eval
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q tests
+
+# Debian's chromium and chromedriver for tests/test_viewer_browser.py: installed with apt-get where missing and
+# this is root (CI); elsewhere the test is skipped with the command to run, except under CI where it fails.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "note: the browser test needs chromium and chromedriver (sudo apt-get install chromium chromium-driver)"; fi
+
+screenshots: $(STAMP) browser
+	DEBTGPT_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_viewer_browser.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run $(ARGS)

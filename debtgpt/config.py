@@ -86,6 +86,28 @@ class EvalConfig:
     progress: bool = True
 
 
+@dataclass
+class ServeConfig:
+    # where `make eval` writes its runs: every <reports_dir>/<run>/metrics.json is listed
+    reports_dir: str = "reports"
+    # the personas a person can play (folder written by `make data`, and its split)
+    data_dir: str = "data"
+    split: str = "test"
+    # played dialogues are saved as trajectories of this report run, under reports_dir
+    play_run: str = "play"
+    # seed of the collector's random stream in played dialogues
+    seed: int = 0
+    # turns of both sides together before a played dialogue fails
+    max_turns: int = DEFAULT_MAX_TURNS
+    # reward of every played dialogue (the same reward as `make eval`)
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig())
+    # redraw the play run's plots after each played dialogue (a few seconds on a small CPU)
+    plots: bool = True
+    # localhost by default: the app has no login, and played dialogues are written to disk
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
 def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="data_schema", node=DataConfig)
@@ -95,6 +117,7 @@ def register_configs() -> None:
     store.store(name="sft_schema", node=SFTRunConfig)
     store.store(name="dpo_schema", node=DPORunConfig)
     store.store(name="publish_schema", node=PublishConfig)
+    store.store(name="serve_schema", node=ServeConfig)
 
 
 # --- training (train/sft.py, train/dpo.py, train/publish.py) ---------------------------------------------

@@ -21,13 +21,12 @@ register_configs()
 def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
     from debtgpt.agents.factory import AgentFactory, check_names
-    from debtgpt.io import write_json, write_jsonl
     from debtgpt.metrics import evaluate
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
     from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
-    from eval.report import write_leaderboard, write_plots
+    from eval.report import write_report
 
     check_names("collector", cfg.collectors)
     check_names("debtor", [cfg.debtor])
@@ -59,7 +58,6 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
                     log.warning("%s: the judge's verdict on %d of %d dialogues could not be read (n/a)", name, unread, len(scores))
             score_all(trajectories, cfg.reward)
             by_collector[name] = trajectories
-            write_jsonl(out / "trajectories" / f"{name}.jsonl", (t.to_dict() for t in trajectories))
             results["collectors"][name] = evaluate(trajectories)
             overall = results["collectors"][name]["overall"]
             log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
@@ -69,10 +67,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
         result = bootstrap_difference(*paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed)
         results.setdefault("comparisons", {})[f"{a}:{b}"] = result
         log.info(comparison_sentence(a, b, result))
-    write_json(out / "metrics.json", results)
-    write_leaderboard(results, out / "leaderboard.md")
-    if cfg.plots:
-        write_plots(results, out / "plots")
+    # Written once every collector is done, so a failed rerun leaves the earlier report whole.
+    write_report(out, results, by_collector, plots=cfg.plots)
     return results
 
 

@@ -105,3 +105,28 @@ class AcceptsAtOnce(Agent):
 def test_accepting_with_no_standing_proposal_is_not_a_deal():
     [t] = run_dialogues([DialogueJob(make_scenario())], AcceptsAtOnce(), ScriptedDebtor(), max_turns=2)
     assert t.outcome != "deal" and t.turns[0].info["invalid_accept"]
+
+
+def test_in_play_the_collector_sees_only_what_it_may(tmp_path):
+    """The same guarantee on the play page's path: a person is the debtor, the collector comes by name."""
+    from debtgpt.agents.factory import AgentFactory
+    from debtgpt.records import PUBLIC_RECORD_FIELDS
+    from viewer.play import PlayTable
+
+    spy = Spy()
+
+    class SpyingFactory(AgentFactory):
+        def collector(self, name):
+            return spy
+
+    scenario = make_scenario("Avoidant")
+    table = PlayTable([scenario], tmp_path / "play", agents=SpyingFactory(), plots=False)
+    game = table.start("expert", scenario.id)
+    table.debtor_turn(game.id, "non", "dilemma rendering", "I want to pay, but I can't right now.")
+    table.debtor_turn(game.id, "hangup", "complaint", "Goodbye.")
+    assert game.trajectory.outcome == "hangup" and len(spy.views) == 2
+    private = (scenario.persona.scenario, scenario.record.overdue_reason, repr(scenario.record.daily_income))
+    for seen in spy.views:
+        assert seen.persona is None and seen.record is None and set(seen.public_record) == set(PUBLIC_RECORD_FIELDS)
+        assert all(t.thoughts == "" and t.strategy == "" for t in seen.history if t.role == "debtor")
+        assert not any(text in repr(seen) for text in private)

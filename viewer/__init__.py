@@ -1,0 +1,1 @@
+"""The DebtBench viewer: report runs, transcripts and side-by-side dialogues, and a page to play the debtor."""
