@@ -75,16 +75,13 @@ def run_config(kind: str, data_dir: Path, out_root: Path, steps: int, batch_size
     """A typed run config for the tiny model, as `python -m train.<kind>` would build it."""
     from omegaconf import OmegaConf
 
-    from debtgpt.config import DPORunConfig, SFTRunConfig
+    from debtgpt.config import stage_config
 
     base = dict(run=f"bench-{kind}", checkpoints_dir=str(out_root), max_steps=steps, batch_size=batch_size,
                 save_steps=10**6, logging_steps=1, wandb={"mode": "disabled"},
                 trl={"include_num_input_tokens_seen": "non_padding", "save_strategy": "no", "disable_tqdm": True})
-    if kind == "sft":
-        cfg = OmegaConf.structured(SFTRunConfig(data=str(data_dir / SFT_SET)))
-    else:
-        cfg = OmegaConf.structured(DPORunConfig(pairs_dir=str(data_dir)))
-    return OmegaConf.merge(cfg, base, overrides)
+    inputs = dict(data=str(data_dir / SFT_SET)) if kind == "sft" else dict(pairs_dir=str(data_dir))
+    return OmegaConf.merge(stage_config(kind), base, inputs, overrides)
 
 
 def train_throughput(steps: int = 8, batch_size: int = 4, n_scenarios: int = 16) -> dict:

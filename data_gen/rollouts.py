@@ -18,7 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import RolloutsConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -136,4 +136,4 @@ def main(cfg: RolloutsConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

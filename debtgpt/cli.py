@@ -17,3 +17,35 @@ def stage_errors():
         if os.environ.get("DEBTGPT_TRACEBACK"):
             raise
         raise SystemExit(f"error: {error}") from None
+
+
+def config_error_line(error: Exception) -> str:
+    """One line for a config that Hydra could not compose: a bad choice names the field and its allowed
+    values, as the stages' own checks do; anything else names the key and OmegaConf's reason."""
+    from omegaconf.errors import OmegaConfBaseException
+    from omegaconf.nodes import EnumNode
+
+    cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
+    if isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        node = cause.child_node
+        if isinstance(node, EnumNode):
+            allowed = ", ".join(member.name for member in node.enum_type)
+            return f"{cause.full_key}={cause.value!r} is not allowed; allowed values: {allowed}"
+        return f"{cause.full_key}: {cause.msg.splitlines()[0]}"
+    return " ".join(str(error).split(" Config search path")[0].split())
+
+
+def run_stage(main) -> None:
+    """Run a stage's @hydra.main: a config that does not compose (a misspelt key, a value of the wrong type,
+    a choice outside its allowed values) ends with one `error: ...` line instead of Hydra's report."""
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import OmegaConfBaseException
+
+    traceback = os.environ.get("DEBTGPT_TRACEBACK")
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra raises instead of printing, so we can word it
+    try:
+        main()
+    except (ConfigCompositionException, OmegaConfBaseException) as error:
+        if traceback:
+            raise
+        raise SystemExit(f"error: {config_error_line(error)}") from None

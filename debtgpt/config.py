@@ -1,14 +1,19 @@
 """Typed schemas behind the Hydra configs: a misspelt key or a wrong type fails at start-up with its name.
 
 Each stage's YAML in configs/ lists its schema first in its defaults, so Hydra validates every override
-against these dataclasses. Hydra's own settings (run dirs) stay in the YAML files.
+against these dataclasses. The defaults live here; a stage YAML holds only its defaults list, Hydra's own
+settings (run dirs) and the few values that need Hydra to resolve (a run named after the model choice).
+Choice fields are enums, so a bad value fails at start-up with the field's name and its allowed values.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
@@ -18,6 +23,23 @@ def check_choice(name: str, value, allowed) -> None:
     """A choice field outside its allowed values fails with one line that names both."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
+class Choice(str, Enum):
+    """A choice field's allowed values: each member's name is its value, so YAML and overrides write the value
+    and the code compares with plain strings (cfg.precision == "bf16")."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+Source = Choice("Source", [(v, v) for v in ("synthetic", "ctgan")])
+Dtype = Choice("Dtype", [(v, v) for v in ("auto", "float32", "bfloat16")])
+Precision = Choice("Precision", [(v, v) for v in ("auto", "fp32", "bf16")])
+Overlength = Choice("Overlength", [(v, v) for v in ("fail", "drop")])
+FinalWeights = Choice("FinalWeights", [(v, v) for v in ("merged", "adapter")])
+WandbMode = Choice("WandbMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
+PairLevel = Choice("PairLevel", [(v, v) for v in ("turn", "dialogue")])
+
 
 @dataclass
 class CTGANConfig:
@@ -42,7 +64,7 @@ class DataConfig:
     # where records.jsonl, personas.jsonl, train.jsonl, test.jsonl, card.json (and quality/) go
     out_dir: str = "data"
     # where records come from: synthetic (the seeded linear model) or ctgan (fitted on real_csv)
-    source: str = "synthetic"
+    source: Source = Source.synthetic
     # source=ctgan: the lender's CSV; only the contract columns (debtgpt.records.PORTFOLIO_COLUMNS) are read
     real_csv: Optional[str] = None
     ctgan: CTGANConfig = field(default_factory=CTGANConfig)
@@ -62,7 +84,8 @@ class EvalConfig:
     data_dir: str = "data"
     # reports go to <reports_dir>/<run>/
     reports_dir: str = "reports"
-    run: str = "latest"
+    # the report folder's name: the start time unless named (e.g. run=baselines)
+    run: str = "${now:%Y%m%d-%H%M%S}"
     # seed of every dialogue's random streams
     seed: int = 0
     # turns of both sides together before a dialogue fails
@@ -120,6 +143,27 @@ def register_configs() -> None:
     store.store(name="serve_schema", node=ServeConfig)
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def stage_config(name: str, overrides=()):
+    """The config `python -m <stage> OVERRIDES` runs with: the stage's YAML composed by Hydra into its schema,
+    resolved (run names that depend on the model choice included) and without Hydra's own settings. Tests and
+    benchmarks start from it, so the defaults they exercise are the ones `make` runs."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf, open_dict
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # what ${hydra:runtime.choices.model} reads
+    with open_dict(cfg):
+        del cfg["hydra"]
+    OmegaConf.resolve(cfg)
+    return OmegaConf.structured(OmegaConf.to_object(cfg))  # the schema's instance, as a typed config again
+
+
 # --- training (train/sft.py, train/dpo.py, train/publish.py) ---------------------------------------------
 
 
@@ -129,7 +173,7 @@ class ModelConfig:
     name: str = "tiny"
     # auto: fp32 weights in training (bf16 mixed precision on a GPU that has it, see precision), final/ saved in
     # bf16 on such a GPU and fp32 otherwise; float32 or bfloat16: weights loaded, trained and saved in that dtype
-    dtype: str = "auto"
+    dtype: Dtype = Dtype.auto
     # attention kernel passed to transformers: sdpa, eager or flash_attention_2
     attn_implementation: str = "sdpa"
     # recompute activations in the backward pass: slower, much less memory (7B models)
@@ -151,21 +195,22 @@ class LoraSettings:
 @dataclass
 class WandbSettings:
     # auto: online when WANDB_API_KEY is set, offline otherwise; WANDB_MODE=disabled in the environment wins
-    mode: str = "auto"
+    mode: WandbMode = WandbMode.auto
     project: str = "debtgpt"
     entity: Optional[str] = None
 
 
 @dataclass
 class TrainRunConfig:
-    # checkpoints/<run>/ holds checkpoint-N/ and final/; a sweep puts each point in checkpoints/<run>/<overrides>/
-    run: str = "train"
+    # checkpoints/<run>/ holds checkpoint-N/ and final/; a sweep puts each point in checkpoints/<run>/<overrides>/.
+    # Set by the stage YAML from the model choice (sft-tiny, dpo-qwen2.5-0.5b), which only Hydra knows.
+    run: str = MISSING
     checkpoints_dir: str = "checkpoints"
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
-    # learning rate (swept as lr=1e-4,3e-4)
-    lr: float = 1e-4
-    epochs: float = 1.0
+    # learning rate (swept as lr=1e-4,3e-4) and epochs: each method's schema below sets its own
+    lr: float = MISSING
+    epochs: float = MISSING
     # stop after this many optimizer steps (-1: run the epochs)
     max_steps: int = -1
     # examples per device per step, and steps accumulated per optimizer update
@@ -176,9 +221,9 @@ class TrainRunConfig:
     # token cap per example; null: the longest example as measured with the chat template (nothing truncated)
     max_length: Optional[int] = None
     # an example longer than max_length: fail (name the count and the longest) or drop (print the count)
-    overlength: str = "fail"
+    overlength: Overlength = Overlength.fail
     # auto: bf16 mixed precision on a GPU that supports it unless model.dtype=float32, fp32 otherwise; fp32; bf16
-    precision: str = "auto"
+    precision: Precision = Precision.auto
     save_steps: int = 100
     save_total_limit: int = 2
     logging_steps: int = 10
@@ -186,7 +231,7 @@ class TrainRunConfig:
     # continue from the newest checkpoint-N/ of this run when there is one
     resume: bool = True
     # with LoRA, final/ holds merged weights (merged) or the adapter with its base named (adapter)
-    final_weights: str = "merged"
+    final_weights: FinalWeights = FinalWeights.merged
     wandb: WandbSettings = field(default_factory=WandbSettings)
     # extra TRL config arguments passed through as they are, e.g. +trl.lr_scheduler_type=cosine
     trl: dict[str, Any] = field(default_factory=dict)
@@ -194,20 +239,24 @@ class TrainRunConfig:
 
 @dataclass
 class SFTRunConfig(TrainRunConfig):
-    run: str = "sft-tiny"
+    # for the tiny default; real models: +experiment=sft_qwen2.5-7b-instruct (1e-4 with LoRA)
+    lr: float = 2e-3
+    epochs: float = 2.0
     # HF dataset (save_to_disk) with a conversational `messages` column
     data: str = "data/pairs/sft"
 
 
 @dataclass
 class DPORunConfig(TrainRunConfig):
-    run: str = "dpo-tiny"
-    # turn: pairs of one collector turn on a shared history (default); dialogue: pairs of whole dialogues
-    level: str = "turn"
+    lr: float = 5e-5
+    epochs: float = 1.0
+    # turn: pairs of one collector turn on a shared history (data/pairs/dpo_turn); dialogue: pairs of whole dialogues
+    level: PairLevel = PairLevel.turn
     # folder of dpo_turn/ and dpo_dialogue/ (HF datasets with prompt, chosen, rejected)
     pairs_dir: str = "data/pairs"
-    # the SFT model: the policy starts here and, with the adapter off, is the reference
-    init_from: str = "checkpoints/sft-tiny/final"
+    # the SFT model: the policy starts here and, with the adapter off, is the reference.
+    # Set by the stage YAML to the SFT run of the same model choice (checkpoints/sft-<model>/final).
+    init_from: str = MISSING
     beta: float = 0.1
     # TRL DPO loss: sigmoid, ipo, hinge, robust, ... (several with loss_weights in trl)
     loss_type: str = "sigmoid"
@@ -222,12 +271,13 @@ class PublishConfig:
     checkpoint: str = "checkpoints/dpo-tiny/final"
     # Hub repository, "user/name"
     repo_id: str = "debtgpt-tiny-dpo"
-    # a DebtBench report (eval.run) whose tables go into the model card
-    metrics: str = "reports/latest/metrics.json"
+    # a DebtBench report (eval.run) whose tables go into the model card; the default is `make demo`'s
+    metrics: str = "reports/demo/metrics.json"
     # the collector of that report the model card is about (null: every collector in it)
-    collector: Optional[str] = None
-    # dataset folders whose cards (README.md or card.json) are copied beside the model card
-    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs/dpo_turn", "data/pairs/dpo_dialogue"])
+    collector: Optional[str] = "dpo"
+    # dataset folders whose cards (README.md or card.json) are copied beside the model card: what the demo's
+    # DPO model was trained on (its SFT set, then the turn-level pairs of the SFT model's rollouts)
+    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_turn"])
     # the folder that is written, checked and pushed
     staging_dir: str = "checkpoints/publish"
     # write and check the folder, push nothing

@@ -11,7 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import EvalConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -89,4 +89,4 @@ def main(cfg: EvalConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

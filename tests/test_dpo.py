@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from benchmarks.train_throughput import write_workload
-from debtgpt.config import DPORunConfig
+from debtgpt.config import stage_config
 from train.dpo import train_dpo
 
 
@@ -17,8 +17,9 @@ def pairs_dir(tmp_path_factory):
 
 
 def dpo_config(sft_model, pairs_dir, root, **overrides):
-    cfg = OmegaConf.structured(DPORunConfig(pairs_dir=str(pairs_dir), init_from=str(sft_model), checkpoints_dir=str(root)))
-    base = dict(model={"name": "tiny"}, batch_size=1, max_steps=1, logging_steps=1, lora={"r": 4, "alpha": 8},
+    cfg = stage_config("dpo")  # the defaults `make dpo` runs
+    base = dict(pairs_dir=str(pairs_dir), init_from=str(sft_model), checkpoints_dir=str(root), model={"name": "tiny"},
+                batch_size=1, max_steps=1, logging_steps=1, lora={"r": 4, "alpha": 8},
                 wandb={"mode": "disabled"}, trl={"disable_tqdm": True})
     return OmegaConf.merge(cfg, base, overrides)
 
@@ -42,7 +43,7 @@ def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir,
 
 
 def test_an_unknown_level_or_a_missing_sft_model_fails_early(tiny_model_dir, pairs_dir, tmp_path):
-    with pytest.raises(ValueError, match="level='episode' is not allowed; allowed values: turn, dialogue"):
-        train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="episode"), tmp_path / "dpo")
+    with pytest.raises(ValueError, match=r"Invalid value 'episode', expected one of \[turn, dialogue\]\s+full_key: level"):
+        dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="episode")  # the schema refuses it before any work
     with pytest.raises(FileNotFoundError, match="make sft"):
         train_dpo(dpo_config(tmp_path / "nothing", pairs_dir, tmp_path), tmp_path / "dpo")

@@ -13,7 +13,7 @@ import train.checkpoints
 import train.model_loading
 import train.trainer_config
 from benchmarks.train_throughput import SFT_SET, write_workload
-from debtgpt.config import DPORunConfig, SFTRunConfig
+from debtgpt.config import stage_config
 from train.dpo import train_dpo
 from train.sft import train_sft
 from train.trainer_config import training_dtype
@@ -26,11 +26,10 @@ def pairs_dir(tmp_path_factory):
 
 def run_config(kind, tiny_model_dir, pairs_dir, root, **overrides):
     if kind == "sft":
-        cfg = OmegaConf.structured(SFTRunConfig(data=str(pairs_dir / SFT_SET)))
-        base = dict(model={"name": str(tiny_model_dir)})
+        base = dict(data=str(pairs_dir / SFT_SET), model={"name": str(tiny_model_dir)})
     else:
-        cfg = OmegaConf.structured(DPORunConfig(pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir)))
-        base = dict(lora={"r": 4, "alpha": 8})
+        base = dict(pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir), lora={"r": 4, "alpha": 8})
+    cfg = stage_config(kind)
     base.update(checkpoints_dir=str(root), batch_size=1, max_steps=1, logging_steps=1, wandb={"mode": "disabled"},
                 trl={"disable_tqdm": True})
     return OmegaConf.merge(cfg, base, overrides)
@@ -66,7 +65,7 @@ def test_the_trainer_config_is_built_before_the_model_loads(kind, tiny_model_dir
 
 
 def test_the_training_dtype_is_bf16_on_a_gpu_that_has_it_unless_the_model_dtype_says_otherwise(monkeypatch):
-    cfg = OmegaConf.structured(SFTRunConfig())
+    cfg = stage_config("sft")
     assert training_dtype(cfg) == "float32"  # this machine: CPU, fp32
     monkeypatch.setattr(train.trainer_config, "_gpu_has_bf16", lambda: True)
     assert training_dtype(cfg) == "bfloat16"

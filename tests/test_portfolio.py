@@ -208,7 +208,6 @@ def test_bad_csv_on_the_command_line_is_one_error_line(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(source="gan"), "source='gan' is not allowed; allowed values: synthetic, ctgan"),
     (dict(source="ctgan"), "source=ctgan needs real_csv=PATH"),
     (dict(real_csv="loans.csv"), "real_csv='loans.csv' is read only with source=ctgan"),
     (dict(source="ctgan", real_csv="loans.csv", ctgan=CTGANConfig(batch_size=55)), "ctgan.batch_size=55 must be a positive multiple of 10"),

@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import DPORunConfig, register_configs
 
 register_configs()
@@ -36,11 +36,9 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     from train.data import dataset_card, fit_max_length, load_dataset_folder, pair_lengths
     from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
     from train.tracking import start_wandb
-    from debtgpt.config import check_choice
     from train.trainer_config import check_run_config, trainer_arguments
 
     check_run_config(cfg)
-    check_choice("level", cfg.level, tuple(PAIR_LEVELS))
     if not cfg.lora.enabled:
         say("lora.enabled=false: full DPO, TRL loads a second copy of the SFT model as the reference")
     out_dir = Path(out_dir)
@@ -85,4 +83,4 @@ def main(cfg: DPORunConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -17,7 +17,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import PublishConfig, register_configs
 from eval.report import fmt
 
@@ -174,4 +174,4 @@ def main(cfg: PublishConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

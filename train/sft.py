@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import SFTRunConfig, register_configs
 
 register_configs()
@@ -73,4 +73,4 @@ def main(cfg: SFTRunConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -7,22 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from debtgpt.config import check_choice
-
-DTYPES = ("auto", "float32", "bfloat16")
-PRECISIONS = ("auto", "fp32", "bf16")
-OVERLENGTH = ("fail", "drop")
-FINAL_WEIGHTS = ("merged", "adapter")
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-
 
 def check_run_config(cfg) -> None:
-    """Fail at start-up, naming the field, before any model is loaded."""
-    check_choice("model.dtype", cfg.model.dtype, DTYPES)
-    check_choice("precision", cfg.precision, PRECISIONS)
-    check_choice("overlength", cfg.overlength, OVERLENGTH)
-    check_choice("final_weights", cfg.final_weights, FINAL_WEIGHTS)
-    check_choice("wandb.mode", cfg.wandb.mode, WANDB_MODES)
+    """Fail at start-up, naming the field, before any model is loaded (choice fields are checked by the schema)."""
     if cfg.max_length is not None and cfg.max_length < 16:
         raise ValueError(f"max_length={cfg.max_length} must be null (fit the longest example) or at least 16")
     if cfg.lr <= 0 or cfg.batch_size < 1 or cfg.grad_accum < 1:

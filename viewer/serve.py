@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
+from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import ServeConfig, register_configs
 
 log = logging.getLogger(__name__)
@@ -56,4 +56,4 @@ def main(cfg: ServeConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

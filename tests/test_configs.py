@@ -1,0 +1,73 @@
+"""Every stage's real YAML composes through Hydra into its typed schema, and the schema is the one home of
+its defaults (like verl's tests/workers/config/test_actor_config_on_cpu.py)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from debtgpt.cli import config_error_line
+from debtgpt.config import (CONFIG_DIR, DataConfig, DPORunConfig, EvalConfig, PairsConfig, PublishConfig,
+                            RolloutsConfig, ServeConfig, SFTRunConfig, register_configs, stage_config)
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMAS = {"data": DataConfig, "eval": EvalConfig, "rollouts": RolloutsConfig, "pairs": PairsConfig, "sft": SFTRunConfig,
+           "dpo": DPORunConfig, "sweep": SFTRunConfig, "publish": PublishConfig, "serve": ServeConfig}
+EXPERIMENTS = {"eval": ["demo_eval"], "rollouts": ["demo_sft_rollouts"], "pairs": ["demo_sft_pairs"],
+               "sft": ["sft_qwen2.5-0.5b", "sft_qwen2.5-7b-instruct"], "dpo": ["demo_dpo", "dpo_qwen2.5-7b-instruct"]}
+CASES = [(stage, []) for stage in SCHEMAS] + [(stage, [f"+experiment={e}"]) for stage, names in EXPERIMENTS.items() for e in names]
+
+
+@pytest.mark.parametrize("stage,overrides", CASES, ids=[" ".join([s, *o]) for s, o in CASES])
+def test_every_stage_yaml_composes_into_its_schema(stage, overrides):
+    cfg = stage_config(stage, overrides)
+    assert OmegaConf.get_type(cfg) is SCHEMAS[stage]
+    assert isinstance(OmegaConf.to_object(cfg), SCHEMAS[stage])  # every field set and of its type
+
+
+@pytest.mark.parametrize("stage", ["data", "eval", "sft", "dpo", "publish", "serve"])
+def test_a_stage_yaml_restates_no_schema_default(stage):
+    written = yaml.safe_load((CONFIG_DIR / f"{stage}.yaml").read_text())
+    # only what needs Hydra to resolve: names that follow the model group's choice
+    assert set(written) - {"defaults", "hydra"} <= {"run", "init_from"}
+
+
+def test_the_defaults_are_those_make_runs():
+    sft, dpo = stage_config("sft"), stage_config("dpo")
+    assert (sft.run, sft.lr, sft.epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
+    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 5e-5, "turn", "checkpoints/sft-tiny/final", True)
+    assert stage_config("dpo", ["model=qwen2.5-0.5b"]).init_from == "checkpoints/sft-qwen2.5-0.5b/final"
+    publish = stage_config("publish")
+    assert (publish.metrics, publish.collector) == ("reports/demo/metrics.json", "dpo")
+    assert re.fullmatch(r"\d{8}-\d{6}", stage_config("eval").run)  # a report folder per start time unless named
+
+
+@pytest.mark.parametrize("stage,override,line", [
+    ("sft", "precision=fp16", "precision='fp16' is not allowed; allowed values: auto, fp32, bf16"),
+    ("sft", "overlength=truncate", "overlength='truncate' is not allowed; allowed values: fail, drop"),
+    ("sft", "final_weights=both", "final_weights='both' is not allowed; allowed values: merged, adapter"),
+    ("sft", "model.dtype=half", "model.dtype='half' is not allowed; allowed values: auto, float32, bfloat16"),
+    ("dpo", "wandb.mode=on", "wandb.mode='on' is not allowed; allowed values: auto, online, offline, disabled"),
+    ("dpo", "level=episode", "level='episode' is not allowed; allowed values: turn, dialogue"),
+    ("sft", "lrr=1", "lrr: Key 'lrr' not in 'SFTRunConfig'"),
+])
+def test_a_bad_override_names_the_field_and_its_allowed_values(stage, override, line):
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        with pytest.raises(Exception) as raised:
+            compose(stage, overrides=[override])
+    assert config_error_line(raised.value) == line
+
+
+def test_a_stage_ends_a_bad_choice_with_one_error_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "data_gen.make_data", "source=csv", f"out_dir={tmp_path}"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == "error: source='csv' is not allowed; allowed values: synthetic, ctgan\n"
+    assert not any(tmp_path.iterdir())
