@@ -95,4 +95,3 @@ METRIC_DIRECTIONS = {
     "reward": "higher",  # the rejection-sampling reward (debtgpt/reward.py), where it was computed
     **{name: "higher" for name in JUDGE_CRITERIA},
 }
-MAIN_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "violations", "AT")  # plotted per archetype

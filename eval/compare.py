@@ -34,15 +34,3 @@ def bootstrap_difference(a: np.ndarray, b: np.ndarray, samples: int = 2000, conf
         "confidence": confidence,
         "share_a_better": float((means > 0).mean()),
     }
-
-
-def comparison_sentence(a: str, b: str, result: dict) -> str:
-    verdict = (
-        f"{a} is above {b}" if result["ci_low"] > 0 else f"{a} is below {b}" if result["ci_high"] < 0
-        else f"no clear difference between {a} and {b}"
-    )
-    return (
-        f"Mean reward {a} {result['mean_a']:.3f} vs {b} {result['mean_b']:.3f} on {result['n']} paired dialogues: "
-        f"difference {result['difference']:+.3f}, {round(result['confidence'] * 100)}% bootstrap CI "
-        f"[{result['ci_low']:+.3f}, {result['ci_high']:+.3f}] ({verdict})."
-    )

@@ -1,4 +1,5 @@
 """DebtBench reports: metrics.json, a markdown leaderboard overall and per archetype, PNG plots, trajectories.
+The tables and the metric lists are debtgpt/leaderboard.py's, shared with the viewer and the model card.
 
 `write_report` writes a whole report folder and replaces what an earlier run left there, so a rerun under
 the same `run=` name never mixes old trajectories or plots with new metrics.
@@ -6,18 +7,13 @@ the same `run=` name never mixes old trajectories or plots with new metrics.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import stdev
 
-from debtgpt.constants import ARCHETYPES, MAIN_METRICS, METRIC_DIRECTIONS
+from debtgpt.constants import ARCHETYPES, METRIC_DIRECTIONS
 from debtgpt.io import atomic_write_text, write_json, write_jsonl
+from debtgpt.leaderboard import HEADLINE_METRICS, leaderboard_markdown
 
-# Columns of the leaderboard, in reading order: a new metric joins every table (markdown and web) by its name here.
-TABLE_METRICS = (
-    "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "concessions",
-    "first_offer_discount", "format_errors", "hangups", "respect_empathy", "transparency", "feasibility",
-)
 # Metrics averaged over deals only; every other one is over all dialogues of the group.
 PER_DEAL_METRICS = ("CE", "SA", "LS")
 # Metrics that are the mean of a per-dialogue value (the `dialogue_scores` column, or the reward): these get
@@ -28,72 +24,6 @@ PER_DIALOGUE_COLUMNS = {
 }
 # z of a two-sided 95 % normal interval: the error bars of the plots.
 Z_95 = 1.96
-
-
-def fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def arrow(metric: str) -> str:
-    return "↑" if METRIC_DIRECTIONS.get(metric) == "higher" else "↓"
-
-
-@dataclass
-class Table:
-    """One leaderboard table: a row per collector, a column per metric that has a value somewhere."""
-
-    title: str
-    metrics: list[str]
-    rows: list[tuple[str, object, list]]  # (collector, n, values in `metrics` order)
-
-
-def leaderboard_tables(results: dict, metrics: tuple[str, ...] = TABLE_METRICS) -> list[Table]:
-    """The overall table, then one per archetype."""
-    collectors = results["collectors"]
-    groups = [("Overall", lambda r: r["overall"], lambda r: r["n"])]
-    groups += [
-        (a, lambda r, a=a: r["by_archetype"][a], lambda r, a=a: r.get("n_by_archetype", {}).get(a, "?"))
-        for a in ARCHETYPES
-    ]
-    tables = []
-    for title, pick, count in groups:
-        rows = {name: pick(result) for name, result in collectors.items()}
-        shown = [m for m in metrics if any(row.get(m) is not None for row in rows.values())] or list(metrics[:1])
-        tables.append(Table(title, shown, [(name, count(collectors[name]), [row.get(m) for m in shown]) for name, row in rows.items()]))
-    return tables
-
-
-def _markdown_table(table: Table) -> list[str]:
-    lines = [
-        "| collector | n | " + " | ".join(f"{m} {arrow(m)}" for m in table.metrics) + " |",
-        "|---|---:|" + "---:|" * len(table.metrics),
-    ]
-    lines += [f"| {name} | {n} | " + " | ".join(fmt(v) for v in values) + " |" for name, n, values in table.rows]
-    return lines
-
-
-def leaderboard_markdown(results: dict, title: str = "DebtBench leaderboard") -> str:
-    lines = [f"# {title}", ""]
-    config = results.get("config", {})
-    if config:
-        lines += [
-            f"Split `{config.get('split')}`, debtor `{config.get('debtor')}`, max_turns {config.get('max_turns')}, "
-            f"seed {config.get('seed')}. ↑ higher is better, ↓ lower is better; n/a: nothing to average.",
-            "",
-        ]
-    if results.get("comparisons"):
-        from eval.compare import comparison_sentence
-
-        lines += ["## Comparisons", ""]
-        for spec, result in results["comparisons"].items():
-            a, b = spec.split(":")
-            lines += [f"- {comparison_sentence(a, b, result)}"]
-        lines += [""]
-    for i, table in enumerate(leaderboard_tables(results)):
-        lines += ([""] if i else []) + [f"## {table.title}", ""] + _markdown_table(table)
-    return "\n".join(lines) + "\n"
 
 
 def per_dialogue_value(metric: str, trajectory):
@@ -121,7 +51,7 @@ def _bar_count(metric: str, result: dict, group: str) -> int | None:
     return round(sr * n) if sr is not None else 0
 
 
-def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = MAIN_METRICS,
+def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = HEADLINE_METRICS,
                 trajectories: dict | None = None) -> list[Path]:
     """One grouped bar chart per metric: archetypes (and overall) on x, collectors side by side.
 

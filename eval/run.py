@@ -25,7 +25,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
-    from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
+    from debtgpt.leaderboard import comparison_sentence
+    from eval.compare import bootstrap_difference, paired_rewards
     from eval.report import write_report
 
     check_names("collector", cfg.collectors)

@@ -3,7 +3,8 @@ import pytest
 from helpers import collector, deal, debtor, make_scenario
 
 from debtgpt.agreement import Agreement
-from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
+from debtgpt.leaderboard import comparison_sentence
+from eval.compare import bootstrap_difference, paired_rewards
 from eval.run import parse_comparison
 
 

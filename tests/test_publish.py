@@ -107,3 +107,17 @@ def test_missing_pieces_fail_with_what_to_run(tiny_model_dir, report, dataset_fo
         publishing.publish(publish_config(tiny_model_dir, report, dataset_folder, tmp_path))
     with pytest.raises(ValueError, match="collector='sft' is not in the report; allowed collectors: dpo, expert"):
         publishing.publish(publish_config(tiny_model_dir, report, dataset_folder, tmp_path, dry_run=True, collector="sft"))
+
+
+def test_training_and_publishing_never_import_the_evaluation_stage():
+    import ast
+    from pathlib import Path
+
+    imported = set()
+    for path in Path(publishing.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+    assert "debtgpt" in imported and "eval" not in imported  # the shared tables live in debtgpt/leaderboard.py

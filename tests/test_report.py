@@ -7,7 +7,8 @@ from debtgpt.agreement import Agreement
 from debtgpt.config import RewardConfig
 from debtgpt.metrics import evaluate
 from debtgpt.reward import score_all
-from eval.report import error_half_width, leaderboard_markdown, leaderboard_tables, write_report
+from debtgpt.leaderboard import leaderboard_markdown, leaderboard_tables
+from eval.report import error_half_width, write_report
 
 
 def small_report(names=("firm", "expert"), reward=True):

@@ -19,15 +19,13 @@ from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
 from debtgpt.config import PublishConfig, register_configs
-from eval.report import fmt
+from debtgpt.leaderboard import collector_table, markdown_table, read_results, setting_line
 
 register_configs()
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-# The model card's columns: the headline of each metric group (DESIGN.md section 2).
-CARD_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "AT", "violations", "concessions", "format_errors")
 
 
 def is_adapter(folder: Path) -> bool:
@@ -61,22 +59,12 @@ def check_publish_folder(folder: Path) -> list[str]:
 
 
 def evaluation_tables(report: dict, collector: str | None) -> list[str]:
-    """One markdown table per collector: rows overall and each archetype, columns the headline metrics."""
-    collectors = report["collectors"]
-    names = list(collectors) if collector is None else [collector]
-    unknown = [n for n in names if n not in collectors]
-    if unknown:
-        raise ValueError(f"collector={unknown[0]!r} is not in the report; allowed collectors: {', '.join(collectors)}")
+    """One markdown table per collector (the report's renderer): rows overall and each archetype, columns the
+    headline metrics."""
+    names = list(report["collectors"]) if collector is None else [collector]
     lines = []
     for name in names:
-        result = collectors[name]
-        rows = {"overall": result["overall"], **result["by_archetype"]}
-        counts = {"overall": result.get("n"), **result.get("n_by_archetype", {})}
-        shown = [m for m in CARD_METRICS if any(r.get(m) is not None for r in rows.values())]
-        lines += [f"### {name}", "", "| archetype | n | " + " | ".join(shown) + " |", "|---|---:|" + "---:|" * len(shown)]
-        for archetype, metrics in rows.items():
-            lines.append(f"| {archetype} | {fmt(counts.get(archetype))} | " + " | ".join(fmt(metrics.get(m)) for m in shown) + " |")
-        lines.append("")
+        lines += [f"### {name}", "", *markdown_table(collector_table(report, name)), ""]
     return lines
 
 
@@ -122,8 +110,7 @@ def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, datasets: lis
         f"- learning rate {trained.get('lr', '?')}, max_length {train_card.get('max_length', '?')} (measured, nothing truncated)",
         f"- command: `{train_card.get('command', '?')}`", "",
         "## Evaluation (DebtBench)", "",
-        f"Split `{config.get('split', '?')}`, debtor `{config.get('debtor', '?')}`, max_turns {config.get('max_turns', '?')}, "
-        f"seed {config.get('seed', '?')}; n/a marks an empty group, never a zero.", "",
+        setting_line(config), "",
         *evaluation_tables(report, cfg.collector),
         "## Training data", "", *dataset_summaries(Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1], datasets), "",
     ]
@@ -136,9 +123,7 @@ def publish(cfg: PublishConfig) -> Path:
     problems = check_model_folder(checkpoint) if checkpoint.is_dir() else [f"the folder itself ({checkpoint})"]
     if problems:
         raise FileNotFoundError(f"checkpoint={cfg.checkpoint} lacks {'; '.join(problems)}; train first (`make dpo`)")
-    if not Path(cfg.metrics).is_file():
-        raise FileNotFoundError(f"metrics={cfg.metrics} does not exist; run `make eval` to write a DebtBench report")
-    report = json.loads(Path(cfg.metrics).read_text())
+    report = read_results(cfg.metrics)
     evaluation_tables(report, cfg.collector)  # an unknown collector fails before anything is written
     staging = Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1]
     if staging.exists():

@@ -25,8 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from debtgpt.agreement import RATIO_FIELDS
 from debtgpt.constants import AGREEMENT_GRID, ARCHETYPES, DEBTOR_STRATEGIES, METRIC_DIRECTIONS
 from debtgpt.records import PUBLIC_RECORD_FIELDS
-from eval.compare import comparison_sentence
-from eval.report import arrow, fmt, leaderboard_tables
+from debtgpt.leaderboard import arrow, comparison_sentence, fmt, leaderboard_tables
 from viewer.play import PlayTable
 from viewer.reports import OUTCOMES, BadRequest, Filters, NotFound, ReportStore
 

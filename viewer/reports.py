@@ -5,7 +5,6 @@ once per file version and kept, so paging and filtering a run of hundreds of dia
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from debtgpt.constants import ARCHETYPES
 from debtgpt.dialogue import OUTCOME_DEAL, OUTCOME_ERROR, OUTCOME_HANGUP, OUTCOME_MAX_TURNS, Trajectory
 from debtgpt.io import read_jsonl
+from debtgpt.leaderboard import read_results
 
 OUTCOMES = (OUTCOME_DEAL, OUTCOME_HANGUP, OUTCOME_MAX_TURNS, OUTCOME_ERROR)
 
@@ -84,7 +84,7 @@ class ReportStore:
         return self.root / run
 
     def metrics(self, run: str) -> dict:
-        return json.loads((self.folder(run) / "metrics.json").read_text(encoding="utf-8"))
+        return read_results(self.folder(run) / "metrics.json")
 
     def plots(self, run: str) -> list[str]:
         return sorted(p.name for p in (self.folder(run) / "plots").glob("*.png"))
