@@ -13,20 +13,15 @@ it is not a measure of quality.
 """
 from __future__ import annotations
 
-import re
 from statistics import fmean
 
+from debtgpt import tone
 from debtgpt.agents.judge import RankRequest
 from debtgpt.constants import JUDGE_CRITERIA
 from debtgpt.dialogue import Scenario, Trajectory, Turn
 from debtgpt.metrics import liquidity_ok, solvency_ok
 from debtgpt.policy import disclosed_evidence, envelope_violations
 
-_EMPATHY_RE = re.compile(r"understand|sorry|hear you|must be (?:hard|difficult)|appreciate|take your time|calmly|that must")
-_TRUST_RE = re.compile(r"help you|together|on your side|works for you|a plan you can|find a way")
-_THREAT_RE = re.compile(r"legal|court|lawsuit|credit record|credit report|bailiff")
-_ANGRY_RE = re.compile(r"!|harass|ridiculous|unbelievable|threaten|who do you think|complaint|terrible|joke")
-_FACTS_RE = re.compile(r"\d|overdue|outstanding|interest")
 SCORE_MIN, SCORE_MAX = 1.0, 10.0
 
 
@@ -38,13 +33,13 @@ def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
     """{criterion: 1..10} for one collector turn said after `history`."""
     words = turn.dialogue.lower()
     heard = next((t.dialogue.lower() for t in reversed(history) if t.role == "debtor"), "")
-    empathic = bool(_EMPATHY_RE.search(words))
+    empathic = bool(tone.JUDGE_SEES_EMPATHY.search(words))
 
-    respect = 6.0 + 2.0 * empathic + 1.0 * bool(_TRUST_RE.search(words)) - 2.5 * bool(_THREAT_RE.search(words))
-    if _ANGRY_RE.search(heard) and not empathic:
+    respect = 6.0 + 2.0 * empathic + 1.0 * bool(tone.JUDGE_SEES_TRUST.search(words)) - 2.5 * bool(tone.JUDGE_SEES_THREAT.search(words))
+    if tone.ANGER.search(heard) and not empathic:
         respect -= 1.0  # an angry debtor deserves to be heard first
 
-    transparency = 5.0 + 1.5 * bool(_FACTS_RE.search(words)) + 1.0 * ("?" in words)
+    transparency = 5.0 + 1.5 * bool(tone.FACTS.search(words)) + 1.0 * ("?" in words)
     mine = [t for t in history if t.role == "collector" and t.action == "ask" and t.proposal is not None]
     terms = turn.proposal if turn.action == "ask" else None
     if turn.action == "accept":

@@ -9,8 +9,7 @@ The scripted persona debtor lives in scripted_debtor.py and is re-exported here.
 """
 from __future__ import annotations
 
-import re
-
+from debtgpt import tone
 from debtgpt.agents.base import Agent, View
 from debtgpt.agents.scripted_debtor import ScriptedDebtor  # noqa: F401  (one import for all scripted agents)
 from debtgpt.agreement import Agreement
@@ -22,9 +21,6 @@ from debtgpt.policy import (
     PAYMENT_DAYS_WITHOUT_CASH_FLOW,
     envelope_violations,
 )
-
-_ANGER_RE = re.compile(r"!|harass|ridiculous|unbelievable|threaten|who do you think|complaint|terrible|joke")
-_EVASION_RE = re.compile(r"not sure|maybe|some other time|next week|soon|in a few days|i promise|think about it")
 
 SAY = {
     "identity verification": (
@@ -174,7 +170,7 @@ class ExpertCollector(Agent):
             memory["max_disc"] = rng.choice((0.15, 0.20, 0.25, 0.30))
             return Turn("collector", "non", "identity verification", _say(view, "identity verification"))
         heard = view.counterpart_turns()[-1].dialogue.lower() if view.counterpart_turns() else ""
-        angry = bool(_ANGER_RE.search(heard))
+        angry = bool(tone.ANGER.search(heard))
         last = view.own_last_proposal()
         counter = view.standing_proposal("debtor")
 
@@ -204,7 +200,7 @@ class ExpertCollector(Agent):
         if not view.evidence.hardship and rng.random() < 0.5:
             return Turn("collector", "non", "financial assessment", _say(view, "financial assessment"),
                         thoughts="Evidence would let me offer more.")
-        evasive = bool(_EVASION_RE.search(heard))
+        evasive = bool(tone.EVASION.search(heard))
         options = ("constructive challenge", "ethical appeal", "repayment negotiation")
         strategy = rng.choice(options + ("legal deterrent",) if evasive else options)
         if strategy == "repayment negotiation":

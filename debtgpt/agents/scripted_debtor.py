@@ -8,19 +8,13 @@ what the SA and LS metrics catch. Confrontational and Avoidant debtors can hang 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from debtgpt import tone
 from debtgpt.agents.base import Agent, View
 from debtgpt.agreement import Agreement
 from debtgpt.constants import AGREEMENT_GRID, DAYS_PER_MONTH
 from debtgpt.dialogue import Turn
-
-# What the debtor listens for in the collector's words.
-_EMPATHY_RE = re.compile(r"understand|sorry|hear you|must be (?:hard|difficult)|appreciate|take your time|no judg")
-_TRUST_RE = re.compile(r"help you|work (?:this out )?together|find a (?:way|solution|plan)|on your side|works for you")
-_QUESTION_RE = re.compile(r"income|expenses|afford|situation|what happened|budget|savings|paid")
-_THREAT_RE = re.compile(r"legal|court|lawsuit|credit record|credit report|consequences|escalat|bailiff|collections agency")
 
 
 @dataclass(frozen=True)
@@ -192,17 +186,17 @@ class ScriptedDebtor(Agent):
         state["heard"] += 1
         state["demand"] *= 1 - behaviour.softening
         state["anger"] -= 0.3  # venting cools a little
-        if _EMPATHY_RE.search(words):
+        if tone.DEBTOR_HEARS_EMPATHY.search(words):
             state["anger"] -= 1.2 * behaviour.empathy
             state["trust"] += behaviour.empathy
-        if _TRUST_RE.search(words):
+        if tone.DEBTOR_HEARS_TRUST.search(words):
             state["trust"] += 0.8
-        if _THREAT_RE.search(words):
+        if tone.DEBTOR_HEARS_THREAT.search(words):
             state["anger"] += behaviour.threat_anger
             state["trust"] -= 0.5
             state["demand"] *= 1 - behaviour.threat_softening
             state["threats"] += 1
-        state["asked"] = bool(_QUESTION_RE.search(words))
+        state["asked"] = bool(tone.MEANS_QUESTION.search(words))
         previous = [t.proposal for t in view.history[:-1] if t.role == "collector" and t.proposal is not None]
         if last.proposal is not None and previous and last.proposal.concessions_from(previous[-1]):
             state["anger"] -= 0.5  # a concession calms a little...
