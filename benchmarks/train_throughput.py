@@ -33,7 +33,7 @@ def scripted_trajectories(n_scenarios: int, seed: int, collector: str, max_turns
 
 def collector_chat(trajectory, turns) -> list[dict]:
     """The collector's chat over `turns` of a dialogue: system card, call opening, then the turns."""
-    from debtgpt.agents.llm_collector import CALL_OPENING, collector_system_prompt, history_messages
+    from debtgpt.agents.prompting import CALL_OPENING, collector_system_prompt, history_messages
 
     return [
         {"role": "system", "content": collector_system_prompt(trajectory.scenario.record.public())},

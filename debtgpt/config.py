@@ -132,6 +132,9 @@ class ServeConfig:
 
 
 def register_configs() -> None:
+    from hydra.core.utils import setup_globals
+
+    setup_globals()  # Hydra's resolvers (${now:...} of eval's run) also for configs built outside a Hydra app
     store = ConfigStore.instance()
     store.store(name="data_schema", node=DataConfig)
     store.store(name="eval_schema", node=EvalConfig)

@@ -1,4 +1,4 @@
-"""An offline stand-in for the LLM judge: the same API as agents.judge.LLMJudge, scored from rules.
+"""An offline stand-in for the LLM judge: the same interface (agents/base.py, Judge), scored from rules.
 
 It scores a collector turn 1 to 10 on each judging criterion from things a reader can check:
 - respect_empathy: kind or trust-building words raise it, threats lower it, ignoring an angry debtor lowers it;
@@ -16,7 +16,7 @@ from __future__ import annotations
 from statistics import fmean
 
 from debtgpt import tone
-from debtgpt.agents.judge import RankRequest
+from debtgpt.agents.base import Judge, RankRequest
 from debtgpt.constants import JUDGE_CRITERIA
 from debtgpt.dialogue import Scenario, Trajectory, Turn
 from debtgpt.metrics import liquidity_ok, solvency_ok
@@ -58,13 +58,10 @@ def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
     return {"respect_empathy": _clip(respect), "transparency": _clip(transparency), "feasibility": _clip(feasibility)}
 
 
-class HeuristicJudge:
-    """Rule-based judge with LLMJudge's methods: `score` finished dialogues, `rank` candidate turns."""
+class HeuristicJudge(Judge):
+    """Rule-based judge: `score` finished dialogues, `rank` candidate turns."""
 
     name = "heuristic"
-
-    def __init__(self) -> None:
-        self.unparsed: list[str] = []  # always empty: kept for API parity with LLMJudge
 
     def score(self, trajectories: list[Trajectory]) -> list[dict | None]:
         """Per trajectory, each criterion's mean over the collector's turns; None when it never spoke."""
@@ -87,6 +84,3 @@ class HeuristicJudge:
             reverse = self._listwise(request, list(range(n))[::-1])
             results.append([forward[c] + reverse[n - 1 - c] for c in range(n)])
         return results
-
-    def close(self) -> None:
-        """Nothing to release."""

@@ -59,7 +59,7 @@ def resolve_model(name: str) -> str:
 def corpus(seed: int = 0) -> list[str]:
     """The project's own text: prompt templates, system prompts and scripted dialogues in the turn protocol."""
     from debtgpt.agents.base import View
-    from debtgpt.agents.llm_collector import collector_messages, heard_text
+    from debtgpt.agents.prompting import collector_messages, heard_text
     from debtgpt.agents.llm_debtor import debtor_system_prompt
     from debtgpt.agents.scripted import SCRIPTED_COLLECTORS, ScriptedDebtor, make_scripted_collector
     from debtgpt.constants import AGREEMENT_GRID, COLLECTOR_STRATEGIES, DEBTOR_STRATEGIES

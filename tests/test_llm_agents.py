@@ -5,10 +5,13 @@ import json
 import re
 from dataclasses import replace
 
+from helpers import make_scenario
+
 from debtgpt.agents.judge import LLMJudge, RankRequest, read_ranking, read_scores
-from debtgpt.agents.llm_collector import CALL_OPENING, LLMCollector, collector_messages
+from debtgpt.agents.llm_collector import LLMCollector
 from debtgpt.agents.llm_debtor import LLMDebtor, debtor_messages
 from debtgpt.agents.maden import MADeNCollector
+from debtgpt.agents.prompting import CALL_OPENING, collector_messages
 from debtgpt.agreement import Agreement
 from debtgpt.backends import Sampling
 from debtgpt.backends.scripted import ScriptedBackend
@@ -226,3 +229,20 @@ def test_unreadable_ranking_gives_none_per_candidate(scenarios):
     candidates = [Turn(role="collector", action="non", strategy="establish trust", dialogue=d) for d in ("a", "b")]
     assert judge.rank([RankRequest(scenarios[0], [], candidates)]) == [[None, None]]
     assert read_ranking("[7, 8]", 2) == [7.0, 8.0] and read_scores("{}") is None
+
+
+def test_the_llm_and_the_heuristic_judge_share_one_interface():
+    from debtgpt.agents.base import Judge
+    from debtgpt.heuristic_judge import HeuristicJudge
+
+    scenario = make_scenario()
+    candidates = [Turn("collector", "non", "establish trust", "I understand, let us find a way together."),
+                  Turn("collector", "non", "legal deterrent", "Pay or we go to court!")]
+    def kind_first(chat, seed):  # an LLM that likes the kind turn wherever it is shown
+        shown = chat[-1]["content"]
+        return '{"scores": [8, 2]}' if shown.index("understand") < shown.index("court") else '{"scores": [2, 8]}'
+
+    for judge in (HeuristicJudge(), LLMJudge(ScriptedBackend(kind_first))):
+        assert isinstance(judge, Judge) and judge.unparsed == []
+        [summed] = judge.rank([RankRequest(scenario, [], candidates)])
+        assert summed[0] > summed[1]  # both prefer the kind turn to the threat

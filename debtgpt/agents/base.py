@@ -11,7 +11,7 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from debtgpt.dialogue import Turn, standing_proposal
+from debtgpt.dialogue import Scenario, Trajectory, Turn, standing_proposal
 from debtgpt.personas import Persona
 from debtgpt.policy import Evidence
 from debtgpt.records import DebtRecord
@@ -69,6 +69,37 @@ class Agent(ABC):
 
     def close(self) -> None:
         """Release backends or servers; called once the runner is done."""
+
+
+@dataclass
+class RankRequest:
+    """Candidate collector turns for one shared history of one scenario."""
+
+    scenario: Scenario
+    history: list[Turn]
+    candidates: list[Turn]
+
+
+class Judge(ABC):
+    """What a reader makes of the collector's turns, on JUDGE_CRITERIA (1 to 10 each): one interface for the
+    LLM judge (agents/judge.py) and the offline heuristic judge (heuristic_judge.py), as Sotopia's evaluators.
+    A judge reads finished dialogues and candidate turns; it never plays one."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self.unparsed: list[str] = []  # raw verdicts that could not be read (an LLM judge's; empty for rules)
+
+    @abstractmethod
+    def score(self, trajectories: list[Trajectory]) -> list[dict | None]:
+        """Per finished dialogue, each criterion's score; None where there is no verdict."""
+
+    @abstractmethod
+    def rank(self, requests: list[RankRequest]) -> list[list[float | None]]:
+        """Per request, per candidate in the request's order: S_k = s_fwd + s_rev (forward and reverse passes)."""
+
+    def close(self) -> None:
+        """Release what the judge holds; a backend belongs to whoever built it, so it stays open."""
 
 
 def redact(turn: Turn) -> Turn:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-
-from debtgpt.agents.llm_collector import heard_text
+from debtgpt.agents.base import Judge, RankRequest
+from debtgpt.agents.prompting import heard_text
 from debtgpt.backends.base import Backend, Sampling
 from debtgpt.constants import JUDGE_CRITERIA
 from debtgpt.dialogue import Scenario, Trajectory, Turn
@@ -20,15 +19,6 @@ from debtgpt.protocol import extract_json_object
 
 SCORE_RANGE = (1, 10)
 _NUMBER_RE = r"(-?\d+(?:\.\d+)?)"
-
-
-@dataclass
-class RankRequest:
-    """Candidate collector turns for one shared history of one scenario."""
-
-    scenario: Scenario
-    history: list[Turn]
-    candidates: list[Turn]
 
 
 def debtor_profile(scenario: Scenario) -> str:
@@ -85,13 +75,15 @@ def read_ranking(text: str, n: int) -> list[float] | None:
     return None if any(s is None for s in scores) else scores  # type: ignore[return-value]
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """Scores dialogues and ranks candidate turns with one batched generation per call."""
 
+    name = "llm"
+
     def __init__(self, backend: Backend, *, sampling: Sampling | None = None) -> None:
+        super().__init__()
         self.backend = backend
         self.sampling = sampling or Sampling(temperature=0.0, max_tokens=128)
-        self.unparsed: list[str] = []  # raw judge outputs that could not be read
 
     def score_messages(self, trajectory: Trajectory) -> list[dict]:
         reply = json.dumps({c: "<1-10>" for c in JUDGE_CRITERIA})

@@ -7,7 +7,7 @@ measure exactly that).
 from __future__ import annotations
 
 from debtgpt.agents.base import View
-from debtgpt.agents.llm_collector import PromptedAgent, grid_lines, history_messages
+from debtgpt.agents.prompting import PromptedAgent, grid_lines, history_messages
 from debtgpt.backends.base import Backend, Sampling
 from debtgpt.constants import DEBTOR_STRATEGIES
 from debtgpt.personas import Persona

@@ -9,11 +9,12 @@ play. Plans, feedback and retries are kept in `turn.info`.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from debtgpt.agents.base import Agent, DialogueError, View
-from debtgpt.agents.llm_collector import collector_messages, heard_text, request_seeds
+from debtgpt.agents.prompting import collector_messages, heard_text, request_seeds
 from debtgpt.backends.base import Backend, Sampling
+from debtgpt.constants import POLICY_DEFAULT_TERMS, POLICY_MAX_PMT_DAYS, POLICY_MIN_PMT_RATIO, POLICY_PREFERRED_INST_PRDS
 from debtgpt.dialogue import Turn
 from debtgpt.policy import (
     DISCOUNT_WITHOUT_HARDSHIP,
@@ -26,12 +27,23 @@ from debtgpt.prompts import render
 from debtgpt.protocol import extract_json_object, parse_turn, turn_json_schema, write_turn
 
 RULE_FEEDBACK = {
-    DISCOUNT_WITHOUT_HARDSHIP: "a discount needs a hardship the debtor has disclosed, and none has been: keep disc_ratio at 0",
-    UPFRONT_BELOW_MINIMUM: "the up-front share is below the policy minimum: raise pmt_ratio to at least 25",
-    PAYMENT_DAYS_WITHOUT_CASH_FLOW: "more than 7 days to pay needs a dated source of money the debtor has named: set pmt_days to 7 or fewer",
-    LONG_PLAN_WITHOUT_HARDSHIP: "a plan longer than 6 months needs disclosed hardship: set inst_prds to 3 or 6",
+    DISCOUNT_WITHOUT_HARDSHIP: f"a discount needs a hardship the debtor has disclosed, and none has been: "
+                                f"keep disc_ratio at {round(POLICY_DEFAULT_TERMS['disc_ratio'] * 100)}",
+    UPFRONT_BELOW_MINIMUM: f"the up-front share is below the policy minimum: raise pmt_ratio to at least {round(POLICY_MIN_PMT_RATIO * 100)}",
+    PAYMENT_DAYS_WITHOUT_CASH_FLOW: f"more than {POLICY_MAX_PMT_DAYS} days to pay needs a dated source of money the debtor has named: "
+                                    f"set pmt_days to {POLICY_MAX_PMT_DAYS} or fewer",
+    LONG_PLAN_WITHOUT_HARDSHIP: f"a plan longer than {max(POLICY_PREFERRED_INST_PRDS)} months needs disclosed hardship: "
+                                f"set inst_prds to {' or '.join(map(str, POLICY_PREFERRED_INST_PRDS))}",
 }
 MAX_PLAN_CHARS = 800  # a plan is a note for one turn, not an essay
+
+
+@dataclass
+class Draft:
+    """One turn the communication agent wrote, and what the judging module found wrong with it (empty: send it)."""
+
+    turn: Turn
+    problems: list[str]
 
 
 def envelope_feedback(view: View, turn: Turn) -> list[str]:
@@ -141,7 +153,7 @@ class MADeNCollector(Agent):
             else:
                 plans[i] = read_plan(g.text)
 
-        drafts: dict[int, list[tuple[Turn, list[str]]]] = {i: [] for i in plans}
+        drafts: dict[int, list[Draft]] = {i: [] for i in plans}
         pending = sorted(plans)
         for attempt in range(self.max_retries + 1):
             if not pending:
@@ -149,8 +161,8 @@ class MADeNCollector(Agent):
             conversations = []
             for i in pending:
                 last = drafts[i][-1] if drafts[i] else None
-                draft_text = (last[0].raw or write_turn(last[0])) if last else None
-                conversations.append(self._turn_messages(views[i], plans[i], draft_text, "; ".join(last[1]) if last else None))
+                draft_text = (last.turn.raw or write_turn(last.turn)) if last else None
+                conversations.append(self._turn_messages(views[i], plans[i], draft_text, "; ".join(last.problems) if last else None))
             generations = self.backend.generate(conversations, self.sampling, request_seeds([views[i] for i in pending]))
             checked = []
             for i, g in zip(pending, generations):
@@ -159,36 +171,36 @@ class MADeNCollector(Agent):
                     continue
                 turn = parse_turn(g.text, self.role)
                 turn.info["tokens"] = {"prompt": g.prompt_tokens, "completion": g.completion_tokens}
-                drafts[i].append((turn, envelope_feedback(views[i], turn)))
+                drafts[i].append(Draft(turn, envelope_feedback(views[i], turn)))
                 checked.append(i)
             if self.llm_judge:
-                self._llm_judge([i for i in checked if not drafts[i][-1][1]], views, drafts)
-            pending = [i for i in checked if drafts[i][-1][1]]
+                self._llm_judge([i for i in checked if not drafts[i][-1].problems], views, drafts)
+            pending = [i for i in checked if drafts[i][-1].problems]
 
         for i, history in drafts.items():
             if results[i] is not None or not history:
                 continue
             # Out of retries: send a usable draft with the fewest problems (the latest among equals).
-            best = min(range(len(history)), key=lambda k: (history[k][0].format_error is not None, len(history[k][1]), -k))
-            turn, problems = history[best]
-            turn.info.update(
+            best = min(range(len(history)), key=lambda k: (history[k].turn.format_error is not None, len(history[k].problems), -k))
+            sent = history[best]
+            sent.turn.info.update(
                 plan=plans[i],
                 retries=len(history) - 1,
-                feedback=[ps for _, ps in history[:-1]],
-                judge_unresolved=problems,
+                feedback=[draft.problems for draft in history[:-1]],
+                judge_unresolved=sent.problems,
             )
-            results[i] = turn
+            results[i] = sent.turn
         return results  # type: ignore[return-value]
 
-    def _llm_judge(self, indices: list[int], views: list[View], drafts: dict) -> None:
+    def _llm_judge(self, indices: list[int], views: list[View], drafts: dict[int, list[Draft]]) -> None:
         """The optional LLM check; its feedback joins the draft's problems. An unreadable verdict approves."""
         if not indices:
             return
-        conversations = [self._judge_messages(views[i], drafts[i][-1][0]) for i in indices]
+        conversations = [self._judge_messages(views[i], drafts[i][-1].turn) for i in indices]
         generations = self.judge_backend.generate(conversations, self.judge_sampling, request_seeds([views[i] for i in indices]))
         for i, g in zip(indices, generations):
-            turn, problems = drafts[i][-1]
+            draft = drafts[i][-1]
             verdict, feedback = (None, "") if g.error is not None else read_verdict(g.text)
-            turn.info.setdefault("judge_verdicts", []).append(verdict or "unreadable")
+            draft.turn.info.setdefault("judge_verdicts", []).append(verdict or "unreadable")
             if verdict == "revise":
-                problems.append(feedback or "the judging module asked for a more rational proposal")
+                draft.problems.append(feedback or "the judging module asked for a more rational proposal")
