@@ -140,6 +140,29 @@ def _on_grid(field: str, value: float, round_up: bool = False):
     return max((g for g in grid if g <= value + 1e-9), default=grid[0])
 
 
+@dataclass
+class DebtorState:
+    """The scripted debtor's inner state in one dialogue, kept in its view's memory under "state"."""
+
+    behaviour: ArchetypeBehaviour
+    anger: float
+    trust: float
+    demand: float  # the discount it holds out for; fades as it listens
+    patience: float
+    pushbacks_needed: int  # offers it turns down before it will accept
+    pushbacks: int
+    # Perceived means: what the debtor believes it can pay up front and per month.
+    upfront_means: float
+    daily_spare: float
+    monthly_means: float
+    payday: int
+    disclosed_reason: bool
+    disclosed_payday: bool
+    heard: int  # collector turns heard
+    threats: int
+    asked: bool = False  # the collector's last turn asked about its means
+
+
 class ScriptedDebtor(Agent):
     """A persona-driven debtor that plays any collector, scripted or LLM."""
 
@@ -152,124 +175,124 @@ class ScriptedDebtor(Agent):
         return [self._turn(view) for view in views]
 
     # --- inner state -------------------------------------------------------------------------
-    def _init_state(self, view: View) -> dict:
+    def _init_state(self, view: View) -> DebtorState:
         persona, record, rng = view.persona, view.record, view.rng
         behaviour = BEHAVIOURS[persona.archetype]
         optimism = _OPTIMISM[persona.cognition["financial_literacy"]]
         disposable_daily = record.daily_income - record.monthly_expenses / DAYS_PER_MONTH
-        return {
-            "behaviour": behaviour,
-            "anger": persona.emotions["anger"] + rng.uniform(-1, 1),
-            "trust": 0.0,
-            "demand": rng.uniform(*behaviour.demand) * (1.3 if persona.emotions["anger"] >= 7 else 1.0),
-            "patience": _RESILIENCE_PATIENCE[persona.resilience],
-            "pushbacks_needed": rng.randint(*behaviour.pushbacks),
-            "pushbacks": 0,
+        return DebtorState(
+            behaviour=behaviour,
+            anger=persona.emotions["anger"] + rng.uniform(-1, 1),
+            trust=0.0,
+            demand=rng.uniform(*behaviour.demand) * (1.3 if persona.emotions["anger"] >= 7 else 1.0),
+            patience=_RESILIENCE_PATIENCE[persona.resilience],
+            pushbacks_needed=rng.randint(*behaviour.pushbacks),
+            pushbacks=0,
             # Perceived means: what the debtor believes it can pay up front and per month.
-            "upfront_means": optimism * (0.9 * record.current_assets),
-            "daily_spare": optimism * max(disposable_daily, 0.0) + (optimism - 1.0) * record.daily_income * 0.5,
-            "monthly_means": optimism * max(disposable_daily * DAYS_PER_MONTH, 0.0) + (optimism - 1.0) * record.daily_income * 8,
-            "payday": rng.choice((1, 5, 10, 15, 20, 25)),
-            "disclosed_reason": False,
-            "disclosed_payday": False,
-            "heard": 0,
-            "threats": 0,
-        }
+            upfront_means=optimism * (0.9 * record.current_assets),
+            daily_spare=optimism * max(disposable_daily, 0.0) + (optimism - 1.0) * record.daily_income * 0.5,
+            monthly_means=optimism * max(disposable_daily * DAYS_PER_MONTH, 0.0) + (optimism - 1.0) * record.daily_income * 8,
+            payday=rng.choice((1, 5, 10, 15, 20, 25)),
+            disclosed_reason=False,
+            disclosed_payday=False,
+            heard=0,
+            threats=0,
+        )
 
-    def _listen(self, state: dict, view: View) -> None:
+    def _listen(self, state: DebtorState, view: View) -> None:
         """Update anger, trust and demand from the collector's latest words and offer."""
         last = view.history[-1] if view.history else None
         if last is None or last.role != "collector":
             return
-        behaviour = state["behaviour"]
+        behaviour = state.behaviour
         words = last.dialogue.lower()
-        state["heard"] += 1
-        state["demand"] *= 1 - behaviour.softening
-        state["anger"] -= 0.3  # venting cools a little
+        state.heard += 1
+        state.demand *= 1 - behaviour.softening
+        state.anger -= 0.3  # venting cools a little
         if tone.DEBTOR_HEARS_EMPATHY.search(words):
-            state["anger"] -= 1.2 * behaviour.empathy
-            state["trust"] += behaviour.empathy
+            state.anger -= 1.2 * behaviour.empathy
+            state.trust += behaviour.empathy
         if tone.DEBTOR_HEARS_TRUST.search(words):
-            state["trust"] += 0.8
+            state.trust += 0.8
         if tone.DEBTOR_HEARS_THREAT.search(words):
-            state["anger"] += behaviour.threat_anger
-            state["trust"] -= 0.5
-            state["demand"] *= 1 - behaviour.threat_softening
-            state["threats"] += 1
-        state["asked"] = bool(tone.MEANS_QUESTION.search(words))
+            state.anger += behaviour.threat_anger
+            state.trust -= 0.5
+            state.demand *= 1 - behaviour.threat_softening
+            state.threats += 1
+        state.asked = bool(tone.MEANS_QUESTION.search(words))
         previous = [t.proposal for t in view.history[:-1] if t.role == "collector" and t.proposal is not None]
         if last.proposal is not None and previous and last.proposal.concessions_from(previous[-1]):
-            state["anger"] -= 0.5  # a concession calms a little...
-            state["pushbacks_needed"] += 1  # ...and shows there is more to get
+            state.anger -= 0.5  # a concession calms a little...
+            state.pushbacks_needed += 1  # ...and shows there is more to get
 
 
     # --- decisions ---------------------------------------------------------------------------
-    def affordable(self, state: dict, view: View, offer: Agreement) -> bool:
+    def affordable(self, state: DebtorState, view: View, offer: Agreement) -> bool:
         """Whether the offer looks payable to this debtor (its own, possibly optimistic, judgement)."""
         debt = view.record.principal * (1 - offer.disc_ratio)
-        upfront_means = state["upfront_means"] + state["daily_spare"] * offer.pmt_days
+        upfront_means = state.upfront_means + state.daily_spare * offer.pmt_days
         monthly_due = debt * (1 - offer.pmt_ratio) / offer.inst_prds
-        return debt * offer.pmt_ratio <= upfront_means and monthly_due <= state["monthly_means"]
+        return debt * offer.pmt_ratio <= upfront_means and monthly_due <= state.monthly_means
 
-    def acceptable(self, state: dict, view: View, offer: Agreement) -> bool:
+    def acceptable(self, state: DebtorState, view: View, offer: Agreement) -> bool:
         """Debtors haggle: an offer is taken only after enough pushback, if it meets the demand and looks payable."""
         return (
-            state["pushbacks"] >= state["pushbacks_needed"]
-            and offer.disc_ratio + 1e-9 >= state["demand"] - 0.025
+            state.pushbacks >= state.pushbacks_needed
+            and offer.disc_ratio + 1e-9 >= state.demand - 0.025
             and self.affordable(state, view, offer)
         )
 
-    def _counter_offer(self, state: dict, view: View, standing: Agreement | None) -> Agreement:
+    def _counter_offer(self, state: DebtorState, view: View, standing: Agreement | None) -> Agreement:
         """The debtor's own terms: its demand, and the mildest payment terms it believes it can meet."""
-        disc = _on_grid("disc_ratio", state["demand"], round_up=True)
+        disc = _on_grid("disc_ratio", state.demand, round_up=True)
         if standing is not None and standing.disc_ratio > disc:
             disc = standing.disc_ratio
-        pmt_days = 14 if state["disclosed_payday"] or view.rng.random() < 0.5 else 10
+        pmt_days = 14 if state.disclosed_payday or view.rng.random() < 0.5 else 10
         debt = view.record.principal * (1 - disc)
-        upfront_means = state["upfront_means"] + state["daily_spare"] * pmt_days
+        upfront_means = state.upfront_means + state.daily_spare * pmt_days
         pmt_ratio = _on_grid("pmt_ratio", min(upfront_means / debt, 0.5) if debt else 0.5)
         if standing is not None:
             # Never offer more up front than asked; meet the collector part of the way once the talk drags on.
             pmt_ratio = min(pmt_ratio, standing.pmt_ratio)
-            if state["heard"] > 4:
+            if state.heard > 4:
                 pmt_ratio = _on_grid("pmt_ratio", min(standing.pmt_ratio, (pmt_ratio + standing.pmt_ratio) / 2 + 0.05))
         inst_prds = next(
-            (m for m in AGREEMENT_GRID["inst_prds"] if debt * (1 - pmt_ratio) / m <= state["monthly_means"]),
+            (m for m in AGREEMENT_GRID["inst_prds"] if debt * (1 - pmt_ratio) / m <= state.monthly_means),
             AGREEMENT_GRID["inst_prds"][-1],
         )
         return Agreement(disc, pmt_ratio, pmt_days, max(inst_prds, 6))
 
     def _turn(self, view: View) -> Turn:
-        if not view.memory:
-            view.memory.update(self._init_state(view))
-        state, rng = view.memory, view.rng
-        behaviour: ArchetypeBehaviour = state["behaviour"]
+        if "state" not in view.memory:
+            view.memory["state"] = self._init_state(view)
+        state, rng = view.memory["state"], view.rng
+        behaviour = state.behaviour
         self._listen(state, view)
         standing = view.standing_proposal("collector")
 
-        if state["anger"] >= behaviour.hangup_anger + state["patience"] or (
+        if state.anger >= behaviour.hangup_anger + state.patience or (
             # Pressure and anger make a debtor more likely to end the call.
-            state["heard"] > 2
-            and rng.random() < behaviour.hangup_per_turn * (1 + state["threats"]) * (1 + max(state["anger"] - 5, 0) / 3)
+            state.heard > 2
+            and rng.random() < behaviour.hangup_per_turn * (1 + state.threats) * (1 + max(state.anger - 5, 0) / 3)
         ):
-            return Turn("debtor", "hangup", "emotional confrontation" if state["anger"] > 6 else "vague response",
+            return Turn("debtor", "hangup", "emotional confrontation" if state.anger > 6 else "vague response",
                         rng.choice(_HANGUP_SAY), thoughts="I want this call to end.")
         if standing is not None:
             if self.acceptable(state, view, standing):
                 return Turn("debtor", "accept", "repayment negotiation", rng.choice(_ACCEPT_SAY),
                             thoughts=f"{standing.describe()} is something I can live with.")
-            state["pushbacks"] += 1
-            if state["pushbacks"] > state["pushbacks_needed"]:
-                state["demand"] *= 0.75  # worn down by a long haggle
+            state.pushbacks += 1
+            if state.pushbacks > state.pushbacks_needed:
+                state.demand *= 0.75  # worn down by a long haggle
 
-        if state.get("asked") or standing is not None:
-            chance = behaviour.disclosure + (0.25 if state["trust"] >= behaviour.trust_needed else 0.0) - 0.04 * max(state["anger"] - 5, 0)
-            if not state["disclosed_reason"] and rng.random() < chance:
-                state["disclosed_reason"] = True
+        if state.asked or standing is not None:
+            chance = behaviour.disclosure + (0.25 if state.trust >= behaviour.trust_needed else 0.0) - 0.04 * max(state.anger - 5, 0)
+            if not state.disclosed_reason and rng.random() < chance:
+                state.disclosed_reason = True
                 return Turn("debtor", "non", "honest disclosure", self._disclosure(view), thoughts="Maybe the truth helps.")
-            if state["disclosed_reason"] and not state["disclosed_payday"] and rng.random() < chance / 2:
-                state["disclosed_payday"] = True
-                text = rng.choice(_CASH_FLOW_SAY).format(day=state["payday"])
+            if state.disclosed_reason and not state.disclosed_payday and rng.random() < chance / 2:
+                state.disclosed_payday = True
+                text = rng.choice(_CASH_FLOW_SAY).format(day=state.payday)
                 return Turn("debtor", "non", "honest disclosure", text, thoughts="They should know when I have money.")
         if standing is not None and rng.random() < behaviour.counter:
             counter = self._counter_offer(state, view, standing)
@@ -280,7 +303,7 @@ class ScriptedDebtor(Agent):
         strategies = list(behaviour.strategies)
         strategy = rng.choices(strategies, weights=[behaviour.strategies[s] for s in strategies])[0]
         if strategy == "honest disclosure":
-            state["disclosed_reason"] = True
+            state.disclosed_reason = True
             return Turn("debtor", "non", strategy, self._disclosure(view), thoughts="I should explain.")
         if strategy == "repayment negotiation":
             counter = self._counter_offer(state, view, standing)
@@ -292,5 +315,5 @@ class ScriptedDebtor(Agent):
         return view.rng.choice(_SAY["honest disclosure"]).format(reason=view.record.overdue_reason)
 
     @staticmethod
-    def _mood(state: dict) -> str:
-        return "furious" if state["anger"] > 7 else "annoyed" if state["anger"] > 4 else "uneasy"
+    def _mood(state: DebtorState) -> str:
+        return "furious" if state.anger > 7 else "annoyed" if state.anger > 4 else "uneasy"
