@@ -19,7 +19,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
-from debtgpt.config import RolloutsConfig, register_configs
+from debtgpt.config import RolloutsConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -67,10 +67,10 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
 
-    if cfg.samples_per_scenario < 1 or cfg.max_turns < 2:
-        raise ValueError(f"samples_per_scenario={cfg.samples_per_scenario} must be >= 1 and max_turns={cfg.max_turns} >= 2")
-    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
-        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    require_at_least(1, samples_per_scenario=cfg.samples_per_scenario, batch_size=cfg.batch_size, shard_size=cfg.shard_size)
+    require_at_least(2, max_turns=cfg.max_turns)
+    if cfg.max_scenarios is not None:
+        require_at_least(1, max_scenarios=cfg.max_scenarios)
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine

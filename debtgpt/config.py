@@ -63,6 +63,13 @@ class EvalConfig:
     progress: bool = True
 
 
+def require_at_least(minimum: int, **counts) -> None:
+    """Fail at start-up on a count below its minimum (a batch_size of 0 would loop for ever), naming it."""
+    for name, value in counts.items():
+        if value is None or isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}")
+
+
 def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="data_schema", node=DataConfig)

@@ -9,7 +9,7 @@ from debtgpt.io import atomic_write_text
 # Columns of the leaderboard, in reading order.
 TABLE_METRICS = (
     "SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "concessions", "first_offer_discount",
-    "format_errors", "hangups", "respect_empathy", "transparency", "feasibility",
+    "format_errors", "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
 )
 
 

@@ -11,8 +11,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
-from debtgpt.config import EvalConfig, register_configs
+from debtgpt.cli import StageError, stage_errors
+from debtgpt.config import EvalConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -27,16 +27,18 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
     from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
-    from eval.report import write_leaderboard, write_plots
+    from eval.report import fmt, write_leaderboard, write_plots
 
     check_names("collector", cfg.collectors)
     check_names("debtor", [cfg.debtor])
     check_names("judge", [cfg.judge])
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
-    if cfg.samples < 1 or cfg.max_turns < 2:
-        raise ValueError(f"samples={cfg.samples} must be >= 1 and max_turns={cfg.max_turns} >= 2")
-    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
-        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)
+    require_at_least(2, max_turns=cfg.max_turns)
+    if cfg.max_scenarios is not None:
+        require_at_least(1, max_scenarios=cfg.max_scenarios)
+    if not 0 < cfg.confidence < 1:
+        raise ValueError(f"confidence={cfg.confidence} must be between 0 and 1 (e.g. 0.95)")
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples)]
     out = Path(out_dir)
@@ -62,7 +64,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
             write_jsonl(out / "trajectories" / f"{name}.jsonl", (t.to_dict() for t in trajectories))
             results["collectors"][name] = evaluate(trajectories)
             overall = results["collectors"][name]["overall"]
-            log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
+            log.info("%s: SR=%s CR=%s violations=%s agent errors=%s", name, *(fmt(overall[m]) for m in ("SR", "CR", "violations", "agent_errors")))
     finally:
         agents.close()
     for a, b in comparisons:
@@ -73,6 +75,10 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     write_leaderboard(results, out / "leaderboard.md")
     if cfg.plots:
         write_plots(results, out / "plots")
+    failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
+    if failed:
+        first = next(t.error for t in by_collector[failed[0]] if t.error)
+        raise StageError(f"every dialogue of {', '.join(failed)} failed, so it has no scores (report in {out}); first error: {first}")
     return results
 
 
