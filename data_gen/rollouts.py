@@ -19,7 +19,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
-from debtgpt.config import RolloutsConfig, register_configs, require_at_least
+from debtgpt.config import RolloutsConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -60,7 +60,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from tqdm.auto import tqdm
 
     from data_gen.shards import CARD_FILE, check_plan, chunk_jobs, digest, job_key, remove_temporaries, shard_keys, shard_path
-    from debtgpt.agents.factory import AgentFactory
+    from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.dialogue import Trajectory
     from debtgpt.io import read_jsonl, write_json, write_jsonl
     from debtgpt.reward import score_all
@@ -71,6 +71,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     require_at_least(2, max_turns=cfg.max_turns)
     if cfg.max_scenarios is not None:
         require_at_least(1, max_scenarios=cfg.max_scenarios)
+    check_agents([cfg.collector], [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
@@ -129,6 +130,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
 @hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
 def main(cfg: RolloutsConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, RolloutsConfig)
         card = make_rollouts(cfg)
     counts = card["counts"]
     print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "

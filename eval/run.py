@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from debtgpt.cli import StageError, stage_errors
-from debtgpt.config import EvalConfig, register_configs, require_at_least
+from debtgpt.config import EvalConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -20,7 +20,7 @@ register_configs()
 
 def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
-    from debtgpt.agents.factory import AgentFactory, check_names
+    from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.io import write_json, write_jsonl
     from debtgpt.metrics import evaluate
     from debtgpt.reward import score_all
@@ -29,9 +29,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from eval.compare import bootstrap_difference, comparison_sentence, paired_rewards
     from eval.report import fmt, write_leaderboard, write_plots
 
-    check_names("collector", cfg.collectors)
-    check_names("debtor", [cfg.debtor])
-    check_names("judge", [cfg.judge])
+    check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
     require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)
     require_at_least(2, max_turns=cfg.max_turns)
@@ -43,12 +41,17 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples)]
     out = Path(out_dir)
     results = {"collectors": {}, "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)}
-    agents, by_collector = AgentFactory(), {}
+    agents, by_collector, not_built = AgentFactory(), {}, None
     try:
         debtor, judge = agents.debtor(cfg.debtor), agents.judge(cfg.judge)
         for name in cfg.collectors:
+            try:
+                collector = agents.collector(name)
+            except Exception as exc:  # e.g. a Hub model not reachable offline: keep the collectors already run
+                not_built = f"collector {name!r} could not be built ({type(exc).__name__}: {exc}); the report holds the collectors before it"
+                break
             trajectories = run_dialogues(
-                jobs, agents.collector(name), debtor, seed=cfg.seed, max_turns=cfg.max_turns,
+                jobs, collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns,
                 batch_size=cfg.batch_size, progress=cfg.progress, desc=f"eval {name}",
             )
             if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
@@ -68,6 +71,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     finally:
         agents.close()
     for a, b in comparisons:
+        if a not in by_collector or b not in by_collector:
+            continue
         result = bootstrap_difference(*paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed)
         results.setdefault("comparisons", {})[f"{a}:{b}"] = result
         log.info(comparison_sentence(a, b, result))
@@ -75,6 +80,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     write_leaderboard(results, out / "leaderboard.md")
     if cfg.plots:
         write_plots(results, out / "plots")
+    if not_built:
+        raise StageError(not_built)
     failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
     if failed:
         first = next(t.error for t in by_collector[failed[0]] if t.error)
@@ -94,6 +101,7 @@ def parse_comparison(spec: str, collectors) -> tuple[str, str]:
 def main(cfg: EvalConfig) -> None:
     out_dir = HydraConfig.get().runtime.output_dir
     with stage_errors():
+        reject_unknown_keys(cfg, EvalConfig)
         evaluate_collectors(cfg, out_dir)
     print(Path(out_dir).resolve())
 

@@ -18,7 +18,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
-from debtgpt.config import PublishConfig, register_configs
+from debtgpt.config import PublishConfig, register_configs, reject_unknown_keys
 from eval.report import fmt
 
 register_configs()
@@ -170,6 +170,7 @@ def publish(cfg: PublishConfig) -> Path:
 @hydra.main(config_path="../configs", config_name="publish", version_base="1.3")
 def main(cfg: PublishConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, PublishConfig)
         publish(OmegaConf.to_object(cfg))
 
 

@@ -11,7 +11,7 @@ ignored and the turn parser tolerates what comes back.
 """
 from __future__ import annotations
 
-from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
@@ -138,6 +138,10 @@ class HFBackend(Backend):
 
     def close(self) -> None:
         self.model = None
+
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:

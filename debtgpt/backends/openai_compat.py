@@ -143,6 +143,31 @@ class OpenAIBackend(Backend):
     def close(self) -> None:
         self._client.close()
 
+    @classmethod
+    def preflight(cls, model: str = "", base_url: str = "https://api.openai.com/v1", api_key_env: str = "OPENAI_API_KEY",
+                  timeout_s: float = 60.0, **_) -> str | None:
+        """A hosted API needs its key; every server must answer (any HTTP status) at base_url."""
+        import httpx
+
+        key = os.environ.get(api_key_env)
+        if not key and not _is_local(base_url):
+            return f"no API key: {api_key_env} is not set; export {api_key_env}=... (the key is read from the environment only)"
+        try:
+            response = httpx.get(base_url.rstrip("/") + "/models", timeout=min(timeout_s, 5.0),
+                                 headers={"Authorization": f"Bearer {key}"} if key else {})
+        except httpx.HTTPError as exc:
+            return f"the server at {base_url} cannot be reached ({type(exc).__name__}); start it or fix backend.base_url"
+        if response.status_code in (401, 403):
+            return f"the server at {base_url} refused the key in {api_key_env} (HTTP {response.status_code}); set a valid key"
+        return None
+
+
+def _is_local(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or host.startswith(("10.", "192.168.", "127."))
+
 
 def _names_response_format(error_text: str) -> bool:
     """Whether a 400/422 is about the JSON response format (and not, say, a prompt over the context length)."""

@@ -8,7 +8,7 @@ so the rest of the project (and every test) runs without it; `engine` accepts an
 """
 from __future__ import annotations
 
-from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 
 
 class VLLMBackend(Backend):
@@ -113,3 +113,11 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         self.engine = None
+
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, engine=None, **_) -> str | None:
+        import importlib.util
+
+        if engine is None and importlib.util.find_spec("vllm") is None:
+            return 'the vllm package is not installed; pip install -e ".[vllm]" on a GPU machine'
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")
