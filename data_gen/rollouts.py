@@ -59,7 +59,9 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     """Run every shard that is not complete yet, then write the card; returns the card."""
     from tqdm.auto import tqdm
 
-    from data_gen.shards import CARD_FILE, check_plan, chunk_jobs, digest, job_key, remove_temporaries, shard_keys, shard_path
+    from data_gen.shards import (
+        CARD_FILE, check_plan, chunk_jobs, digest, job_key, record_shard, remove_temporaries, shard_complete, shard_path,
+    )
     from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.dialogue import Trajectory
     from debtgpt.io import read_jsonl, write_json, write_jsonl
@@ -87,7 +89,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     })
     removed = remove_temporaries(out)
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
-    done = {i for i in range(len(shards)) if shard_keys(shard_path(out, i)) == expected[i]}
+    done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}
     todo = [i for i in range(len(shards)) if i not in done]
     print(f"rollouts: {len(jobs)} dialogues ({len(scenarios)} {cfg.split} scenarios x {cfg.samples_per_scenario}) "
           f"in {len(shards)} shards; {len(done)} already complete{f', {removed} partial writes removed' if removed else ''} -> {out}")
@@ -106,6 +108,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
                     trajectory.judge_scores = scores
             score_all(trajectories, cfg.reward)
             write_jsonl(shard_path(out, i), (t.to_dict() for t in trajectories))
+            record_shard(out, i)
             ran += len(trajectories)
             if cfg.shard_delay_s > 0:
                 time.sleep(cfg.shard_delay_s)
