@@ -84,18 +84,25 @@ def digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
-def check_plan(out_dir: str | Path, plan: dict) -> None:
-    """Write plan.json, or check that the one already there describes the same run."""
+def check_plan(out_dir: str | Path, plan: dict, overwrite: bool = False) -> None:
+    """Write plan.json, or check that the one already there describes the same run. With `overwrite`, the
+    rollouts of a different plan (the files this stage writes, nothing else) are discarded first."""
     path = Path(out_dir) / PLAN_FILE
     if path.exists():
         before = json.loads(path.read_text())
         changed = sorted(k for k in set(before) | set(plan) if k != CHECKSUMS and before.get(k) != plan.get(k))
-        if changed:
-            details = "; ".join(f"{k}: {before.get(k)!r} -> {plan.get(k)!r}" for k in changed)
-            raise ValueError(
-                f"{out_dir} holds rollouts of a different plan ({details}); use another out_dir or delete that folder"
-            )
-        return
+        if not changed:
+            return
+        details = "; ".join(f"{k}: {before.get(k)!r} -> {plan.get(k)!r}" for k in changed)
+        if not overwrite:
+            raise ValueError(f"{out_dir} holds rollouts of a different plan ({details}); pass overwrite=true to discard "
+                             "them, or use another out_dir")
+        folder = Path(out_dir)
+        for shard in (folder / SHARDS_DIR).glob("shard-*.jsonl"):
+            shard.unlink()
+        for name in (CARD_FILE, "timing.json", PLAN_FILE):
+            (folder / name).unlink(missing_ok=True)
+        print(f"rollouts: overwrite=true, discarded the rollouts of the old plan in {out_dir} ({details})")
     write_json(path, plan)
 
 

@@ -276,6 +276,8 @@ class RolloutsConfig:
     progress: bool = True
     # seconds to pause after each shard (tests use it to interrupt a run between shards)
     shard_delay_s: float = 0.0
+    # out_dir holds rollouts of other settings: discard them (true) instead of refusing to start (false)
+    overwrite: bool = False
 
 
 @dataclass

@@ -84,8 +84,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
 
 def test_a_different_plan_in_the_same_folder_is_refused(data_dir, tmp_path):
     make_rollouts(rollouts_config(data_dir, tmp_path / "r"))
-    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+    with pytest.raises(ValueError, match="seed: 0 -> 1.*pass overwrite=true to discard them"):
         make_rollouts(rollouts_config(data_dir, tmp_path / "r", seed=1))
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    card = make_rollouts(rollouts_config(data_dir, tmp_path / "r", seed=1, overwrite=True))
+    assert card["seed"] == 1 and (tmp_path / "r" / "notes.txt").read_text() == "mine"
+    assert {t.seed for t in load_rollouts(tmp_path / "r")[0]} == {1}
 
 
 def test_rollouts_before_data_name_make_data(tmp_path):
