@@ -87,3 +87,29 @@ def test_batch_size_below_one_fails_at_once(bad):
     scenario = build_scenarios(1, seed=3)[0]
     with pytest.raises(ValueError, match="batch_size="):
         run_dialogues([DialogueJob(scenario)], LLMCollector(backend_with({}, set()), name="llm"), ScriptedDebtor(), batch_size=bad)
+
+
+def test_eval_of_a_collector_whose_dialogues_all_fail_writes_n_a_and_exits_non_zero(tmp_path, monkeypatch):
+    from data_gen.make_data import make_data
+    from debtgpt.agents import factory
+    from debtgpt.cli import StageError
+    from debtgpt.config import DataConfig, EvalConfig
+    from eval.run import evaluate_collectors
+
+    make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
+    build = factory.AgentFactory.collector
+
+    def collector(self, name):  # "expert" stands for a collector whose server fails every request
+        if name == "expert":
+            return LLMCollector(ScriptedBackend(lambda c, s: (_ for _ in ()).throw(RuntimeError("server down"))), name="expert")
+        return build(self, name)
+
+    monkeypatch.setattr(factory.AgentFactory, "collector", collector)
+    cfg = EvalConfig(collectors=["firm", "expert"], data_dir=str(tmp_path / "data"), progress=False, plots=False)
+    with pytest.raises(StageError, match="every dialogue of expert failed.*server down"):
+        evaluate_collectors(cfg, tmp_path / "report")
+    board = (tmp_path / "report" / "leaderboard.md").read_text()
+    expert_row = next(line for line in board.splitlines() if line.startswith("| expert |"))
+    firm_row = next(line for line in board.splitlines() if line.startswith("| firm |"))
+    assert "agent_errors" in board and expert_row.count("n/a") >= 10 and expert_row.rstrip(" |").endswith("1.000")
+    assert "0.000 |" not in expert_row.replace("| 1.000", "") and "n/a" not in firm_row.split("|")[3]
