@@ -86,6 +86,36 @@ class EvalConfig:
     progress: bool = True
 
 
+def require_at_least(minimum: int, **counts) -> None:
+    """Fail at start-up on a count below its minimum (a batch_size of 0 would loop for ever), naming it."""
+    for name, value in counts.items():
+        if value is None or isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}")
+
+
+def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:
+    """A key the schema does not have fails with its name. Hydra's `+key=value` adds keys even to typed
+    configs, so `+colectors=[firm]` would otherwise be ignored in silence and the defaults run."""
+    import dataclasses
+    import difflib
+
+    from omegaconf import DictConfig
+
+    known = {f.name: f for f in dataclasses.fields(schema)}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ValueError(f"unknown setting {prefix}{key}{hint} (no `+` is needed for a setting of this stage); "
+                             f"allowed: {', '.join(prefix + k for k in known)}")
+        value, default = cfg[key], known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None
+        nested = default() if callable(default) else known[key].default
+        if isinstance(value, DictConfig) and dataclasses.is_dataclass(nested):
+            reject_unknown_keys(value, type(nested), f"{prefix}{key}.")
+
+
 @dataclass
 class ServeConfig:
     # where `make eval` writes its runs: every <reports_dir>/<run>/metrics.json is listed
@@ -293,6 +323,8 @@ class RolloutsConfig:
     progress: bool = True
     # seconds to pause after each shard (tests use it to interrupt a run between shards)
     shard_delay_s: float = 0.0
+    # out_dir holds rollouts of other settings: discard them (true) instead of refusing to start (false)
+    overwrite: bool = False
 
 
 @dataclass

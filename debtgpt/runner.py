@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 from tqdm.auto import tqdm
 
 from debtgpt.agents.base import Agent, DialogueError, View, redact
+from debtgpt.config import require_at_least
 from debtgpt.constants import DEFAULT_MAX_TURNS
 from debtgpt.dialogue import OUTCOME_DEAL, OUTCOME_ERROR, OUTCOME_HANGUP, OUTCOME_MAX_TURNS, Scenario, Trajectory, Turn
 from debtgpt.policy import Evidence, envelope_violations, evidence_in
@@ -93,6 +94,21 @@ def apply_turn(live: _Live, turn: Turn, max_turns: int) -> None:
         trajectory.outcome = OUTCOME_MAX_TURNS
 
 
+def act_per_dialogue(agent: Agent, views: list[View]) -> list[Turn | DialogueError]:
+    """One turn or DialogueError per view. When the batched call raises, each view is retried alone, so an
+    exception ends only the dialogues that cause it and the rest of the batch goes on."""
+    try:
+        turns = agent.act(views)
+        if len(turns) != len(views):
+            raise RuntimeError(f"returned {len(turns)} turns for {len(views)} dialogues")
+        return turns
+    except Exception as exc:
+        if len(views) == 1:
+            return [DialogueError(f"{agent.name} raised {type(exc).__name__}: {str(exc)[:300]}")]
+        log.warning("%s raised %s on a batch of %d; retrying each dialogue alone", agent.name, type(exc).__name__, len(views))
+        return [turn for view in views for turn in act_per_dialogue(agent, [view])]
+
+
 def run_dialogues(
     jobs: Iterable[DialogueJob],
     collector: Agent,
@@ -108,6 +124,8 @@ def run_dialogues(
     """Run every job to its end; returns the trajectories in job order."""
     if collector.role != "collector" or debtor.role != "debtor":
         raise ValueError(f"run_dialogues needs a collector and a debtor, got {collector.role!r} and {debtor.role!r}")
+    require_at_least(1, batch_size=batch_size)
+    require_at_least(2, max_turns=max_turns)
     queue = deque(enumerate(jobs))
     results: list[Trajectory | None] = [None] * len(queue)
     live: list[tuple[int, _Live]] = []
@@ -121,15 +139,16 @@ def run_dialogues(
             movers = [item for item in live if item[1].next_role == role and not item[1].trajectory.finished]
             if not movers:
                 continue
-            turns = agent.act([item[1].views[role] for item in movers])
-            if len(turns) != len(movers):
-                raise RuntimeError(f"{agent.name} returned {len(turns)} turns for {len(movers)} dialogues")
+            turns = act_per_dialogue(agent, [item[1].views[role] for item in movers])
             for (_, dialogue), turn in zip(movers, turns):
+                if not isinstance(turn, DialogueError):
+                    try:
+                        apply_turn(dialogue, turn, max_turns)
+                    except Exception as exc:  # a malformed turn object ends its own dialogue only
+                        turn = DialogueError(f"{agent.name} returned an unusable turn ({type(exc).__name__}: {exc})")
                 if isinstance(turn, DialogueError):
                     dialogue.trajectory.outcome, dialogue.trajectory.error = OUTCOME_ERROR, turn.message
                     log.warning("dialogue %s ended with an error: %s", dialogue.trajectory.key(), turn.message)
-                else:
-                    apply_turn(dialogue, turn, max_turns)
         still_live = []
         for index, dialogue in live:
             if dialogue.trajectory.finished:

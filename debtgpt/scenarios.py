@@ -1,6 +1,8 @@
 """The scenario set: records and personas joined, split train/test stratified by archetype, saved with a card."""
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -68,9 +70,32 @@ def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], conf
         },
         "archetype_shares": {name: shares(split) for name, split in splits.items()} | {"all": shares(everything)},
         "versions": package_versions(versions),
+        # provenance: a file swapped in from another folder or seed no longer matches
+        "files": {name: _sha256(out / name) for name in ("records.jsonl", "personas.jsonl", *(f"{n}.jsonl" for n in splits))},
     } | (extra or {})
     write_json(out / "card.json", card)
     return card
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_provenance(data: Path) -> None:
+    """The folder's files are the ones its card.json was written with, and no scenario is in two splits."""
+    card_path = data / "card.json"
+    card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    for name, checksum in card.get("files", {}).items():
+        if (data / name).is_file() and _sha256(data / name) != checksum:
+            raise ValueError(f"data folder {data}: {name} is not the file its card.json was written with (seed "
+                             f"{card.get('seed')}); it was changed or copied from another data folder. Rebuild the "
+                             f"folder with `make data` (ARGS=\"out_dir={data} seed=...\")")
+    ids = {split: {row["id"] for row in read_jsonl(data / f"{split}.jsonl")} for split in SPLITS if (data / f"{split}.jsonl").is_file()}
+    if len(ids) == len(SPLITS):
+        shared = ids["train"] & ids["test"]
+        if shared:
+            raise ValueError(f"data folder {data}: {len(shared)} of {len(ids['test'])} test scenarios are also in train "
+                             f"(e.g. {sorted(shared)[0]}); the splits come from different runs. Rebuild it with `make data`")
 
 
 def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:
@@ -82,6 +107,7 @@ def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
         raise MissingDataError(f"no scenario data at {data} (missing {', '.join(missing)}); run `make data` first")
+    check_provenance(data)
     records = {row["id"]: DebtRecord.from_dict(row) for row in read_jsonl(data / "records.jsonl")}
     personas = {row["record_id"]: Persona.from_dict(row) for row in read_jsonl(data / "personas.jsonl")}
     return [Scenario(id=row["id"], record=records[row["id"]], persona=personas[row["id"]]) for row in read_jsonl(data / f"{split}.jsonl")]

@@ -16,7 +16,7 @@ from debtgpt.io import atomic_write_text, write_json, write_jsonl
 # Columns of the leaderboard, in reading order: a new metric joins every table (markdown and web) by its name here.
 TABLE_METRICS = (
     "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "concessions",
-    "first_offer_discount", "format_errors", "hangups", "respect_empathy", "transparency", "feasibility",
+    "first_offer_discount", "format_errors", "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
 )
 # Metrics averaged over deals only; every other one is over all dialogues of the group.
 PER_DEAL_METRICS = ("CE", "SA", "LS")

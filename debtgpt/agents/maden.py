@@ -14,6 +14,8 @@ from dataclasses import replace
 from debtgpt.agents.base import Agent, DialogueError, View
 from debtgpt.agents.llm_collector import collector_messages, heard_text, request_seeds
 from debtgpt.backends.base import Backend, Sampling
+from debtgpt.agreement import Agreement
+from debtgpt.constants import POLICY_DEFAULT_TERMS
 from debtgpt.dialogue import Turn
 from debtgpt.policy import (
     DISCOUNT_WITHOUT_HARDSHIP,
@@ -31,6 +33,7 @@ RULE_FEEDBACK = {
     PAYMENT_DAYS_WITHOUT_CASH_FLOW: "more than 7 days to pay needs a dated source of money the debtor has named: set pmt_days to 7 or fewer",
     LONG_PLAN_WITHOUT_HARDSHIP: "a plan longer than 6 months needs disclosed hardship: set inst_prds to 3 or 6",
 }
+SAFE_TERMS = Agreement(**POLICY_DEFAULT_TERMS)  # within the envelope whatever the debtor has disclosed
 MAX_PLAN_CHARS = 800  # a plan is a note for one turn, not an essay
 
 
@@ -51,6 +54,31 @@ def envelope_feedback(view: View, turn: Turn) -> list[str]:
         else:
             problems += [f"accepting the debtor's offer breaks policy: {RULE_FEEDBACK[r]}" for r in envelope_violations(standing, view.evidence)]
     return problems
+
+
+def breaks_envelope(view: View, turn: Turn) -> bool:
+    """Whether sending this turn would propose, or agree to, terms outside the policy envelope."""
+    if turn.format_error is not None:
+        return False  # counted as talk: it proposes nothing
+    if turn.action == "ask" and turn.proposal is not None:
+        return bool(envelope_violations(turn.proposal, view.evidence))
+    if turn.action == "accept":
+        standing = view.standing_proposal("debtor")
+        return standing is None or bool(envelope_violations(standing, view.evidence))
+    return False
+
+
+def safe_turn(view: View, draft: Turn) -> Turn:
+    """The judging module's fallback: the collector's own standing offer if it is still within the envelope,
+    else the policy defaults (always within it), said plainly; the rejected draft is kept in `info`."""
+    own = view.own_last_proposal()
+    terms = own if own is not None and not envelope_violations(own, view.evidence) else SAFE_TERMS
+    return Turn(
+        role="collector", action="ask", strategy="repayment negotiation",
+        dialogue=f"What I can offer within our policy is {terms.describe()}.",
+        thoughts="The drafts kept breaking policy; restate terms that are within it.", proposal=terms,
+        raw=draft.raw, info={**draft.info, "fallback": "safe terms", "rejected_draft": write_turn(draft)},
+    )
 
 
 def with_note(messages: list[dict], note: str) -> list[dict]:
@@ -168,9 +196,12 @@ class MADeNCollector(Agent):
         for i, history in drafts.items():
             if results[i] is not None or not history:
                 continue
-            # Out of retries: send a usable draft with the fewest problems (the latest among equals).
+            # Out of retries: the usable draft with the fewest problems (the latest among equals), unless it
+            # breaks the envelope: then a safe turn of the judging module goes out instead.
             best = min(range(len(history)), key=lambda k: (history[k][0].format_error is not None, len(history[k][1]), -k))
             turn, problems = history[best]
+            if breaks_envelope(views[i], turn):
+                turn = safe_turn(views[i], turn)
             turn.info.update(
                 plan=plans[i],
                 retries=len(history) - 1,

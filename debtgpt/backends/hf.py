@@ -11,7 +11,7 @@ ignored and the turn parser tolerates what comes back.
 """
 from __future__ import annotations
 
-from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, preallocated_cache
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
@@ -286,6 +286,10 @@ def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
         top, order = probs.sort(dim=-1, descending=True)
     top = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
     return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
+
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:
