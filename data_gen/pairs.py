@@ -31,7 +31,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import stage_errors
-from debtgpt.config import PairsConfig, register_configs
+from debtgpt.config import PairsConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -73,11 +73,16 @@ def features(name: str):
 
 def conversation(trajectory, max_turns: int) -> list[dict]:
     """The collector's whole call as chat messages, rebuilt from its view (what it knew, nothing private)."""
-    from data_gen.branching import rebuild
     from debtgpt.agents.llm_collector import collector_messages
 
-    live, _ = rebuild(trajectory, len(trajectory.turns), max_turns)
-    return collector_messages(live.views["collector"])
+    return collector_messages(collector_view(trajectory, len(trajectory.turns), max_turns))
+
+
+def collector_view(trajectory, upto: int, max_turns: int):
+    """The collector's view after the first `upto` turns of a recorded dialogue (its history only)."""
+    from debtgpt.runner import replay
+
+    return replay(trajectory, upto, max_turns)[0].views["collector"]
 
 
 def split_shared_prompt(prompt: list[dict], chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -169,41 +174,45 @@ def candidate_text(turn) -> str:
     return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn)
 
 
-def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max_turns: int, stats: Counter) -> tuple[list[dict], Counter]:
-    """Candidates, judge, forward rollouts and pairs for one batch of branch points (generated together)."""
-    from data_gen.branching import ForwardPlan, rebuild, roll_forward, same_turn, sample_candidates
+def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max_turns: int, stats: Counter,
+                   continuation=None) -> tuple[list[dict], Counter]:
+    """Candidates, judge, forward rollouts and pairs for one batch of branch points (generated together).
+
+    `continuation` plays the collector after the candidate in forward rollouts (None: the candidates' own collector).
+    """
+    from data_gen.branching import forward_start, roll_forward, sample_candidates
     from debtgpt.agents.base import DialogueError
     from debtgpt.agents.judge import RankRequest
     from debtgpt.agents.llm_collector import collector_messages
     from debtgpt.dialogue import Turn
     from debtgpt.reward import score_all
+    from debtgpt.runner import replay, same_turn
 
     rows, dropped = [], Counter()
-    agents = {"collector": collector, "debtor": debtor}
     lives = []
     for point in points:
-        live, mismatches = rebuild(point.trajectory, point.turn_index, max_turns, agents)
+        live, mismatches = replay(point.trajectory, point.turn_index, max_turns, {"collector": collector, "debtor": debtor})
         stats["replay_mismatches"] += mismatches
         lives.append((point, live))
     candidate_lists = sample_candidates(lives, collector, cfg.num_candidates, cfg.seed)
 
     work = []  # (point, live, candidates, distinct indexes)
     for (point, live), candidates in zip(lives, candidate_lists):
-        stats["candidate_errors"] += sum(isinstance(c, DialogueError) for c in candidates)
+        stats["candidate_errors"] += sum(isinstance(c.turn, DialogueError) for c in candidates)
         seen, distinct = set(), []
-        for c, turn in enumerate(candidates):
-            if isinstance(turn, Turn) and candidate_text(turn) not in seen:
-                seen.add(candidate_text(turn))
+        for c, candidate in enumerate(candidates):
+            if isinstance(candidate.turn, Turn) and candidate_text(candidate.turn) not in seen:
+                seen.add(candidate_text(candidate.turn))
                 distinct.append(c)
         if len(distinct) < 2:
             dropped[(point.trajectory.archetype, ONE_DISTINCT_CANDIDATE)] += 1
             continue
         work.append((point, live, candidates, distinct))
 
-    requests = [RankRequest(p.trajectory.scenario, p.trajectory.turns[: p.turn_index], [cands[c] for c in distinct])
+    requests = [RankRequest(p.trajectory.scenario, p.trajectory.turns[: p.turn_index], [cands[c].turn for c in distinct])
                 for p, _, cands, distinct in work]
     rankings = judge.rank(requests)
-    plans, kept_by_point = [], []
+    starts, owners, kept_by_point = [], [], []
     for (point, live, candidates, distinct), scores in zip(work, rankings):
         judge_scores: list[float | None] = [None] * len(candidates)
         for c, s in zip(distinct, scores):
@@ -216,19 +225,20 @@ def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max
         kept = sorted(readable, key=lambda c: (-judge_scores[c], c))[: cfg.keep_top_k]
         kept_by_point.append((judge_scores, kept))
         for c in kept:
-            plan = ForwardPlan(point, c, cfg.seed, [*point.trajectory.turns[: point.turn_index], candidates[c]])
-            plans += [(plan, m) for m in range(cfg.rollouts_per_candidate)]
+            for m in range(cfg.rollouts_per_candidate):
+                starts.append(forward_start(point, live, candidates[c], c, m, cfg.seed, max_turns))
+                owners.append((point.key, c))
 
-    forward, mismatches = roll_forward(plans, collector, debtor, seed=cfg.seed, max_turns=max_turns, batch_size=cfg.batch_size)
-    stats["replay_mismatches"] += mismatches
+    forward = roll_forward(starts, continuation or collector, debtor, seed=cfg.seed, max_turns=max_turns,
+                           batch_size=cfg.batch_size)
     stats["forward_rollouts"] += len(forward)
     if cfg.judge_rollouts:
         for trajectory, scores in zip(forward, judge.score(forward)):
             trajectory.judge_scores = scores
     score_all(forward, cfg.reward)
     rollouts_of: dict[tuple[str, int], list] = defaultdict(list)
-    for (plan, _), trajectory in zip(plans, forward):
-        rollouts_of[(plan.point.key, plan.candidate)].append(trajectory)
+    for owner, trajectory in zip(owners, forward):
+        rollouts_of[owner].append(trajectory)
 
     for (point, live, candidates, distinct), decision in zip(work, kept_by_point):
         if decision is None:
@@ -242,21 +252,19 @@ def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max
         if reason:
             dropped[(point.trajectory.archetype, reason)] += 1
             continue
-        # The prompt is the view at the branch point, rebuilt from each side's own forward rollout.
-        chosen_live, _ = rebuild(rollouts_of[(point.key, best)][0], point.turn_index, max_turns)
-        rejected_live, _ = rebuild(rollouts_of[(point.key, worst)][0], point.turn_index, max_turns)
         prompt = collector_messages(live.views["collector"])
-        assert collector_messages(chosen_live.views["collector"]) == prompt == collector_messages(rejected_live.views["collector"]), \
-            f"{point.key}: chosen and rejected must share their prompt exactly"
-        assert same_turn(rollouts_of[(point.key, best)][0].turns[point.turn_index], candidates[best])
+        for c in (best, worst):  # every forward rollout starts with the branch point's history and its candidate
+            played = rollouts_of[(point.key, c)][0].turns
+            assert all(same_turn(a, b) for a, b in zip(played, point.trajectory.turns[: point.turn_index])), point.key
+            assert same_turn(played[point.turn_index], candidates[c].turn), point.key
         rows.append({
             "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": candidate_text(candidates[best])}],
-            "rejected": [{"role": "assistant", "content": candidate_text(candidates[worst])}],
+            "chosen": [{"role": "assistant", "content": candidate_text(candidates[best].turn)}],
+            "rejected": [{"role": "assistant", "content": candidate_text(candidates[worst].turn)}],
             "scenario_id": point.trajectory.scenario.id, "archetype": point.trajectory.archetype,
             "chosen_reward": mean[best], "rejected_reward": mean[worst],
             "key": point.key, "branch_turn": point.turn_index,
-            "candidates": [candidate_text(c) if isinstance(c, Turn) else f"(error: {c.message})" for c in candidates],
+            "candidates": [candidate_text(c.turn) if isinstance(c.turn, Turn) else f"(error: {c.turn.message})" for c in candidates],
             "candidate_judge_scores": judge_scores,
             "candidate_kept": [c in kept for c in range(len(candidates))],
             "candidate_rewards": [rewards.get(c, []) for c in range(len(candidates))],
@@ -353,7 +361,6 @@ def make_pairs(cfg: PairsConfig) -> dict:
     """Build the configured sets; returns {set: card}."""
     from tqdm.auto import tqdm
 
-    from data_gen.branching import validate_sizes
     from data_gen.shards import load_rollouts
     from debtgpt.agents.factory import AgentFactory
 
@@ -383,10 +390,12 @@ def make_pairs(cfg: PairsConfig) -> dict:
         write_set(out, "dpo_dialogue", rows, cards["dpo_dialogue"])
         print(f"pairs: dpo_dialogue {len(rows)} pairs, dropped {dict(Counter(r for _, r in dropped.elements()))} -> {out / 'dpo_dialogue'}")
     if "dpo_turn" in cfg.sets:
-        validate_sizes(cfg.num_candidates, cfg.rollouts_per_candidate, max_turns)
+        require_at_least(2, num_candidates=cfg.num_candidates)
+        require_at_least(1, rollouts_per_candidate=cfg.rollouts_per_candidate)
         agents = AgentFactory()
         collector = agents.collector(cfg.collector or rollouts["collector"])
         debtor = agents.debtor(cfg.debtor or rollouts["debtor"])
+        continuation = agents.collector(cfg.continuation) if cfg.continuation else None
         judge = agents.judge(cfg.judge)
         if judge is None:
             raise ValueError("judge=none cannot rank candidates; use heuristic or a file in configs/agents/judge/")
@@ -396,7 +405,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
         try:
             for start in range(0, len(points), cfg.branch_batch_size):
                 batch = points[start : start + cfg.branch_batch_size]
-                batch_rows, batch_dropped = turn_pair_rows(batch, cfg, collector, debtor, judge, max_turns, stats)
+                batch_rows, batch_dropped = turn_pair_rows(batch, cfg, collector, debtor, judge, max_turns, stats, continuation)
                 rows += batch_rows
                 dropped += batch_dropped
                 bar.update(len(batch))
@@ -416,6 +425,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
 @hydra.main(config_path="../configs", config_name="pairs", version_base="1.3")
 def main(cfg: PairsConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, PairsConfig)
         make_pairs(cfg)
 
 

@@ -359,6 +359,9 @@ class PairsConfig:
     collector: Optional[str] = None
     # the debtor of the forward rollouts; null = the debtor of the rollouts
     debtor: Optional[str] = None
+    # the collector that plays on after the candidate in forward rollouts; null = the candidates' collector.
+    # A cheap scripted teacher (expert) values each candidate by how the teacher would go on from it.
+    continuation: Optional[str] = None
     # ranks candidates (forward and reverse, summed): heuristic (offline stand-in) or a file in configs/agents/judge/
     judge: str = "heuristic"
     # also score forward rollouts' experience with the judge (the reward then includes experience)

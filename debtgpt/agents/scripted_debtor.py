@@ -148,6 +148,7 @@ def _on_grid(field: str, value: float, round_up: bool = False):
 
 class ScriptedDebtor(Agent):
     """A persona-driven debtor that plays any collector, scripted or LLM."""
+    replayable = True
 
     role = "debtor"
 

@@ -266,6 +266,10 @@ class HFBackend(Backend):
         if self.prefix_cache is not None:
             self.prefix_cache.clear()
 
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")
+
 
 def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
     """Next token per row: greedy at temperature 0, else temperature and nucleus (top-p) sampling.
@@ -286,10 +290,6 @@ def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
         top, order = probs.sort(dim=-1, descending=True)
     top = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
     return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
-
-    @classmethod
-    def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
-        return missing_local_model(model) or missing_local_model(adapter, "adapter")
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:
