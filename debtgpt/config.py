@@ -39,6 +39,9 @@ class DataConfig:
     seed: int = 0
     # share of each archetype held out for evaluation
     test_fraction: float = DEFAULT_TEST_FRACTION
+    # share of each archetype held out for choosing settings (val.jsonl), carved from what test leaves;
+    # 0 = no val split. The test split is the same either way.
+    val_fraction: float = 0.1
     # where records.jsonl, personas.jsonl, train.jsonl, test.jsonl, card.json (and quality/) go
     out_dir: str = "data"
     # where records come from: synthetic (the seeded linear model) or ctgan (fitted on real_csv)

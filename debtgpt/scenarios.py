@@ -15,7 +15,7 @@ from debtgpt.personas import Persona, generate_personas
 from debtgpt.records import DebtRecord, generate_records
 
 DATA_VERSION = "1"
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
 
 class MissingDataError(FileNotFoundError):
@@ -32,18 +32,28 @@ def join_personas(records: list[DebtRecord], seed: int) -> list[Scenario]:
     return [Scenario(id=record.id, record=record, persona=persona) for record, persona in zip(records, personas)]
 
 
-def split_by_archetype(scenarios: list[Scenario], test_fraction: float, seed: int) -> dict[str, list[Scenario]]:
-    """Each archetype contributes round(count * test_fraction) scenarios to the test split."""
+def split_by_archetype(scenarios: list[Scenario], test_fraction: float, seed: int,
+                       val_fraction: float = 0.0) -> dict[str, list[Scenario]]:
+    """Each archetype gives round(count * test_fraction) scenarios to test and round(count * val_fraction) to val.
+
+    val is carved from what test leaves, so the test split is the same with or without a val split:
+    settings are chosen on val and the test personas are looked at once, at the end.
+    """
     rng = np.random.default_rng(seed)
     test_ids: set[str] = set()
+    val_ids: set[str] = set()
     for archetype in ARCHETYPES:
         ids = sorted(s.id for s in scenarios if s.archetype == archetype)
         rng.shuffle(ids)
-        test_ids.update(ids[: round(len(ids) * test_fraction)])
-    return {
-        "train": [s for s in scenarios if s.id not in test_ids],
+        n_test, n_val = round(len(ids) * test_fraction), round(len(ids) * val_fraction)
+        test_ids.update(ids[:n_test])
+        val_ids.update(ids[n_test : n_test + n_val])
+    splits = {
+        "train": [s for s in scenarios if s.id not in test_ids and s.id not in val_ids],
+        "val": [s for s in scenarios if s.id in val_ids],
         "test": [s for s in scenarios if s.id in test_ids],
     }
+    return splits if val_ids else {k: v for k, v in splits.items() if k != "val"}
 
 
 def shares(scenarios: list[Scenario]) -> dict[str, float]:
@@ -91,11 +101,13 @@ def check_provenance(data: Path) -> None:
                              f"{card.get('seed')}); it was changed or copied from another data folder. Rebuild the "
                              f"folder with `make data` (ARGS=\"out_dir={data} seed=...\")")
     ids = {split: {row["id"] for row in read_jsonl(data / f"{split}.jsonl")} for split in SPLITS if (data / f"{split}.jsonl").is_file()}
-    if len(ids) == len(SPLITS):
-        shared = ids["train"] & ids["test"]
-        if shared:
-            raise ValueError(f"data folder {data}: {len(shared)} of {len(ids['test'])} test scenarios are also in train "
-                             f"(e.g. {sorted(shared)[0]}); the splits come from different runs. Rebuild it with `make data`")
+    names = sorted(ids)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = ids[a] & ids[b]
+            if shared:
+                raise ValueError(f"data folder {data}: {len(shared)} {a} scenarios are also in {b} (e.g. {sorted(shared)[0]}); "
+                                 f"the splits come from different runs. Rebuild it with `make data`")
 
 
 def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:

@@ -25,7 +25,7 @@ def test_a_fresh_folder_loads(folders):
     ours, _ = folders
     assert {s.id for s in load_scenarios(ours, "test")}.isdisjoint(s.id for s in load_scenarios(ours, "train"))
     assert set(json.loads((ours / "card.json").read_text())["files"]) == {
-        "records.jsonl", "personas.jsonl", "train.jsonl", "test.jsonl"}
+        "records.jsonl", "personas.jsonl", "train.jsonl", "val.jsonl", "test.jsonl"}
 
 
 def test_a_split_from_another_seed_is_refused_in_one_line(folders):
