@@ -85,6 +85,10 @@ class EvalConfig:
     confidence: float = 0.95
     # PNG plots of the main metrics per archetype
     plots: bool = True
+    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (e.g. dpo:sft)
+    explain: Optional[str] = None
+    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md
+    curves: Optional[str] = None
     # a progress bar per collector
     progress: bool = True
 
@@ -246,6 +250,11 @@ class DPORunConfig(TrainRunConfig):
     loss_type: str = "sigmoid"
     # reference log-probs computed once before training (no reference forward pass per step)
     precompute_ref_log_probs: bool = False
+    # weight of an NLL term on the chosen turn beside the DPO loss (RPO; TRL loss_type "sft"); 0 = plain DPO.
+    # It keeps the chosen turns likely, so DPO moves probability between candidates rather than off both.
+    sft_weight: float = 0.0
+    # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
+    heldout_fraction: float = 0.1
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 

@@ -30,6 +30,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
 
     check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
+    explained = parse_comparison(cfg.explain, cfg.collectors) if cfg.explain else None
     require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)
     require_at_least(2, max_turns=cfg.max_turns)
     if cfg.max_scenarios is not None:
@@ -76,6 +77,10 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
         log.info(comparison_sentence(a, b, result))
     # Written once every collector is done, so a failed rerun leaves the earlier report whole.
     write_report(out, results, by_collector, plots=cfg.plots)
+    if explained and set(explained) <= set(by_collector):
+        from eval.changes import write_changes
+
+        write_changes(out, results, *explained, cfg.curves)
     if not_built:
         raise StageError(not_built)
     failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
