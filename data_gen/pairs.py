@@ -362,6 +362,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
     from tqdm.auto import tqdm
 
     from data_gen.shards import load_rollouts
+    from debtgpt.reward import score_all
     from debtgpt.agents.factory import AgentFactory
 
     unknown = [s for s in cfg.sets if s not in SETS]
@@ -372,6 +373,9 @@ def make_pairs(cfg: PairsConfig) -> dict:
                          f"2 <= keep_top_k <= num_candidates (got {cfg.keep_top_k}, {cfg.num_candidates})")
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     trajectories, rollouts = load_rollouts(cfg.rollouts_dir)
+    # One reward for every set: the rollouts' stored rewards are recomputed with this stage's weights (the
+    # reward is a function of the finished dialogue), so changing a weight never means generating again.
+    score_all(trajectories, cfg.reward)
     max_turns = rollouts["max_turns"]
     groups = by_scenario(trajectories)
     out = Path(cfg.out_dir)

@@ -85,8 +85,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
         "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
         "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
-        "reward": config["reward"],
-    }, overwrite=cfg.overwrite)
+    }, overwrite=cfg.overwrite)  # the reward is not part of the plan: pairs scores again from the dialogues
     removed = remove_temporaries(out)
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
     done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}

@@ -378,6 +378,6 @@ class PairsConfig:
     judge: str = "heuristic"
     # also score forward rollouts' experience with the judge (the reward then includes experience)
     judge_rollouts: bool = False
-    # reward of the forward rollouts (use the rollouts' weights to compare like with like)
+    # the reward of every set: rollouts are scored again with these weights, forward rollouts with them too
     reward: RewardConfig = field(default_factory=RewardConfig)
     progress: bool = True

@@ -121,3 +121,20 @@ def test_trl_trains_one_step_on_each_set(built, tiny_model_dir, tmp_path):
             args=DPOConfig(output_dir=str(tmp_path / name), **common),
         )
         assert trainer.train().global_step == 1
+
+
+def test_new_reward_weights_need_no_new_rollouts(built, tmp_path):
+    from debtgpt.config import RewardConfig
+
+    # the rollouts stage has no reward in its plan: rerunning it with other weights reuses every shard
+    make_rollouts(OmegaConf.structured(RolloutsConfig(
+        data_dir=str(built["root"] / "data"), out_dir=str(built["root"] / "rollouts"), max_scenarios=8,
+        samples_per_scenario=4, shard_size=8, progress=False, reward=RewardConfig(CR=3.0),
+    )))
+    heavy = OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path),
+                                             sets=["sft"], progress=False, reward=RewardConfig(CR=3.0)))
+    make_pairs(heavy)
+    before = {r["key"]: r["reward"] for r in load_from_disk(str(built["pairs"] / "sft")).to_list()}
+    after = {r["key"]: r["reward"] for r in load_from_disk(str(tmp_path / "sft")).to_list()}
+    shared = set(before) & set(after)
+    assert shared and all(after[k] > before[k] for k in shared)  # the same dialogues, ranked by the new weights
