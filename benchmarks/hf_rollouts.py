@@ -29,7 +29,8 @@ PATHS = {"generate": dict(prefix_cache_gib=0, batch_size=32), "prefix cache": di
 def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     from omegaconf import OmegaConf
 
-    from data_gen.pairs import branch_points as pick_points, by_scenario, turn_pair_rows
+    from data_gen.candidates import candidate_rows
+    from data_gen.pairs import branch_points as pick_points, by_scenario
     from debtgpt.agents.llm_collector import LLMCollector
     from debtgpt.agents.scripted_debtor import ScriptedDebtor
     from debtgpt.backends.base import Sampling
@@ -55,7 +56,7 @@ def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     stats = Counter()
     timed.seconds, timed.usage.completion_tokens = 0.0, 0
     started = time.perf_counter()
-    turn_pair_rows(points, cfg, collector, debtor, HeuristicJudge(), 20, stats)
+    candidate_rows(points, cfg, collector, debtor, HeuristicJudge(), 20, stats)
     turn_seconds = time.perf_counter() - started
     return {
         "dialogue_level": {

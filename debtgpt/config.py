@@ -380,4 +380,6 @@ class PairsConfig:
     judge_rollouts: bool = False
     # the reward of every set: rollouts are scored again with these weights, forward rollouts with them too
     reward: RewardConfig = field(default_factory=RewardConfig)
+    # discard turn-level candidates generated with other settings (else a changed setting is refused, named)
+    overwrite: bool = False
     progress: bool = True

@@ -6,6 +6,7 @@ from collections import Counter
 from omegaconf import OmegaConf
 
 from data_gen.branching import BranchPoint, forward_start, roll_forward, sample_candidates
+from data_gen.candidates import candidate_rows
 from data_gen.pairs import turn_pair_rows
 from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
 from debtgpt.config import PairsConfig
@@ -65,7 +66,7 @@ def test_a_teacher_can_play_on_after_the_candidates():
     points = [BranchPoint(t, 2) for t in recorded() if len(t.turns) >= 4][:4]
     cfg = OmegaConf.structured(PairsConfig(num_candidates=3, keep_top_k=3, rollouts_per_candidate=2, margin=0.0))
     stats = Counter()
-    rows, _ = turn_pair_rows(points, cfg, firm, debtor, HeuristicJudge(), 20, stats, continuation=expert)
+    rows, _ = turn_pair_rows(candidate_rows(points, cfg, firm, debtor, HeuristicJudge(), 20, stats, continuation=expert), cfg)
     assert stats["forward_rollouts"] > 0 and stats["replay_mismatches"] > 0  # firm did not record these dialogues
     for row in rows:
         assert row["chosen_reward"] >= row["rejected_reward"]
