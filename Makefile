@@ -8,6 +8,8 @@ ARGS      ?=
 COLLECTOR ?= expert
 SWEEP     ?=
 DRY_RUN   ?=
+SEED      ?= 0
+SEEDS     ?= 1 2 3
 
 DATA_CARD     := data/card.json
 TINY_MODEL    := checkpoints/tiny/config.json
@@ -15,7 +17,7 @@ ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
 PAIRS_CARD    := data/pairs/dpo_turn/card.json
 SFT_MODEL     := checkpoints/sft-tiny/final/config.json
 
-.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo test browser screenshots bench clean
+.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo seeds test browser screenshots bench clean
 
 help:
 	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
@@ -91,17 +93,23 @@ sweep: $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
 publish: $(STAMP)
 	$(PY) -m train.publish $(if $(DRY_RUN),dry_run=true) $(ARGS)
 
-# The main job on the embedded default; each stage resumes or reuses what an earlier run left.
+# The main job on the embedded default; each stage resumes or reuses what an earlier run left. SEED drives data,
+# rollouts, training and evaluation. Settings were chosen on the val split; the test split is evaluated once, last.
 demo: $(STAMP)
-	$(PY) -m data_gen.make_data
+	$(PY) -m data_gen.make_data seed=$(SEED)
 	$(PY) -m debtgpt.tiny
-	$(PY) -m data_gen.rollouts collector=expert progress=false
-	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs progress=false
-	$(PY) -m train.sft run=sft-tiny max_steps=250
-	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts
-	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs
-	$(PY) -m train.dpo +experiment=demo_dpo
-	$(PY) -m eval.run +experiment=demo_eval
+	$(PY) -m data_gen.rollouts collector=expert seed=$(SEED)
+	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] seed=$(SEED)
+	$(PY) -m train.sft run=sft-tiny max_steps=250 seed=$(SEED)
+	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts seed=$(SEED)
+	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs seed=$(SEED)
+	$(PY) -m train.dpo +experiment=demo_dpo seed=$(SEED)
+	$(PY) -m eval.run +experiment=demo_eval seed=$(SEED)
+
+# The demo once per seed, each in its own copy of the tree (sharing .venv), and the table of DPO - SFT per seed
+# -> benchmarks/results/learning_seeds.md
+seeds: $(STAMP)
+	$(PY) -m benchmarks.learning_seeds --seeds $(SEEDS)
 
 # pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
 test: $(STAMP) browser

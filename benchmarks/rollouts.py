@@ -22,6 +22,7 @@ def bench_rollouts(collector, debtor, scenarios, *, samples: int = 4, max_turns:
 
     from omegaconf import OmegaConf
 
+    from data_gen.candidates import candidate_rows
     from data_gen.pairs import branch_points, by_scenario, turn_pair_rows
     from debtgpt.config import PairsConfig, RewardConfig
     from debtgpt.heuristic_judge import HeuristicJudge
@@ -41,7 +42,7 @@ def bench_rollouts(collector, debtor, scenarios, *, samples: int = 4, max_turns:
     points, _ = branch_points(by_scenario(trajectories), cfg)
     stats = Counter()
     start = time.perf_counter()
-    rows, dropped = turn_pair_rows(points, cfg, collector, debtor, HeuristicJudge(), max_turns, stats)
+    rows, dropped = turn_pair_rows(candidate_rows(points, cfg, collector, debtor, HeuristicJudge(), max_turns, stats), cfg)
     turn_seconds = time.perf_counter() - start
     return {
         "dialogue": {"rollouts": len(trajectories), "seconds": round(dialogue_seconds, 3),

@@ -1,4 +1,4 @@
-"""Debt records and personas, split train/test stratified by archetype.
+"""Debt records and personas, split train/val/test stratified by archetype.
 
     python -m data_gen.make_data num_records=975 seed=0 out_dir=data
     python -m data_gen.make_data source=ctgan real_csv=loans.csv ctgan.epochs=100
@@ -29,6 +29,8 @@ def check_data_config(cfg: DataConfig) -> None:
         raise ValueError(f"num_records={cfg.num_records} must be at least 1")
     if not 0 < cfg.test_fraction < 1:
         raise ValueError(f"test_fraction={cfg.test_fraction} must be between 0 and 1")
+    if not 0 <= cfg.val_fraction < 1 - cfg.test_fraction:
+        raise ValueError(f"val_fraction={cfg.val_fraction} must be >= 0 and leave training scenarios beside test_fraction={cfg.test_fraction}")
     if cfg.source == "synthetic" and cfg.real_csv:
         raise ValueError(f"real_csv={cfg.real_csv!r} is read only with source=ctgan; add source=ctgan")
     if cfg.source == "ctgan":
@@ -65,7 +67,7 @@ def make_data(cfg: DataConfig) -> dict:
     else:
         records = generate_records(cfg.num_records, cfg.seed)
     scenarios = join_personas(records, cfg.seed)
-    splits = split_by_archetype(scenarios, cfg.test_fraction, cfg.seed + 2)
+    splits = split_by_archetype(scenarios, cfg.test_fraction, cfg.seed + 2, cfg.val_fraction)
     config = OmegaConf.to_container(OmegaConf.structured(cfg)) if not isinstance(cfg, dict) else cfg
     return write_scenarios(cfg.out_dir, splits, config, extra, versions)
 

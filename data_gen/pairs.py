@@ -30,8 +30,8 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import stage_errors
-from debtgpt.config import PairsConfig, register_configs
+from debtgpt.cli import run_stage, stage_errors
+from debtgpt.config import PairsConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -73,11 +73,16 @@ def features(name: str):
 
 def conversation(trajectory, max_turns: int) -> list[dict]:
     """The collector's whole call as chat messages, rebuilt from its view (what it knew, nothing private)."""
-    from data_gen.branching import rebuild
-    from debtgpt.agents.llm_collector import collector_messages
+    from debtgpt.agents.prompting import collector_messages
 
-    live, _ = rebuild(trajectory, len(trajectory.turns), max_turns)
-    return collector_messages(live.views["collector"])
+    return collector_messages(collector_view(trajectory, len(trajectory.turns), max_turns))
+
+
+def collector_view(trajectory, upto: int, max_turns: int):
+    """The collector's view after the first `upto` turns of a recorded dialogue (its history only)."""
+    from debtgpt.runner import replay
+
+    return replay(trajectory, upto, max_turns)[0].views["collector"]
 
 
 def split_shared_prompt(prompt: list[dict], chosen: list[dict], rejected: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -162,105 +167,41 @@ def branch_points(groups: dict, cfg: PairsConfig) -> tuple[list, Counter]:
     return points, dropped
 
 
-def candidate_text(turn) -> str:
-    """What a candidate said as the model would write it: the canonical JSON, or the raw text of a malformed turn."""
-    from debtgpt.protocol import write_turn
+def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict], Counter]:
+    """Steps 2 and 3 of turn-level rejection sampling: score stored forward rollouts, pick best vs worst.
 
-    return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn)
-
-
-def turn_pair_rows(points: list, cfg: PairsConfig, collector, debtor, judge, max_turns: int, stats: Counter) -> tuple[list[dict], Counter]:
-    """Candidates, judge, forward rollouts and pairs for one batch of branch points (generated together)."""
-    from data_gen.branching import ForwardPlan, rebuild, roll_forward, same_turn, sample_candidates
-    from debtgpt.agents.base import DialogueError
-    from debtgpt.agents.judge import RankRequest
-    from debtgpt.agents.llm_collector import collector_messages
-    from debtgpt.dialogue import Turn
-    from debtgpt.reward import score_all
+    Pure selection over `data_gen.candidates` rows: the judge's top `keep_top_k` of the candidates rolled
+    forward, each candidate's mean reward under `cfg.reward`, chosen = best, rejected = worst.
+    """
+    from debtgpt.reward import score_dialogue
 
     rows, dropped = [], Counter()
-    agents = {"collector": collector, "debtor": debtor}
-    lives = []
-    for point in points:
-        live, mismatches = rebuild(point.trajectory, point.turn_index, max_turns, agents)
-        stats["replay_mismatches"] += mismatches
-        lives.append((point, live))
-    candidate_lists = sample_candidates(lives, collector, cfg.num_candidates, cfg.seed)
-
-    work = []  # (point, live, candidates, distinct indexes)
-    for (point, live), candidates in zip(lives, candidate_lists):
-        stats["candidate_errors"] += sum(isinstance(c, DialogueError) for c in candidates)
-        seen, distinct = set(), []
-        for c, turn in enumerate(candidates):
-            if isinstance(turn, Turn) and candidate_text(turn) not in seen:
-                seen.add(candidate_text(turn))
-                distinct.append(c)
-        if len(distinct) < 2:
-            dropped[(point.trajectory.archetype, ONE_DISTINCT_CANDIDATE)] += 1
+    for point in candidates:
+        if point["dropped"]:
+            dropped[(point["archetype"], point["dropped"])] += 1
             continue
-        work.append((point, live, candidates, distinct))
-
-    requests = [RankRequest(p.trajectory.scenario, p.trajectory.turns[: p.turn_index], [cands[c] for c in distinct])
-                for p, _, cands, distinct in work]
-    rankings = judge.rank(requests)
-    plans, kept_by_point = [], []
-    for (point, live, candidates, distinct), scores in zip(work, rankings):
-        judge_scores: list[float | None] = [None] * len(candidates)
-        for c, s in zip(distinct, scores):
-            judge_scores[c] = s
-        readable = [c for c in distinct if judge_scores[c] is not None]
-        if len(readable) < 2:
-            dropped[(point.trajectory.archetype, JUDGE_UNREADABLE)] += 1
-            kept_by_point.append(None)
-            continue
-        kept = sorted(readable, key=lambda c: (-judge_scores[c], c))[: cfg.keep_top_k]
-        kept_by_point.append((judge_scores, kept))
-        for c in kept:
-            plan = ForwardPlan(point, c, cfg.seed, [*point.trajectory.turns[: point.turn_index], candidates[c]])
-            plans += [(plan, m) for m in range(cfg.rollouts_per_candidate)]
-
-    forward, mismatches = roll_forward(plans, collector, debtor, seed=cfg.seed, max_turns=max_turns, batch_size=cfg.batch_size)
-    stats["replay_mismatches"] += mismatches
-    stats["forward_rollouts"] += len(forward)
-    if cfg.judge_rollouts:
-        for trajectory, scores in zip(forward, judge.score(forward)):
-            trajectory.judge_scores = scores
-    score_all(forward, cfg.reward)
-    rollouts_of: dict[tuple[str, int], list] = defaultdict(list)
-    for (plan, _), trajectory in zip(plans, forward):
-        rollouts_of[(plan.point.key, plan.candidate)].append(trajectory)
-
-    for (point, live, candidates, distinct), decision in zip(work, kept_by_point):
-        if decision is None:
-            continue
-        judge_scores, kept = decision
-        rewards = {c: [t.reward for t in rollouts_of[(point.key, c)]] for c in kept}
+        kept = point["kept"][: cfg.keep_top_k]
+        rewards = {c: [score_dialogue(f["scores"], f["judge_scores"], cfg.reward)[0] for f in point["forward"][str(c)]] for c in kept}
         mean = {c: sum(r) / len(r) for c, r in rewards.items()}
         order = sorted(kept, key=lambda c: (-mean[c], c))
         best, worst = order[0], order[-1]
         reason = pair_gap_reason(mean[best], mean[worst], cfg.margin)
         if reason:
-            dropped[(point.trajectory.archetype, reason)] += 1
+            dropped[(point["archetype"], reason)] += 1
             continue
-        # The prompt is the view at the branch point, rebuilt from each side's own forward rollout.
-        chosen_live, _ = rebuild(rollouts_of[(point.key, best)][0], point.turn_index, max_turns)
-        rejected_live, _ = rebuild(rollouts_of[(point.key, worst)][0], point.turn_index, max_turns)
-        prompt = collector_messages(live.views["collector"])
-        assert collector_messages(chosen_live.views["collector"]) == prompt == collector_messages(rejected_live.views["collector"]), \
-            f"{point.key}: chosen and rejected must share their prompt exactly"
-        assert same_turn(rollouts_of[(point.key, best)][0].turns[point.turn_index], candidates[best])
+        n = len(point["candidates"])
         rows.append({
-            "prompt": prompt,
-            "chosen": [{"role": "assistant", "content": candidate_text(candidates[best])}],
-            "rejected": [{"role": "assistant", "content": candidate_text(candidates[worst])}],
-            "scenario_id": point.trajectory.scenario.id, "archetype": point.trajectory.archetype,
+            "prompt": point["prompt"],
+            "chosen": [{"role": "assistant", "content": point["candidates"][best]}],
+            "rejected": [{"role": "assistant", "content": point["candidates"][worst]}],
+            "scenario_id": point["scenario_id"], "archetype": point["archetype"],
             "chosen_reward": mean[best], "rejected_reward": mean[worst],
-            "key": point.key, "branch_turn": point.turn_index,
-            "candidates": [candidate_text(c) if isinstance(c, Turn) else f"(error: {c.message})" for c in candidates],
-            "candidate_judge_scores": judge_scores,
-            "candidate_kept": [c in kept for c in range(len(candidates))],
-            "candidate_rewards": [rewards.get(c, []) for c in range(len(candidates))],
-            "candidate_mean_rewards": [mean.get(c) for c in range(len(candidates))],
+            "key": point["key"], "branch_turn": point["branch_turn"],
+            "candidates": point["candidates"],
+            "candidate_judge_scores": point["judge_scores"],
+            "candidate_kept": [c in kept for c in range(n)],
+            "candidate_rewards": [rewards.get(c, []) for c in range(n)],
+            "candidate_mean_rewards": [mean.get(c) for c in range(n)],
             "chosen_index": best, "rejected_index": worst,
         })
     return rows, dropped
@@ -324,8 +265,13 @@ def card_markdown(card: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_set(out_dir: Path, name: str, rows: list[dict], card: dict) -> None:
-    """save_to_disk + Parquet + card, built in a temporary folder and renamed into place."""
+def write_sets(out_dir: Path, rows: dict[str, list[dict]], cards: dict[str, dict]) -> None:
+    """Every set of this run (save_to_disk + Parquet + card) as one unit: all are built in a staging folder,
+    then moved into place together, so an interrupted run leaves the old sets whole, never a mix.
+
+    A run killed during the moves (milliseconds) leaves the staging folder marked complete; the next run
+    finishes moving it before it starts.
+    """
     import shutil
     import tempfile
 
@@ -335,27 +281,44 @@ def write_set(out_dir: Path, name: str, rows: list[dict], card: dict) -> None:
     from debtgpt.io import write_json
 
     disable_progress_bar()  # one printed line per set is enough
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=out_dir))
-    dataset = Dataset.from_list(rows, features=features(name))
-    dataset.save_to_disk(str(staging))
-    dataset.to_parquet(str(staging / f"{name}.parquet"))
-    write_json(staging / "card.json", card)
-    (staging / "README.md").write_text(card_markdown(card), encoding="utf-8")
-    target = out_dir / name
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    finish_interrupted_swap(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".sets-", dir=out_dir))
+    for name, set_rows in rows.items():
+        folder = staging / name
+        dataset = Dataset.from_list(set_rows, features=features(name))
+        dataset.save_to_disk(str(folder))
+        dataset.to_parquet(str(folder / f"{name}.parquet"))
+        write_json(folder / "card.json", cards[name])
+        (folder / "README.md").write_text(card_markdown(cards[name]), encoding="utf-8")
+    (staging / COMPLETE).write_text("\n".join(rows) + "\n")
+    finish_interrupted_swap(out_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+COMPLETE = "COMPLETE"
+
+
+def finish_interrupted_swap(out_dir: Path) -> None:
+    """Move every complete staging folder's sets into place; drop incomplete ones (a run killed while building)."""
+    import shutil
+
+    for staging in sorted(out_dir.glob(".sets-*")):
+        if not (staging / COMPLETE).is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+            continue
+        for name in (staging / COMPLETE).read_text().split():
+            if (staging / name).is_dir():
+                if (out_dir / name).exists():
+                    shutil.rmtree(out_dir / name)
+                (staging / name).rename(out_dir / name)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def make_pairs(cfg: PairsConfig) -> dict:
     """Build the configured sets; returns {set: card}."""
-    from tqdm.auto import tqdm
-
-    from data_gen.branching import validate_sizes
     from data_gen.shards import load_rollouts
-    from debtgpt.agents.factory import AgentFactory
+    from debtgpt.reward import score_all
 
     unknown = [s for s in cfg.sets if s not in SETS]
     if unknown or not cfg.sets:
@@ -365,59 +328,54 @@ def make_pairs(cfg: PairsConfig) -> dict:
                          f"2 <= keep_top_k <= num_candidates (got {cfg.keep_top_k}, {cfg.num_candidates})")
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     trajectories, rollouts = load_rollouts(cfg.rollouts_dir)
+    # One reward for every set: the rollouts' stored rewards are recomputed with this stage's weights (the
+    # reward is a function of the finished dialogue), so changing a weight never means generating again.
+    score_all(trajectories, cfg.reward)
     max_turns = rollouts["max_turns"]
     groups = by_scenario(trajectories)
     out = Path(cfg.out_dir)
     print(f"pairs: {len(trajectories)} trajectories of {len(groups)} scenarios from {cfg.rollouts_dir} -> {out}")
-    cards = {}
+    cards, staged = {}, {}
     source = {"rollouts": {"dir": cfg.rollouts_dir, "collector": rollouts["collector"], "seed": rollouts["seed"]}}
 
     if "sft" in cfg.sets:
         rows, dropped = sft_rows(groups, cfg, max_turns)
         cards["sft"] = set_card("sft", rows, dropped, groups, config, source)
-        write_set(out, "sft", rows, cards["sft"])
-        print(f"pairs: sft {len(rows)} conversations -> {out / 'sft'}")
+        staged["sft"] = rows
+        print(f"pairs: sft {len(rows)} conversations")
     if "dpo_dialogue" in cfg.sets:
         rows, dropped = dialogue_pair_rows(groups, cfg, max_turns)
         cards["dpo_dialogue"] = set_card("dpo_dialogue", rows, dropped, groups, config, source)
-        write_set(out, "dpo_dialogue", rows, cards["dpo_dialogue"])
-        print(f"pairs: dpo_dialogue {len(rows)} pairs, dropped {dict(Counter(r for _, r in dropped.elements()))} -> {out / 'dpo_dialogue'}")
+        staged["dpo_dialogue"] = rows
+        print(f"pairs: dpo_dialogue {len(rows)} pairs, dropped {dict(Counter(r for _, r in dropped.elements()))}")
     if "dpo_turn" in cfg.sets:
-        validate_sizes(cfg.num_candidates, cfg.rollouts_per_candidate, max_turns)
-        agents = AgentFactory()
-        collector = agents.collector(cfg.collector or rollouts["collector"])
-        debtor = agents.debtor(cfg.debtor or rollouts["debtor"])
-        judge = agents.judge(cfg.judge)
-        if judge is None:
-            raise ValueError("judge=none cannot rank candidates; use heuristic or a file in configs/agents/judge/")
+        from data_gen.candidates import make_candidates
+
+        require_at_least(2, num_candidates=cfg.num_candidates)
+        require_at_least(1, rollouts_per_candidate=cfg.rollouts_per_candidate, branch_batch_size=cfg.branch_batch_size)
         points, dropped = branch_points(groups, cfg)
-        rows, stats = [], Counter()
-        bar = tqdm(total=len(points), disable=not cfg.progress, unit="branch", desc="turn-level pairs")
-        try:
-            for start in range(0, len(points), cfg.branch_batch_size):
-                batch = points[start : start + cfg.branch_batch_size]
-                batch_rows, batch_dropped = turn_pair_rows(batch, cfg, collector, debtor, judge, max_turns, stats)
-                rows += batch_rows
-                dropped += batch_dropped
-                bar.update(len(batch))
-        finally:
-            bar.close()
-            agents.close()
+        candidates, stats = make_candidates(points, cfg, rollouts, out / "candidates", max_turns, cfg.progress)
+        rows, pair_dropped = turn_pair_rows(candidates, cfg)
+        dropped += pair_dropped
         if stats["replay_mismatches"]:
             log.warning("%d replayed turns came out differently from the rollouts (agents changed since?)", stats["replay_mismatches"])
-        extra = {**source, "branch_points": len(points), "judge": cfg.judge, **dict(stats)}
+        forward = sum(len(f) for point in candidates for f in point["forward"].values())
+        extra = {**source, "branch_points": len(points), "judge": cfg.judge, "forward_rollouts": forward, **dict(stats)}
         cards["dpo_turn"] = set_card("dpo_turn", rows, dropped, groups, config, extra)
-        write_set(out, "dpo_turn", rows, cards["dpo_turn"])
-        print(f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({stats['forward_rollouts']} forward "
-              f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))} -> {out / 'dpo_turn'}")
+        staged["dpo_turn"] = rows
+        print(f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({forward} forward "
+              f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))}")
+    write_sets(out, staged, cards)
+    print(f"pairs: {', '.join(staged)} -> {out}")
     return cards
 
 
 @hydra.main(config_path="../configs", config_name="pairs", version_base="1.3")
 def main(cfg: PairsConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, PairsConfig)
         make_pairs(cfg)
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main)

@@ -19,7 +19,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import RolloutsConfig, register_configs
+from debtgpt.config import RolloutsConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -59,18 +59,21 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     """Run every shard that is not complete yet, then write the card; returns the card."""
     from tqdm.auto import tqdm
 
-    from data_gen.shards import CARD_FILE, check_plan, chunk_jobs, digest, job_key, remove_temporaries, shard_keys, shard_path
-    from debtgpt.agents.factory import AgentFactory
+    from data_gen.shards import (
+        CARD_FILE, check_plan, chunk_jobs, digest, job_key, record_shard, remove_temporaries, shard_complete, shard_path,
+    )
+    from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.dialogue import Trajectory
     from debtgpt.io import read_jsonl, write_json, write_jsonl
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
 
-    if cfg.samples_per_scenario < 1 or cfg.max_turns < 2:
-        raise ValueError(f"samples_per_scenario={cfg.samples_per_scenario} must be >= 1 and max_turns={cfg.max_turns} >= 2")
-    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
-        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    require_at_least(1, samples_per_scenario=cfg.samples_per_scenario, batch_size=cfg.batch_size, shard_size=cfg.shard_size)
+    require_at_least(2, max_turns=cfg.max_turns)
+    if cfg.max_scenarios is not None:
+        require_at_least(1, max_scenarios=cfg.max_scenarios)
+    check_agents([cfg.collector], [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
@@ -82,11 +85,10 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
         "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
         "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
-        "reward": config["reward"],
-    })
+    }, overwrite=cfg.overwrite)  # the reward is not part of the plan: pairs scores again from the dialogues
     removed = remove_temporaries(out)
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
-    done = {i for i in range(len(shards)) if shard_keys(shard_path(out, i)) == expected[i]}
+    done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}
     todo = [i for i in range(len(shards)) if i not in done]
     print(f"rollouts: {len(jobs)} dialogues ({len(scenarios)} {cfg.split} scenarios x {cfg.samples_per_scenario}) "
           f"in {len(shards)} shards; {len(done)} already complete{f', {removed} partial writes removed' if removed else ''} -> {out}")
@@ -105,6 +107,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
                     trajectory.judge_scores = scores
             score_all(trajectories, cfg.reward)
             write_jsonl(shard_path(out, i), (t.to_dict() for t in trajectories))
+            record_shard(out, i)
             ran += len(trajectories)
             if cfg.shard_delay_s > 0:
                 time.sleep(cfg.shard_delay_s)
@@ -129,6 +132,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
 @hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
 def main(cfg: RolloutsConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, RolloutsConfig)
         card = make_rollouts(cfg)
     counts = card["counts"]
     print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "

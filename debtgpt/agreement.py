@@ -15,7 +15,16 @@ class OffGridError(ValueError):
         self.field = field
         self.value = value
         allowed = ", ".join(_show(field, v) for v in AGREEMENT_GRID.get(field, ()))
-        super().__init__(f"{field}={value!r} {reason}; allowed values: {allowed}")
+        super().__init__(f"{field}={short_repr(value)} {reason}; allowed values: {allowed}")
+
+
+def short_repr(value, limit: int = 40) -> str:
+    """A value's repr cut to `limit` characters: a model can write a number thousands of digits long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return f"<int of {value.bit_length()} bits>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _show(field: str, value) -> str:
@@ -24,8 +33,11 @@ def _show(field: str, value) -> str:
 
 def _on_grid(field: str, value: float):
     for allowed in AGREEMENT_GRID[field]:
-        if abs(allowed - value) < 1e-9:
-            return allowed
+        try:
+            if abs(allowed - value) < 1e-9:
+                return allowed
+        except OverflowError:  # an int too large for a float is on no grid
+            break
     raise OffGridError(field, value)
 
 
@@ -81,7 +93,13 @@ class Agreement:
 def _as_number(field: str, value) -> float:
     if isinstance(value, bool):
         raise OffGridError(field, value, "is not a number")
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        try:
+            float(value)  # an int too large for a float would overflow in the percent conversion
+        except OverflowError:
+            raise OffGridError(field, value, "is out of range") from None
+        return value
+    if isinstance(value, float):
         return value
     if isinstance(value, str):
         text = value.strip().rstrip("%").strip()

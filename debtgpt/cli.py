@@ -5,6 +5,10 @@ import os
 from contextlib import contextmanager
 
 
+class StageError(RuntimeError):
+    """A stage cannot go on, or its result would not be true (a collector that cannot run); one line says why."""
+
+
 @contextmanager
 def stage_errors():
     """Turn input errors (unknown names, off-grid values, missing files) into `error: ...` and exit status 1.
@@ -13,10 +17,10 @@ def stage_errors():
     """
     try:
         yield
-    except (ValueError, FileNotFoundError) as error:  # MissingDataError is a FileNotFoundError
+    except (ValueError, FileNotFoundError, StageError) as error:  # MissingDataError is a FileNotFoundError
         if os.environ.get("DEBTGPT_TRACEBACK"):
             raise
-        raise SystemExit(f"error: {error}") from None
+        raise SystemExit("error: " + " ".join(str(error).split())) from None  # always one line
 
 
 def config_error_line(error: Exception) -> str:

@@ -61,6 +61,9 @@ class DataConfig:
     seed: int = 0
     # share of each archetype held out for evaluation
     test_fraction: float = DEFAULT_TEST_FRACTION
+    # share of each archetype held out for choosing settings (val.jsonl), carved from what test leaves;
+    # 0 = no val split. The test split is the same either way.
+    val_fraction: float = 0.1
     # where records.jsonl, personas.jsonl, train.jsonl, test.jsonl, card.json (and quality/) go
     out_dir: str = "data"
     # where records come from: synthetic (the seeded linear model) or ctgan (fitted on real_csv)
@@ -105,8 +108,42 @@ class EvalConfig:
     confidence: float = 0.95
     # PNG plots of the main metrics per archetype
     plots: bool = True
+    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (e.g. dpo:sft)
+    explain: Optional[str] = None
+    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md
+    curves: Optional[str] = None
     # a progress bar per collector
     progress: bool = True
+
+
+def require_at_least(minimum: int, **counts) -> None:
+    """Fail at start-up on a count below its minimum (a batch_size of 0 would loop for ever), naming it."""
+    for name, value in counts.items():
+        if value is None or isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}")
+
+
+def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:
+    """A key the schema does not have fails with its name. Hydra's `+key=value` adds keys even to typed
+    configs, so `+colectors=[firm]` would otherwise be ignored in silence and the defaults run."""
+    import dataclasses
+    import difflib
+
+    from omegaconf import DictConfig
+
+    known = {f.name: f for f in dataclasses.fields(schema)}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ValueError(f"unknown setting {prefix}{key}{hint} (no `+` is needed for a setting of this stage); "
+                             f"allowed: {', '.join(prefix + k for k in known)}")
+        value, default = cfg[key], known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None
+        nested = default() if callable(default) else known[key].default
+        if isinstance(value, DictConfig) and dataclasses.is_dataclass(nested):
+            reject_unknown_keys(value, type(nested), f"{prefix}{key}.")
 
 
 @dataclass
@@ -265,6 +302,11 @@ class DPORunConfig(TrainRunConfig):
     loss_type: str = "sigmoid"
     # reference log-probs computed once before training (no reference forward pass per step)
     precompute_ref_log_probs: bool = False
+    # weight of an NLL term on the chosen turn beside the DPO loss (RPO; TRL loss_type "sft"); 0 = plain DPO.
+    # It keeps the chosen turns likely, so DPO moves probability between candidates rather than off both.
+    sft_weight: float = 0.0
+    # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
+    heldout_fraction: float = 0.1
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 
@@ -346,6 +388,8 @@ class RolloutsConfig:
     progress: bool = True
     # seconds to pause after each shard (tests use it to interrupt a run between shards)
     shard_delay_s: float = 0.0
+    # out_dir holds rollouts of other settings: discard them (true) instead of refusing to start (false)
+    overwrite: bool = False
 
 
 @dataclass
@@ -380,10 +424,15 @@ class PairsConfig:
     collector: Optional[str] = None
     # the debtor of the forward rollouts; null = the debtor of the rollouts
     debtor: Optional[str] = None
+    # the collector that plays on after the candidate in forward rollouts; null = the candidates' collector.
+    # A cheap scripted teacher (expert) values each candidate by how the teacher would go on from it.
+    continuation: Optional[str] = None
     # ranks candidates (forward and reverse, summed): heuristic (offline stand-in) or a file in configs/agents/judge/
     judge: str = "heuristic"
     # also score forward rollouts' experience with the judge (the reward then includes experience)
     judge_rollouts: bool = False
-    # reward of the forward rollouts (use the rollouts' weights to compare like with like)
+    # the reward of every set: rollouts are scored again with these weights, forward rollouts with them too
     reward: RewardConfig = field(default_factory=RewardConfig)
+    # discard turn-level candidates generated with other settings (else a changed setting is refused, named)
+    overwrite: bool = False
     progress: bool = True

@@ -92,6 +92,7 @@ METRIC_DIRECTIONS = {
     "format_errors": "lower",  # share of the collector's turns
     "debtor_format_errors": "lower",  # share of the debtor's turns (LLM debtors)
     "hangups": "lower",
+    "agent_errors": "lower",  # share of dialogues an agent failed to serve; left out of every other metric
     "reward": "higher",  # the rejection-sampling reward (debtgpt/reward.py), where it was computed
     **{name: "higher" for name in JUDGE_CRITERIA},
 }

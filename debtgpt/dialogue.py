@@ -94,6 +94,12 @@ OUTCOME_MAX_TURNS = "max_turns"
 OUTCOME_ERROR = "error"  # an agent failed for this dialogue (e.g. a server that never answered)
 
 
+def dialogue_key(scenario_id: str, collector: str, sample: int, branch: str | None = None) -> str:
+    """The one format of a dialogue's key: scenario/collector/sample, and @branch for a forward rollout."""
+    key = f"{scenario_id}/{collector}/{sample}"
+    return f"{key}@{branch}" if branch else key
+
+
 @dataclass
 class Trajectory:
     """A finished (or running) negotiation. Metrics are functions of finished trajectories alone."""
@@ -110,6 +116,8 @@ class Trajectory:
     judge_scores: dict | None = None  # criterion -> 1..10, when a judge ran
     reward: float | None = None
     reward_parts: dict | None = None
+    # set on a forward rollout from a branch point of another dialogue: "<turn>/<candidate>/<rollout>"
+    branch: str | None = None
 
     @property
     def archetype(self) -> str:
@@ -130,7 +138,7 @@ class Trajectory:
         return [t for t in self.turns if t.role == "collector"]
 
     def key(self) -> str:
-        return f"{self.scenario.id}/{self.collector}/{self.sample}"
+        return dialogue_key(self.scenario.id, self.collector, self.sample, self.branch)
 
     def to_dict(self) -> dict:
         return {
@@ -147,7 +155,7 @@ class Trajectory:
             "judge_scores": self.judge_scores,
             "reward": self.reward,
             "reward_parts": self.reward_parts,
-        }
+        } | ({"branch": self.branch} if self.branch else {})
 
     @classmethod
     def from_dict(cls, row: dict) -> "Trajectory":
@@ -164,4 +172,5 @@ class Trajectory:
             judge_scores=row.get("judge_scores"),
             reward=row.get("reward"),
             reward_parts=row.get("reward_parts"),
+            branch=row.get("branch"),
         )

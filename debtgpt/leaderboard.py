@@ -12,7 +12,7 @@ from debtgpt.constants import ARCHETYPES, METRIC_DIRECTIONS
 # its name here.
 TABLE_METRICS = (
     "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "concessions",
-    "first_offer_discount", "format_errors", "hangups", "respect_empathy", "transparency", "feasibility",
+    "first_offer_discount", "format_errors", "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
 )
 # The headline of each metric group (DESIGN.md section 2): plotted per archetype and shown in the model card.
 HEADLINE_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "concessions", "format_errors")
@@ -82,9 +82,11 @@ def comparison_sentence(a: str, b: str, result: dict) -> str:
         else f"no clear difference between {a} and {b}"
     )
     return (
-        f"Mean reward {a} {result['mean_a']:.3f} vs {b} {result['mean_b']:.3f} on {result['n']} paired dialogues: "
+        f"Mean reward {a} {result['mean_a']:.3f} vs {b} {result['mean_b']:.3f} on {result['n']} paired dialogues"
+        f"{' of ' + str(result['scenarios']) + ' scenarios' if 'scenarios' in result else ''}: "
         f"difference {result['difference']:+.3f}, {round(result['confidence'] * 100)}% bootstrap CI "
-        f"[{result['ci_low']:+.3f}, {result['ci_high']:+.3f}] ({verdict})."
+        f"[{result['ci_low']:+.3f}, {result['ci_high']:+.3f}]"
+        f"{' (half-width ' + format(result['half_width'], '.3f') + ')' if 'half_width' in result else ''} ({verdict})."
     )
 
 

@@ -16,7 +16,7 @@ from debtgpt.constants import (
     METRIC_DIRECTIONS,
     SA_SAFETY_FACTOR,
 )
-from debtgpt.dialogue import Trajectory
+from debtgpt.dialogue import OUTCOME_ERROR, Trajectory
 
 METRIC_NAMES = tuple(METRIC_DIRECTIONS)
 
@@ -101,12 +101,23 @@ def _share(numerator: int, denominator: int) -> float | None:
 
 
 def aggregate(trajectories: Sequence[Trajectory]) -> dict:
-    """Every metric over a group of finished trajectories; None where it is undefined."""
+    """Every metric over a group of finished trajectories; None where it is undefined.
+
+    A dialogue an agent failed to serve (outcome error) says nothing about negotiating: it is counted in
+    agent_errors and left out of every other metric, so a collector whose dialogues all failed shows n/a, not 0.
+    """
     if not trajectories:
         return {name: None for name in METRIC_NAMES}
     unfinished = [t.key() for t in trajectories if not t.finished]
     if unfinished:
         raise ValueError(f"metrics need finished trajectories; unfinished: {unfinished[:5]}")
+    ran = [t for t in trajectories if t.outcome != OUTCOME_ERROR]
+    metrics = _negotiation_metrics(ran) if ran else {name: None for name in METRIC_NAMES}
+    metrics["agent_errors"] = (len(trajectories) - len(ran)) / len(trajectories)
+    return metrics
+
+
+def _negotiation_metrics(trajectories: Sequence[Trajectory]) -> dict:
     rows = [dialogue_scores(t) for t in trajectories]
     cr, sa, ls = _mean(r["CR"] for r in rows), _mean(r["SA"] for r in rows), _mean(r["LS"] for r in rows)
     dhi = _mean(v for v in (sa, ls) if v is not None) if (sa is not None or ls is not None) else None
@@ -140,5 +151,6 @@ def evaluate(trajectories: Sequence[Trajectory]) -> dict:
         "n": len(trajectories),
         "overall": aggregate(trajectories),
         "n_by_archetype": {a: sum(t.archetype == a for t in trajectories) for a in ARCHETYPES},
+        "n_errors": sum(t.outcome == OUTCOME_ERROR for t in trajectories),
         "by_archetype": {a: aggregate([t for t in trajectories if t.archetype == a]) for a in ARCHETYPES},
     }

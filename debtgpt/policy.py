@@ -6,26 +6,55 @@ far, read from what the collector heard (never from the debtor's private thought
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from debtgpt.agreement import Agreement
 from debtgpt.constants import POLICY_MAX_PMT_DAYS, POLICY_MIN_PMT_RATIO, POLICY_PREFERRED_INST_PRDS
 
 # Concrete causes of hardship, as a debtor would name them (a bare "I can't pay" is a claim, not evidence).
+# Each cue is a regular expression matched on whole words of the lower-cased text.
+_BE = r"(?:am|i'm|im|is|was|were|are|been|being|be|got|gotten|get|fell|fallen|became|he's|she's|they're|we're)"
 HARDSHIP_CUES = (
-    "laid off", "lost my job", "unemployed", "out of work", "no job",
-    "hospital", "medical", "surgery", "illness", "sick", "treatment",
-    "shop closed", "business closed", "closed down", "went bankrupt", "business failed",
-    "family emergency", "funeral", "emergency back home",
-    "cut my hours", "pay dropped", "salary was cut", "income dropped", "pay cut",
+    # work
+    r"laid off", r"lost (?:my|his|her|our|their) (?:job|jobs|work|income)", r"(?:got|was|been|were) (?:fired|sacked)",
+    r"made redundant", r"redundancy", r"unemployed", r"out of work", r"jobless", r"no (?:job|income)",
+    r"(?:don't|do not|didn't|can't|cannot) (?:have|find|get) (?:a job|any work|work)",
+    # health ("sick of these calls" is anger, "the treatment I get" is a complaint)
+    r"hospitali[sz]ed", r"(?:in|to|from) (?:the )?hospital", r"hospital (?:bills?|stay|costs?)",
+    r"medical (?:bills?|expenses|costs?|debts?|emergency|treatment|condition|leave|problems?|issues?|care)",
+    rf"{_BE} (?:very |seriously |really |chronically )?(?:sick|ill)(?! of| and tired| to death)",
+    r"sick (?:leave|pay)", r"illness", r"disease", r"cancer", r"chemo(?:therapy)?", r"surgery",
+    r"(?:medical|cancer|hospital|long-term) treatment", r"treatment for", r"in treatment",
+    # business
+    r"(?:shop|store|business|company|restaurant) (?:closed|failed|went bust|went under|shut down)",
+    r"closed down", r"went bankrupt", r"bankruptcy", r"went bust",
+    # family
+    r"family emergency", r"emergency back home", r"funeral", r"passed away",
+    r"(?:father|mother|dad|mum|mom|husband|wife|partner|son|daughter|brother|sister|child) (?:died|was killed)",
+    # income
+    r"cut my hours", r"(?:my )?hours (?:were|got) cut", r"pay (?:dropped|was cut|got cut)", r"pay cut",
+    r"salary (?:was|got) cut", r"income (?:dropped|fell|halved)",
 )
-# Concrete, dated sources of money coming in.
+# Concrete, dated sources of money coming in ("a payday loan" and "already paid on the 3rd" are not).
+_NOT_LOAN = r"(?! loans?\b)"
 CASH_FLOW_CUES = (
-    "get paid on", "paid on the", "payday", "my salary comes", "salary arrives", "wages come",
-    "next paycheck", "pension arrives", "customer owes me", "invoice is due", "bonus comes",
+    r"(?:get|gets|getting|am|i'm|are|we're|is|be) paid (?:on|every|next|at the end)",
+    rf"payday{_NOT_LOAN} (?:is|comes|falls)", rf"(?:on|my|next|until|after) payday{_NOT_LOAN}",
+    r"(?:my )?(?:salary|wages?|pension|paycheck|pay cheque|benefits?) (?:comes?|arrives?|lands?|is paid|are paid|goes in)",
+    r"next (?:paycheck|pay cheque|salary)", r"customer owes me", r"invoice is due", r"bonus comes",
 )
-_HARDSHIP_RE = re.compile("|".join(re.escape(c) for c in HARDSHIP_CUES))
-_CASH_FLOW_RE = re.compile("|".join(re.escape(c) for c in CASH_FLOW_CUES))
+_HARDSHIP_RE = re.compile(r"\b(?:" + "|".join(HARDSHIP_CUES) + r")\b")
+_CASH_FLOW_RE = re.compile(r"\b(?:" + "|".join(CASH_FLOW_CUES) + r")\b")
+# A cue is negated when one of these comes at most two words before it, in the same clause.
+_NEGATORS = frozenset(
+    "not never no nobody nothing neither nor without isn't wasn't aren't weren't haven't hasn't hadn't "
+    "didn't don't doesn't won't wouldn't can't cannot couldn't ain't isnt wasnt havent hasnt didnt dont doesnt "
+    "wont cant couldnt".split()
+)
+_CLAUSE_BREAK_RE = re.compile(r"[.,;:!?()\n\"]|\b(?:but|because|since|so|and|after|when|though|although|as|until)\b")
+_WORD_RE = re.compile(r"[a-z']+")
+NEGATION_WINDOW = 2  # words allowed between a negator and its cue ("I have never been in hospital")
 
 # Rule names, as reported in violations.
 DISCOUNT_WITHOUT_HARDSHIP = "discount_without_hardship"
@@ -42,9 +71,27 @@ class Evidence:
     cash_flow: bool = False
 
 
+def _normalise(text: str) -> str:
+    """Lower case, compatibility forms folded (full-width letters), curly apostrophes straightened."""
+    return unicodedata.normalize("NFKC", text).lower().replace("\u2019", "'").replace("\u2018", "'")
+
+
+def _negated(text: str, start: int) -> bool:
+    """Whether a negator stands at most NEGATION_WINDOW words before `start`, in the same clause."""
+    before = text[max(0, start - 200) : start]
+    breaks = list(_CLAUSE_BREAK_RE.finditer(before))
+    clause = before[breaks[-1].end() :] if breaks else before
+    return any(word in _NEGATORS for word in _WORD_RE.findall(clause)[-(NEGATION_WINDOW + 1) :])
+
+
+def _asserts(pattern: re.Pattern, text: str) -> bool:
+    return any(not _negated(text, match.start()) for match in pattern.finditer(text))
+
+
 def evidence_in(text: str) -> Evidence:
-    lowered = text.lower()
-    return Evidence(hardship=bool(_HARDSHIP_RE.search(lowered)), cash_flow=bool(_CASH_FLOW_RE.search(lowered)))
+    """The evidence one debtor utterance asserts: a cue on word boundaries that is not negated."""
+    text = _normalise(text)
+    return Evidence(hardship=_asserts(_HARDSHIP_RE, text), cash_flow=_asserts(_CASH_FLOW_RE, text))
 
 
 def disclosed_evidence(turns) -> Evidence:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
+from itertools import accumulate
 
-from debtgpt.agreement import RATIO_FIELDS, Agreement, OffGridError
+from debtgpt.agreement import RATIO_FIELDS, Agreement, OffGridError, short_repr
 from debtgpt.constants import (
     AGREEMENT_FIELDS,
     COLLECTOR_ACTIONS,
@@ -21,8 +23,10 @@ from debtgpt.dialogue import Turn
 ACTIONS = {"collector": COLLECTOR_ACTIONS, "debtor": DEBTOR_ACTIONS}
 STRATEGIES = {"collector": COLLECTOR_STRATEGIES, "debtor": DEBTOR_STRATEGIES}
 
-_FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _TRAILING_COMMA_RE = re.compile(r",\s*([}\]])")
+_OBJECT_START_RE = re.compile(r'\{\s*["}]')
+_DECODER = json.JSONDecoder()
+MAX_JSON_ATTEMPTS = 64  # object starts handed to the decoder per text: bounds the work on adversarial input
 
 
 def proposal_json(agreement: Agreement) -> dict:
@@ -62,47 +66,46 @@ def turn_json_schema(role: str) -> dict:
 
 
 def extract_json_object(text: str) -> dict | None:
-    """The first balanced JSON object in text, ignoring code fences and anything around it."""
-    fenced = _FENCE_RE.search(text)
-    candidates = [fenced.group(1), text] if fenced else [text]
-    for candidate in candidates:
-        start = candidate.find("{")
-        while start != -1:
-            end = _matching_brace(candidate, start)
-            if end is None:
+    """The first JSON object in text, ignoring code fences and anything around it; trailing commas tolerated.
+
+    The JSON decoder reads from each place an object can start (`{` then `"` or `}`) and stops at the
+    object's end, so braces inside strings and prose around it do not matter. At most
+    MAX_JSON_ATTEMPTS starts are tried per text, which bounds the work on adversarial input.
+    """
+    fenced = _fenced(text)
+    for candidate in ([fenced, text] if fenced is not None else [text]):
+        commas = [(m.end(), m.end() - m.start() - 1) for m in _TRAILING_COMMA_RE.finditer(candidate)]
+        without_commas = _TRAILING_COMMA_RE.sub(r"\1", candidate) if commas else None
+        removed_before = list(accumulate(n for _, n in commas))
+        for attempt, start in enumerate(_OBJECT_START_RE.finditer(candidate)):
+            if attempt >= MAX_JSON_ATTEMPTS:
                 break
-            snippet = candidate[start : end + 1]
-            for attempt in (snippet, _TRAILING_COMMA_RE.sub(r"\1", snippet)):
-                try:
-                    value = json.loads(attempt)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(value, dict):
-                    return value
-            start = candidate.find("{", start + 1)
+            found = _object_at(candidate, start.start())
+            if found is None and without_commas is not None:
+                # the same start in the text without trailing commas (none can straddle a `{`)
+                k = bisect_right([end for end, _ in commas], start.start())
+                found = _object_at(without_commas, start.start() - (removed_before[k - 1] if k else 0))
+            if found is not None:
+                return found
     return None
 
 
-def _matching_brace(text: str, start: int) -> int | None:
-    depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None
+def _object_at(text: str, start: int) -> dict | None:
+    try:
+        value, _ = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):  # also ints beyond Python's digit limit, and deep nesting
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _fenced(text: str) -> str | None:
+    """The body of the first ``` fence (a `json` tag dropped); found with two finds, so linear in the text."""
+    start = text.find("```")
+    end = text.find("```", start + 3) if start != -1 else -1
+    if end == -1:
+        return None
+    body = text[start + 3 : end]
+    return body[4:] if body[:4].lower() == "json" else body
 
 
 def _normalise_label(value, allowed: tuple[str, ...]) -> str | None:
@@ -114,7 +117,14 @@ def _normalise_label(value, allowed: tuple[str, ...]) -> str | None:
 
 def parse_turn(text: str, role: str) -> Turn:
     """A Turn from a model's text; never raises. Unusable parts are recorded in `format_error`."""
-    row = extract_json_object(text or "")
+    try:
+        return _parse_turn(text if isinstance(text, str) else "", role)
+    except Exception as exc:  # whatever a model wrote, it is this turn's format error, not the batch's crash
+        return Turn(role=role, action="non", strategy="", dialogue="", raw=text, format_error=f"could not be parsed ({type(exc).__name__})")
+
+
+def _parse_turn(text: str, role: str) -> Turn:
+    row = extract_json_object(text)
     if row is None:
         return Turn(role=role, action="non", strategy="", dialogue="", raw=text, format_error="no JSON object found")
 
@@ -127,10 +137,10 @@ def parse_turn(text: str, role: str) -> Turn:
     thoughts = thoughts if isinstance(thoughts, str) else json.dumps(thoughts)
     strategy = _normalise_label(row.get("strategy"), STRATEGIES[role])
     if strategy is None:
-        errors.append(f"strategy {row.get('strategy')!r} is not one of: {', '.join(STRATEGIES[role])}")
+        errors.append(f"strategy {short_repr(row.get('strategy'))} is not one of: {', '.join(STRATEGIES[role])}")
     action = _normalise_label(row.get("action"), ACTIONS[role])
     if action is None:
-        errors.append(f"action {row.get('action')!r} is not one of: {', '.join(ACTIONS[role])}")
+        errors.append(f"action {short_repr(row.get('action'))} is not one of: {', '.join(ACTIONS[role])}")
 
     proposal = None
     if action == "ask":

@@ -49,7 +49,12 @@ def score(trajectory: Trajectory, weights) -> tuple[float, dict]:
     """(reward, parts) of a finished trajectory. `weights` is a RewardConfig or a mapping with the same keys."""
     if not trajectory.finished:
         raise ValueError(f"the reward needs a finished trajectory; {trajectory.key()} has no outcome")
-    d = dialogue_scores(trajectory)
+    return score_dialogue(dialogue_scores(trajectory), trajectory.judge_scores, weights)
+
+
+def score_dialogue(d: dict, judge_scores: dict | None, weights) -> tuple[float, dict]:
+    """(reward, parts) from a dialogue's stored `metrics.dialogue_scores` and judge scores: what a scoring
+    step that kept only these (not the whole dialogue) needs to apply other weights."""
     ce_reference = _weight(weights, "ce_reference")
     if ce_reference <= 0:
         raise ValueError(f"reward ce_reference={ce_reference} must be > 0")
@@ -61,7 +66,7 @@ def score(trajectory: Trajectory, weights) -> tuple[float, dict]:
     turns = d["collector_turns"]
     violation_share = d["violating_turns"] / turns if turns else 0.0
     format_error_share = d["format_error_turns"] / turns if turns else 0.0
-    exp = experience(trajectory.judge_scores)
+    exp = experience(judge_scores)
 
     recovery = _weight(weights, "CR") * cr + _weight(weights, "CE") * ce_norm
     rationality = _weight(weights, "SA") * sa + _weight(weights, "LS") * ls

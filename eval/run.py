@@ -11,8 +11,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import EvalConfig, register_configs
+from debtgpt.cli import StageError, run_stage, stage_errors
+from debtgpt.config import EvalConfig, register_configs, reject_unknown_keys, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -20,33 +20,39 @@ register_configs()
 
 def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
-    from debtgpt.agents.factory import AgentFactory, check_names
+    from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.metrics import evaluate
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
-    from debtgpt.leaderboard import comparison_sentence
+    from debtgpt.leaderboard import comparison_sentence, fmt
     from eval.compare import bootstrap_difference, paired_rewards
     from eval.report import write_report
 
-    check_names("collector", cfg.collectors)
-    check_names("debtor", [cfg.debtor])
-    check_names("judge", [cfg.judge])
+    check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
-    if cfg.samples < 1 or cfg.max_turns < 2:
-        raise ValueError(f"samples={cfg.samples} must be >= 1 and max_turns={cfg.max_turns} >= 2")
-    if cfg.max_scenarios is not None and cfg.max_scenarios < 1:
-        raise ValueError(f"max_scenarios={cfg.max_scenarios} must be >= 1 or null (all)")
+    explained = parse_comparison(cfg.explain, cfg.collectors) if cfg.explain else None
+    require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)
+    require_at_least(2, max_turns=cfg.max_turns)
+    if cfg.max_scenarios is not None:
+        require_at_least(1, max_scenarios=cfg.max_scenarios)
+    if not 0 < cfg.confidence < 1:
+        raise ValueError(f"confidence={cfg.confidence} must be between 0 and 1 (e.g. 0.95)")
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples)]
     out = Path(out_dir)
     results = {"collectors": {}, "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)}
-    agents, by_collector = AgentFactory(), {}
+    agents, by_collector, not_built = AgentFactory(), {}, None
     try:
         debtor, judge = agents.debtor(cfg.debtor), agents.judge(cfg.judge)
         for name in cfg.collectors:
+            try:
+                collector = agents.collector(name)
+            except Exception as exc:  # e.g. a Hub model not reachable offline: keep the collectors already run
+                not_built = f"collector {name!r} could not be built ({type(exc).__name__}: {exc}); the report holds the collectors before it"
+                break
             trajectories = run_dialogues(
-                jobs, agents.collector(name), debtor, seed=cfg.seed, max_turns=cfg.max_turns,
+                jobs, collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns,
                 batch_size=cfg.batch_size, progress=cfg.progress, desc=f"eval {name}",
             )
             if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
@@ -61,15 +67,27 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
             by_collector[name] = trajectories
             results["collectors"][name] = evaluate(trajectories)
             overall = results["collectors"][name]["overall"]
-            log.info("%s: SR=%.3f CR=%.3f violations=%.3f", name, overall["SR"], overall["CR"], overall["violations"])
+            log.info("%s: SR=%s CR=%s violations=%s agent errors=%s", name, *(fmt(overall[m]) for m in ("SR", "CR", "violations", "agent_errors")))
     finally:
         agents.close()
     for a, b in comparisons:
+        if a not in by_collector or b not in by_collector:
+            continue
         result = bootstrap_difference(*paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed)
         results.setdefault("comparisons", {})[f"{a}:{b}"] = result
         log.info(comparison_sentence(a, b, result))
     # Written once every collector is done, so a failed rerun leaves the earlier report whole.
     write_report(out, results, by_collector, plots=cfg.plots)
+    if explained and set(explained) <= set(by_collector):
+        from eval.changes import write_changes
+
+        write_changes(out, results, *explained, cfg.curves)
+    if not_built:
+        raise StageError(not_built)
+    failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
+    if failed:
+        first = next(t.error for t in by_collector[failed[0]] if t.error)
+        raise StageError(f"every dialogue of {', '.join(failed)} failed, so it has no scores (report in {out}); first error: {first}")
     return results
 
 
@@ -85,6 +103,7 @@ def parse_comparison(spec: str, collectors) -> tuple[str, str]:
 def main(cfg: EvalConfig) -> None:
     out_dir = HydraConfig.get().runtime.output_dir
     with stage_errors():
+        reject_unknown_keys(cfg, EvalConfig)
         evaluate_collectors(cfg, out_dir)
     print(Path(out_dir).resolve())
 

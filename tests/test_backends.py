@@ -134,6 +134,53 @@ def test_vllm_without_schema_or_adapter(fake_vllm):
     assert backend.generate([], GREEDY) == []
 
 
+@dataclass
+class LengthCheckingLLM(FakeLLM):
+    """Rejects a batch with one prompt over max_model_len as vLLM does: a ValueError before anything runs."""
+
+    max_model_len: int = 50
+
+    def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None):
+        for m in messages:
+            length = sum(len(turn["content"]) for turn in m)  # one token per character in this stand-in
+            if length > self.max_model_len:
+                raise ValueError(f"The decoder prompt (length {length}) is longer than the maximum model length of "
+                                 f"{self.max_model_len}. Make sure that `max_model_len` is no smaller than the number of text tokens.")
+        return super().chat(messages, sampling_params, use_tqdm, lora_request)
+
+
+def test_vllm_prompt_over_max_model_len_is_an_error_of_that_conversation_only(fake_vllm):
+    engine = LengthCheckingLLM()
+    backend = VLLMBackend("some/model", engine=engine)
+    conversations = [chat("a"), chat("pay " * 100), chat("bb"), chat("ccc"), chat("x" * 51)]
+    out = backend.generate(conversations, GREEDY, seeds=[1, 2, 3, 4, 5])
+    assert [g.error is None for g in out] == [True, False, True, True, False]
+    assert [g.text for g in out if g.error is None] == ["reply 1", "reply 3", "reply 4"]
+    assert "maximum model length" in out[1].error and out[1].text == ""
+    assert len(engine.calls) < 2 * len(conversations)  # halves are retried, not the whole batch again and again
+
+
+def test_vllm_agent_batch_with_an_over_long_dialogue_finishes_the_others(fake_vllm):
+    from debtgpt.agents.llm_collector import LLMCollector
+    from debtgpt.agents.scripted import ScriptedDebtor
+    from debtgpt.dialogue import OUTCOME_ERROR
+    from debtgpt.runner import DialogueJob, run_dialogues
+    from debtgpt.scenarios import build_scenarios
+
+    scenarios = build_scenarios(6, seed=2)
+    long_case = scenarios[2].id
+
+    backend = VLLMBackend("some/model", engine=LengthCheckingLLM(max_model_len=20_000))
+    collector = LLMCollector(backend, name="vllm-llm", guided_json=False)
+    original = collector.messages
+    # one dialogue's prompt is far over the limit, as a debtor's very long turn would make it
+    collector.messages = lambda view: [dict(m, content=m["content"] + ("x" * 50_000 if view.key.startswith(long_case + "/") and i == 0 else ""))
+                                       for i, m in enumerate(original(view))]
+    trajectories = run_dialogues([DialogueJob(s) for s in scenarios], collector, ScriptedDebtor(), max_turns=4)
+    assert [t.outcome == OUTCOME_ERROR for t in trajectories] == [s.id == long_case for s in scenarios]
+    assert "maximum model length" in trajectories[2].error
+
+
 def test_hf_loads_a_peft_adapter(tiny_model_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM

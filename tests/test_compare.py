@@ -32,8 +32,19 @@ def test_rewards_are_paired_by_scenario_and_sample():
     b = [deal(s, terms, [collector("ask", terms), debtor("accept")]) for s in (s2, s1)]  # other order
     for t, r in zip(a + b, (1.0, 2.0, 5.0, 4.0)):
         t.reward = r
-    ra, rb = paired_rewards(a, b)
-    assert list(ra) == [1.0, 2.0] and list(rb) == [4.0, 5.0]
+    ra, rb, scenarios = paired_rewards(a, b)
+    assert list(ra) == [1.0, 2.0] and list(rb) == [4.0, 5.0] and scenarios == ["A", "B"]
+
+
+def test_the_bootstrap_resamples_whole_scenarios():
+    rng = np.random.default_rng(0)
+    effect = rng.normal(0, 1, size=50).repeat(4)  # four samples of each scenario move together
+    b = rng.normal(0, 0.1, size=200)
+    by_dialogue = bootstrap_difference(b + effect, b, samples=2000)
+    by_scenario = bootstrap_difference(b + effect, b, [f"s{i // 4}" for i in range(200)], samples=2000)
+    assert by_scenario["scenarios"] == 50 and by_scenario["n"] == 200
+    # correlated samples of one persona are not independent evidence: the honest interval is about twice as wide
+    assert by_scenario["half_width"] > 1.6 * by_dialogue["half_width"]
 
 
 def test_a_comparison_must_name_two_evaluated_collectors():

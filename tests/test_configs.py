@@ -31,7 +31,7 @@ def test_every_stage_yaml_composes_into_its_schema(stage, overrides):
     assert isinstance(OmegaConf.to_object(cfg), SCHEMAS[stage])  # every field set and of its type
 
 
-@pytest.mark.parametrize("stage", ["data", "eval", "sft", "dpo", "publish", "serve"])
+@pytest.mark.parametrize("stage", ["data", "eval", "sft", "dpo", "publish", "serve", "rollouts", "pairs"])
 def test_a_stage_yaml_restates_no_schema_default(stage):
     written = yaml.safe_load((CONFIG_DIR / f"{stage}.yaml").read_text())
     # only what needs Hydra to resolve: names that follow the model group's choice

@@ -27,7 +27,7 @@ def test_same_seed_same_files_and_another_seed_other_files(tmp_path):
 
 def test_default_data_has_975_records_and_195_test_personas_in_the_observed_shares(tmp_path):
     card = make_data(DataConfig(out_dir=str(tmp_path)))
-    assert card["counts"] == {"train": 780, "test": 195, "all": 975}
+    assert card["counts"] == {"train": 683, "val": 97, "test": 195, "all": 975}
     for split in ("all", "train", "test"):
         for archetype in ARCHETYPES:
             assert card["archetype_shares"][split][archetype] == pytest.approx(ARCHETYPE_SHARES[archetype], abs=0.01)
@@ -60,5 +60,5 @@ def test_personas_stay_in_their_ranges():
 def test_loading_before_make_data_names_the_target(tmp_path):
     with pytest.raises(MissingDataError, match="make data"):
         load_scenarios(tmp_path, "test")
-    with pytest.raises(ValueError, match="allowed values: train, test"):
+    with pytest.raises(ValueError, match="allowed values: train, val, test"):
         load_scenarios(tmp_path, "dev")

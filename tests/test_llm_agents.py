@@ -7,7 +7,8 @@ from dataclasses import replace
 
 from helpers import make_scenario
 
-from debtgpt.agents.judge import LLMJudge, RankRequest, read_ranking, read_scores
+from debtgpt.agents.base import RankRequest
+from debtgpt.agents.judge import LLMJudge, read_ranking, read_scores
 from debtgpt.agents.llm_collector import LLMCollector
 from debtgpt.agents.llm_debtor import LLMDebtor, debtor_messages
 from debtgpt.agents.maden import MADeNCollector
@@ -173,11 +174,32 @@ def test_maden_allows_a_discount_once_hardship_is_disclosed(scenarios):
     assert turn.proposal == GREEDY_DISCOUNT and turn.info["retries"] == 0
 
 
-def test_maden_out_of_retries_sends_its_least_bad_draft(scenarios):
+def test_maden_out_of_retries_never_sends_an_out_of_envelope_draft(scenarios):
     worse = Agreement(disc_ratio=0.3, pmt_ratio=0.1, pmt_days=14, inst_prds=24)
     collector = MADeNCollector(maden_backend([collector_ask(worse), collector_ask(GREEDY_DISCOUNT), "not json"]), max_retries=2)
     [turn] = collector.act([live_dialogue(scenarios[0], collector=collector).views["collector"]])
-    assert turn.proposal == GREEDY_DISCOUNT and turn.info["retries"] == 2 and turn.info["judge_unresolved"]
+    assert turn.proposal == POLICY_TERMS and turn.info["fallback"] == "safe terms"  # the safe turn, not the least bad draft
+    assert turn.info["retries"] == 2 and turn.info["judge_unresolved"] and "20" in turn.info["rejected_draft"]
+
+
+def test_maden_out_of_retries_keeps_its_own_standing_offer_when_it_is_within_policy(scenarios):
+    collector = MADeNCollector(maden_backend([collector_ask(GREEDY_DISCOUNT)] * 2), max_retries=1)
+    live = live_dialogue(scenarios[0], collector=collector)
+    own = Agreement(disc_ratio=0.0, pmt_ratio=0.3, pmt_days=7, inst_prds=3)
+    play(live, "collector", "Here is my offer.", action="ask", proposal=own)
+    play(live, "debtor", "Too much.")
+    [turn] = collector.act([live.views["collector"]])
+    assert turn.action == "ask" and turn.proposal == own
+
+
+def test_maden_out_of_retries_does_not_accept_an_out_of_envelope_offer(scenarios):
+    accept = write_turn(Turn(role="collector", action="accept", strategy="repayment negotiation", dialogue="Deal."))
+    collector = MADeNCollector(maden_backend([accept] * 3), max_retries=2)
+    live = live_dialogue(scenarios[0], collector=collector)
+    play(live, "collector", "Hello.")
+    play(live, "debtor", "Thirty percent off or nothing.", action="ask", proposal=Agreement(0.3, 0.25, 7, 6))
+    [turn] = collector.act([live.views["collector"]])
+    assert turn.action == "ask" and turn.proposal == POLICY_TERMS
 
 
 def test_maden_llm_judge_feedback_is_retried(scenarios):

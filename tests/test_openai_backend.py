@@ -118,6 +118,22 @@ def test_response_format_off_and_fallback_when_rejected(serve):
     assert "response_format" not in server.requests[1] and backend.response_format == "none"
 
 
+def test_a_prompt_over_the_context_length_is_an_error_of_that_dialogue_only(serve, scenarios):
+    too_long = {"error": {"message": "This model's maximum context length is 2048 tokens. However, your messages "
+                          "resulted in 9000 tokens. Please reduce the length of the messages.", "code": "context_length_exceeded"}}
+
+    def respond(body, n):
+        return (400, too_long) if "x" * 1000 in body["messages"][0]["content"] else (200, completion(GOOD_TURN))
+
+    server = serve(respond)
+    backend = backend_for(server)
+    out = backend.generate([chat("hi"), [{"role": "system", "content": "x" * 5000}], chat("hello")], Sampling(json_schema={"type": "object"}))
+    assert [g.error is None for g in out] == [True, False, True]
+    assert "maximum context length" in out[1].error and "HTTP 400" in out[1].error
+    assert len(server.requests) == 3  # not retried, and the JSON response format stays on for the others
+    assert backend.response_format == "json_schema" and all("response_format" in r for r in server.requests)
+
+
 def test_client_errors_are_not_retried(serve):
     server = serve(lambda body, n: (401, {"error": "bad key"}))
     [generation] = backend_for(server).generate([chat("hi")], Sampling())

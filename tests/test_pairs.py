@@ -121,3 +121,72 @@ def test_trl_trains_one_step_on_each_set(built, tiny_model_dir, tmp_path):
             args=DPOConfig(output_dir=str(tmp_path / name), **common),
         )
         assert trainer.train().global_step == 1
+
+
+def test_new_reward_weights_need_no_new_rollouts(built, tmp_path):
+    from debtgpt.config import RewardConfig
+
+    # the rollouts stage has no reward in its plan: rerunning it with other weights reuses every shard
+    make_rollouts(OmegaConf.structured(RolloutsConfig(
+        data_dir=str(built["root"] / "data"), out_dir=str(built["root"] / "rollouts"), max_scenarios=8,
+        samples_per_scenario=4, shard_size=8, progress=False, reward=RewardConfig(CR=3.0),
+    )))
+    heavy = OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path),
+                                             sets=["sft"], progress=False, reward=RewardConfig(CR=3.0)))
+    make_pairs(heavy)
+    before = {r["key"]: r["reward"] for r in load_from_disk(str(built["pairs"] / "sft")).to_list()}
+    after = {r["key"]: r["reward"] for r in load_from_disk(str(tmp_path / "sft")).to_list()}
+    shared = set(before) & set(after)
+    assert shared and all(after[k] > before[k] for k in shared)  # the same dialogues, ranked by the new weights
+
+
+def test_re_pairing_reuses_the_candidates_and_equals_a_fresh_run(built, tmp_path):
+    import shutil
+    import time
+
+    from debtgpt.config import RewardConfig
+
+    rollouts = str(built["root"] / "rollouts")
+    base = dict(rollouts_dir=rollouts, sets=["dpo_turn"], progress=False, num_candidates=4, keep_top_k=3)
+    make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "first"), **base)))
+    shards = sorted((tmp_path / "first" / "candidates" / "shards").glob("*.jsonl"))
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    changed = dict(margin=0.2, keep_top_k=2, reward=RewardConfig(CR=2.0, violations=3.0))
+    started = time.perf_counter()
+    make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "first"), **{**base, **changed})))
+    assert time.perf_counter() - started < 30
+    assert [p.stat().st_mtime_ns for p in shards] == stamps  # nothing generated again
+    make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "fresh"), **{**base, **changed})))
+    repaired = load_from_disk(str(tmp_path / "first" / "dpo_turn")).to_list()
+    fresh = load_from_disk(str(tmp_path / "fresh" / "dpo_turn")).to_list()
+    assert repaired == fresh and repaired  # exactly the rows of a fresh run with those settings
+    # a setting that changes what is generated is refused with its name, not mixed in
+    with pytest.raises(ValueError, match="num_candidates"):
+        make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "first"), **{**base, "num_candidates": 5})))
+    shutil.rmtree(tmp_path / "fresh")
+
+
+def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, monkeypatch):
+    import data_gen.pairs as pairs
+
+    out = tmp_path / "sets"
+    make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
+                                                sets=["sft", "dpo_dialogue"], progress=False)))
+    before = {name: (out / name / "card.json").read_text() for name in ("sft", "dpo_dialogue")}
+    real = pairs.card_markdown
+
+    def killed(card):  # dies while building the second set of the new run
+        if card["set"] == "dpo_dialogue":
+            raise KeyboardInterrupt
+        return real(card)
+
+    monkeypatch.setattr(pairs, "card_markdown", killed)
+    with pytest.raises(KeyboardInterrupt):
+        make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
+                                                    sets=["sft", "dpo_dialogue"], progress=False, sft_top_k=2, margin=0.3)))
+    assert {name: (out / name / "card.json").read_text() for name in before} == before
+    monkeypatch.setattr(pairs, "card_markdown", real)
+    make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
+                                                sets=["sft", "dpo_dialogue"], progress=False, sft_top_k=2, margin=0.3)))
+    assert all(json.loads((out / n / "card.json").read_text())["config"]["sft_top_k"] == 2 for n in before)
+    assert not list(out.glob(".sets-*"))

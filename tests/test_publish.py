@@ -84,8 +84,9 @@ def test_push_uses_the_environment_token_and_never_writes_it(tiny_model_dir, rep
             calls.append(("create", repo_id, private))
             return f"https://huggingface.co/{repo_id}"
 
-        def upload_folder(self, repo_id, folder_path, commit_message):
+        def upload_folder(self, repo_id, folder_path, commit_message, ignore_patterns):
             calls.append(("upload", repo_id, folder_path))
+            assert ignore_patterns == [publishing.STAGING_MARKER]  # the marker stays local
 
     secret = "hf_" + "x" * 30
     monkeypatch.setenv("HF_TOKEN", secret)
@@ -121,3 +122,38 @@ def test_training_and_publishing_never_import_the_evaluation_stage():
             elif isinstance(node, ast.Import):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
     assert "debtgpt" in imported and "eval" not in imported  # the shared tables live in debtgpt/leaderboard.py
+
+
+@pytest.mark.parametrize("repo_id", ["me/", "/", "", "me/..", "a/b/c", "me/../../etc", "me/name with space"])
+def test_a_repo_id_that_is_not_a_repository_name_deletes_nothing(tiny_model_dir, report, dataset_folder, tmp_path, repo_id):
+    staging = tmp_path / "publish"
+    (staging / "other").mkdir(parents=True)
+    (staging / "other" / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="repo_id=.* must be 'name' or 'user/name'"):
+        publishing.publish(publish_config(tiny_model_dir, report, dataset_folder, tmp_path, dry_run=True, repo_id=repo_id))
+    assert (staging / "other" / "notes.txt").read_text() == "keep me"
+
+
+def test_publish_never_deletes_a_folder_it_did_not_write(tiny_model_dir, report, dataset_folder, tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    config = publish_config(tiny_model_dir, report, dataset_folder, tmp_path, dry_run=True, staging_dir=str(tmp_path), repo_id="me/precious")
+    with pytest.raises(publishing.StageError, match="already holds files that publish did not write"):
+        publishing.publish(config)
+    assert (precious / "notes.txt").read_text() == "keep me" and len(list(precious.iterdir())) == 1
+
+
+def test_publish_replaces_its_own_staging_folder(tiny_model_dir, report, dataset_folder, tmp_path):
+    config = publish_config(tiny_model_dir, report, dataset_folder, tmp_path, dry_run=True)
+    first = publishing.publish(config)
+    (first / "stale.txt").write_text("from an earlier publish")
+    again = publishing.publish(config)
+    assert again == first and not (again / "stale.txt").exists() and (again / publishing.STAGING_MARKER).is_file()
+
+
+def test_a_push_without_a_token_fails_before_anything_is_written(tiny_model_dir, report, dataset_folder, tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(publishing.StageError, match="HF_TOKEN is not set"):
+        publishing.publish(publish_config(tiny_model_dir, report, dataset_folder, tmp_path))
+    assert not (tmp_path / "publish").exists()

@@ -37,6 +37,13 @@ def shard_bytes(out_dir: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((out_dir / "shards").glob("shard-*.jsonl"))}
 
 
+def recorded_shards(out_dir: Path) -> dict:
+    try:
+        return json.loads((out_dir / "plan.json").read_text()).get("shard_checksums", {})
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 def test_same_seed_gives_byte_identical_shards(data_dir, tmp_path):
     card = make_rollouts(rollouts_config(data_dir, tmp_path / "a"))
     make_rollouts(rollouts_config(data_dir, tmp_path / "b", batch_size=5))  # batching must not matter
@@ -55,7 +62,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
                *(f"{k}={v}" for k, v in SMALL.items()), f"hydra.run.dir={tmp_path / 'hydra'}"]
     process = subprocess.Popen([*command, "shard_delay_s=1.0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 40
-    while not (out / "shards" / "shard-00000.jsonl").exists():
+    while not recorded_shards(out):  # a shard is complete once plan.json holds its checksum
         assert process.poll() is None and time.monotonic() < deadline, "the first shard never appeared"
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
@@ -77,8 +84,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
 
 def test_a_different_plan_in_the_same_folder_is_refused(data_dir, tmp_path):
     make_rollouts(rollouts_config(data_dir, tmp_path / "r"))
-    with pytest.raises(ValueError, match="seed: 0 -> 1"):
+    with pytest.raises(ValueError, match="seed: 0 -> 1.*pass overwrite=true to discard them"):
         make_rollouts(rollouts_config(data_dir, tmp_path / "r", seed=1))
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    card = make_rollouts(rollouts_config(data_dir, tmp_path / "r", seed=1, overwrite=True))
+    assert card["seed"] == 1 and (tmp_path / "r" / "notes.txt").read_text() == "mine"
+    assert {t.seed for t in load_rollouts(tmp_path / "r")[0]} == {1}
 
 
 def test_rollouts_before_data_name_make_data(tmp_path):
@@ -89,3 +100,27 @@ def test_rollouts_before_data_name_make_data(tmp_path):
 def test_bad_option_names_the_field(data_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown judge.*'gpt'.*allowed judges: "):
         make_rollouts(rollouts_config(data_dir, tmp_path / "r", judge="gpt"))
+
+
+def test_an_edited_shard_is_refused_and_rerun(data_dir, tmp_path):
+    out = tmp_path / "r"
+    make_rollouts(rollouts_config(data_dir, out))
+    original = shard_bytes(out)
+    path = out / "shards" / "shard-00002.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["reward"] = 99.0  # still valid JSON with the right keys
+    path.write_text("".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+    with pytest.raises(ValueError, match="shard-00002.jsonl changed after it was written.*rerun `make rollouts`"):
+        load_rollouts(out)
+    card = make_rollouts(rollouts_config(data_dir, out))
+    assert shard_bytes(out) == original and card["counts"]["dialogues"] == 16
+    assert load_rollouts(out)[0][0].reward is not None
+
+
+@pytest.mark.parametrize("damage", [b'{"key": "trunc', b"\xff\xfe\x00binary"])
+def test_a_damaged_shard_names_the_file_and_the_fix(data_dir, tmp_path, damage):
+    out = tmp_path / "r"
+    make_rollouts(rollouts_config(data_dir, out))
+    (out / "shards" / "shard-00001.jsonl").write_bytes(damage)
+    with pytest.raises(ValueError, match=r"shard-00001\.jsonl .*rerun `make rollouts`"):
+        load_rollouts(out)

@@ -59,6 +59,23 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, pai
     assert history[0]["marker"] == "from checkpoint-2"
 
 
+def test_a_finished_run_is_never_resumed_under_new_settings(tiny_model_dir, pairs_dir, tmp_path):
+    run_dir = tmp_path / "sft"
+    train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1), run_dir)
+    with pytest.raises(ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.0001 -> 0\.0005\).*resume=false"):
+        train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4), run_dir)
+    out = train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4, resume=False), run_dir)
+    assert out["resumed_from"] is None and out["global_step"] == 1
+    card = json.loads((run_dir / "final" / "train_card.json").read_text())
+    assert card["config"]["lr"] == 5e-4
+    # new data in the same folder is a new setting too
+    data = write_workload(tmp_path / "pairs", n_scenarios=3)
+    train_sft(sft_config(tiny_model_dir, data, tmp_path, max_steps=1, save_steps=1, resume=False), run_dir)
+    write_workload(data, n_scenarios=4)
+    with pytest.raises(ValueError, match=r"other settings \(data_card: .*data_fingerprint: "):
+        train_sft(sft_config(tiny_model_dir, data, tmp_path, max_steps=1, save_steps=1), run_dir)
+
+
 def test_max_length_fits_the_longest_example_unless_capped():
     assert fit_max_length([30, 50, 40], None, "fail", 4096, "SFT") == (50, [0, 1, 2])
     assert fit_max_length([30, 50, 40], 45, "drop", 4096, "SFT") == (45, [0, 2])

@@ -12,6 +12,7 @@ stays as PEFT saved it: it is merged into its base, in the base's dtype, when lo
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -86,9 +87,70 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
     }
 
 
+# Settings a run may resume under new values of: bookkeeping, and its length (max_steps, epochs: a longer
+# run continues the same training; the card's global_step says how far it went).
+RESUMABLE_SETTINGS = ("resume", "logging_steps", "save_steps", "save_total_limit", "wandb", "checkpoints_dir", "run",
+                      "max_steps", "epochs")
+SETTINGS_FILE = "run_settings.json"
+
+
+def _files_digest(path: str) -> str | None:
+    """Names, sizes and modification times of a local model folder: a retrained starting model changes it."""
+    import hashlib
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    entries = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:16]
+
+
+def run_settings(config: dict, data_card: dict, trainer, init_path: str) -> dict:
+    """What a run's result depends on: its config (less RESUMABLE_SETTINGS), its data and its starting model."""
+    import hashlib
+
+    return {
+        "config": {k: v for k, v in config.items() if k not in RESUMABLE_SETTINGS},
+        "data_card": hashlib.sha256(json.dumps(data_card, sort_keys=True, default=str).encode()).hexdigest()[:16],
+        "data_fingerprint": getattr(trainer.train_dataset, "_fingerprint", None),
+        "init_model": _files_digest(init_path),
+    }
+
+
+def _changes(before, after, prefix: str = "") -> list[str]:
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [c for k in sorted(set(before) | set(after), key=str) for c in _changes(before.get(k), after.get(k), f"{prefix}{k}.")]
+    return [] if before == after else [f"{prefix.rstrip('.')}: {before!r} -> {after!r}"]
+
+
+def check_run_settings(out_dir: Path, settings: dict, resume: bool) -> None:
+    """A run folder whose output was made with other settings is never resumed: with resume=true this fails
+    naming what changed; resume=false trains from step 0 and drops the old checkpoints. Then the settings are kept."""
+    path = out_dir / SETTINGS_FILE
+    before = json.loads(path.read_text()) if path.is_file() else None
+    has_output = last_checkpoint(out_dir) is not None or (out_dir / "final").is_dir()
+    changed = _changes(before, settings) if before is not None else (["(settings not recorded)"] if has_output else [])
+    if changed and has_output:
+        if resume:
+            raise ValueError(
+                f"{out_dir} holds a run made with other settings ({'; '.join(changed[:5])}); use another run=NAME, "
+                "or pass resume=false to train from step 0 and discard its checkpoints"
+            )
+        if int(os.environ.get("RANK", "0")) == 0:
+            for old in out_dir.glob("checkpoint-*"):
+                if re.fullmatch(r"checkpoint-\d+", old.name):
+                    shutil.rmtree(old)
+            say(f"settings changed ({'; '.join(changed[:5])}); resume=false: old checkpoints removed, training from step 0")
+    if int(os.environ.get("RANK", "0")) == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
+
+
 def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, config: dict, data_card: dict,
                    max_length: int, examples: int, report_to: str) -> dict:
     """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
+    check_run_settings(out_dir, run_settings(config, data_card, trainer, init_path), cfg.resume)
+    trainer.accelerator.wait_for_everyone()
     resume = last_checkpoint(out_dir) if cfg.resume else None
     say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
     result = trainer.train(resume_from_checkpoint=resume)

@@ -56,24 +56,77 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
 
     context = model_context(str(init_from), cfg.model)
     max_length, kept = fit_max_length(pair_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, f"{cfg.level}-level pair")
-    dataset = dataset.select(kept).select_columns(PAIR_COLUMNS)  # score columns stay in the data, not in the batches
+    dataset = dataset.select(kept)
+    train_set, heldout = split_heldout(dataset, cfg.heldout_fraction, cfg.seed)
+    say(f"{len(train_set)} pairs to train on, {len(heldout)} held out (whole scenarios) to measure preference accuracy")
+    train_set = train_set.select_columns(PAIR_COLUMNS)  # score columns stay in the data, not in the batches
 
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     data_card = dataset_card(data)
     report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
-    typed = dict(beta=cfg.beta, loss_type=[cfg.loss_type], precompute_ref_log_probs=cfg.precompute_ref_log_probs)
+    if cfg.sft_weight < 0 or not 0 <= cfg.heldout_fraction < 1:
+        raise ValueError(f"sft_weight={cfg.sft_weight} must be >= 0 and heldout_fraction={cfg.heldout_fraction} in [0, 1)")
+    losses = dict(loss_type=[cfg.loss_type, "sft"], loss_weights=[1.0, cfg.sft_weight]) if cfg.sft_weight else dict(loss_type=[cfg.loss_type])
+    typed = dict(beta=cfg.beta, precompute_ref_log_probs=cfg.precompute_ref_log_probs, **losses)
+    if len(heldout):
+        typed.update(eval_strategy="steps", eval_steps=cfg.logging_steps, per_device_eval_batch_size=cfg.batch_size)
     args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))  # before the model loads
 
     model = load_model(str(init_from), cfg.model)
     say(f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
         f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
     trainer = DPOTrainer(
-        model=model, ref_model=None, args=args, train_dataset=dataset, processing_class=tokenizer,
+        model=model, ref_model=None, args=args, train_dataset=train_set, processing_class=tokenizer,
+        eval_dataset=heldout.select_columns(PAIR_COLUMNS) if len(heldout) else None,
         peft_config=lora_config(cfg.lora),
     )
     say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
 
-    return train_and_save(trainer, tokenizer, cfg, str(init_from), out_dir, config, data_card, max_length, len(dataset), report_to)
+    result = train_and_save(trainer, tokenizer, cfg, str(init_from), out_dir, config, data_card, max_length, len(train_set), report_to)
+    write_curves(trainer.state.log_history, out_dir)
+    return result
+
+
+def split_heldout(dataset, fraction: float, seed: int):
+    """(train, held-out) with whole scenarios held out, so no held-out pair shares a dialogue with a trained one."""
+    import hashlib
+
+    def held(scenario_id: str) -> bool:
+        return int(hashlib.sha256(f"{seed}/{scenario_id}".encode()).hexdigest()[:8], 16) / 2**32 < fraction
+
+    flags = [held(s) for s in dataset["scenario_id"]]
+    return (dataset.select([i for i, f in enumerate(flags) if not f]), dataset.select([i for i, f in enumerate(flags) if f]))
+
+
+CURVES = ("rewards/accuracies", "rewards/margins")
+
+
+def write_curves(log_history: list[dict], out_dir: Path) -> None:
+    """curves.json and curves.png: preference accuracy and margin on the training and the held-out pairs."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {f"{side}{name}": [(row["step"], row[f"{side}{name}"]) for row in log_history if f"{side}{name}" in row]
+              for name in CURVES for side in ("", "eval_")}
+    (out_dir / "curves.json").write_text(json.dumps(curves, indent=1) + "\n")
+    fig, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
+    for ax, name in zip(axes, CURVES):
+        for side, label in (("", "training pairs"), ("eval_", "held-out pairs")):
+            points = curves[f"{side}{name}"]
+            if points:
+                ax.plot(*zip(*points), marker="o", markersize=3, label=label)
+        if name == "rewards/accuracies":
+            ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "curves.png", dpi=110)
+    plt.close(fig)
 
 
 @hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import PublishConfig, register_configs
+from debtgpt.cli import StageError, run_stage, stage_errors
+from debtgpt.config import PublishConfig, register_configs, reject_unknown_keys
 from debtgpt.leaderboard import collector_table, markdown_table, read_results, setting_line
 
 register_configs()
@@ -26,6 +27,8 @@ register_configs()
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+STAGING_MARKER = ".debtgpt-publish"  # marks a staging folder this stage wrote, the only kind it will replace
+_REPO_PART_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 
 
 def is_adapter(folder: Path) -> bool:
@@ -112,23 +115,44 @@ def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, datasets: lis
         "## Evaluation (DebtBench)", "",
         setting_line(config), "",
         *evaluation_tables(report, cfg.collector),
-        "## Training data", "", *dataset_summaries(Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1], datasets), "",
+        "## Training data", "", *dataset_summaries(staging_folder(cfg), datasets), "",
     ]
     return "\n".join(lines)
 
 
+def staging_folder(cfg: PublishConfig) -> Path:
+    """staging_dir/<repo name>, after checking repo_id is "name" or "user/name" (so it can never be staging_dir
+    itself, or a folder outside it)."""
+    parts = cfg.repo_id.split("/")
+    if len(parts) > 2 or not all(_REPO_PART_RE.fullmatch(p) and ".." not in p for p in parts):
+        raise ValueError(f"repo_id={cfg.repo_id!r} must be 'name' or 'user/name' (letters, digits, '-', '_', '.')")
+    return Path(cfg.staging_dir) / parts[-1]
+
+
+def prepare_staging(staging: Path) -> None:
+    """Empty a staging folder this stage wrote before (it carries STAGING_MARKER); refuse any other folder with files."""
+    if staging.exists():
+        if not staging.is_dir() or (any(staging.iterdir()) and not (staging / STAGING_MARKER).is_file()):
+            raise StageError(f"{staging} already holds files that publish did not write; choose another staging_dir "
+                             "or repo_id, or move those files away yourself (publish deletes only what it wrote)")
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / STAGING_MARKER).write_text("written by train.publish; the folder is replaced on the next publish\n")
+
+
 def publish(cfg: PublishConfig) -> Path:
     """Write the folder to push, check it, and push it unless dry_run; returns the folder."""
+    staging = staging_folder(cfg)
+    if not cfg.dry_run and not os.environ.get("HF_TOKEN"):
+        raise StageError("HF_TOKEN is not set; export a Hub token with write access, or pass dry_run=true (make publish DRY_RUN=1)")
     checkpoint = Path(cfg.checkpoint)
     problems = check_model_folder(checkpoint) if checkpoint.is_dir() else [f"the folder itself ({checkpoint})"]
     if problems:
         raise FileNotFoundError(f"checkpoint={cfg.checkpoint} lacks {'; '.join(problems)}; train first (`make dpo`)")
     report = read_results(cfg.metrics)
     evaluation_tables(report, cfg.collector)  # an unknown collector fails before anything is written
-    staging = Path(cfg.staging_dir) / cfg.repo_id.split("/")[-1]
-    if staging.exists():
-        shutil.rmtree(staging)
-    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"))
+    prepare_staging(staging)
+    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"), dirs_exist_ok=True)
     print(f"copied {checkpoint} ({'adapter' if is_adapter(checkpoint) else 'merged weights'}) to {staging}")
 
     (staging / "README.md").write_text(model_card(cfg, checkpoint, report, list(cfg.datasets)))
@@ -140,14 +164,12 @@ def publish(cfg: PublishConfig) -> Path:
         print(f"dry run: would push {staging} to {cfg.repo_id}; pushed nothing")
         return staging
 
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise RuntimeError("HF_TOKEN is not set; export a Hub token with write access, or pass dry_run=true")
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
+    api = HfApi(token=os.environ["HF_TOKEN"])
     url = api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True)
-    api.upload_folder(repo_id=cfg.repo_id, folder_path=str(staging), commit_message=cfg.commit_message)
+    api.upload_folder(repo_id=cfg.repo_id, folder_path=str(staging), commit_message=cfg.commit_message,
+                      ignore_patterns=[STAGING_MARKER])
     print(f"pushed {staging} to {url}")
     return staging
 
@@ -155,6 +177,7 @@ def publish(cfg: PublishConfig) -> Path:
 @hydra.main(config_path="../configs", config_name="publish", version_base="1.3")
 def main(cfg: PublishConfig) -> None:
     with stage_errors():
+        reject_unknown_keys(cfg, PublishConfig)
         publish(OmegaConf.to_object(cfg))
 
 

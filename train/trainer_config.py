@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from debtgpt.config import require_at_least
+
 
 def check_run_config(cfg) -> None:
     """Fail at start-up, naming the field, before any model is loaded (choice fields are checked by the schema)."""
@@ -14,6 +16,11 @@ def check_run_config(cfg) -> None:
         raise ValueError(f"max_length={cfg.max_length} must be null (fit the longest example) or at least 16")
     if cfg.lr <= 0 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise ValueError(f"lr={cfg.lr} must be > 0, batch_size={cfg.batch_size} and grad_accum={cfg.grad_accum} >= 1")
+    require_at_least(1, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps)
+    if cfg.max_steps != -1:
+        require_at_least(1, max_steps=cfg.max_steps)
+    if cfg.epochs <= 0 or cfg.warmup < 0:
+        raise ValueError(f"epochs={cfg.epochs} must be > 0 and warmup={cfg.warmup} >= 0")
 
 
 def _gpu_has_bf16() -> bool:

@@ -62,6 +62,9 @@ class Agent(ABC):
 
     role: str = ""
     name: str = ""
+    # True for agents whose turns depend only on the view and its random stream (scripted ones): replaying
+    # a recorded dialogue through them rebuilds their memory (runner.replay)
+    replayable: bool = False
 
     @abstractmethod
     def act(self, views: list[View]) -> list[Turn | DialogueError]:

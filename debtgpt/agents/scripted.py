@@ -105,6 +105,7 @@ def _with(terms: Agreement, **changes) -> Agreement:
 
 class FirmCollector(Agent):
     """Policy defaults; one fixed concession per kind of evidence; firm words when the debtor resists."""
+    replayable = True
 
     role, name = "collector", "firm"
 
@@ -132,6 +133,7 @@ class FirmCollector(Agent):
 
 class ConcederCollector(Agent):
     """Gives ground on every field each turn and accepts any counter-offer: the over-conceding LLM."""
+    replayable = True
 
     role, name = "collector", "conceder"
 
@@ -157,6 +159,7 @@ class ConcederCollector(Agent):
 
 class ExpertCollector(Agent):
     """Stochastic, within the envelope, using all nine strategies; the offline teacher."""
+    replayable = True
 
     role, name = "collector", "expert"
 

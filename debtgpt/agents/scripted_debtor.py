@@ -165,6 +165,7 @@ class DebtorState:
 
 class ScriptedDebtor(Agent):
     """A persona-driven debtor that plays any collector, scripted or LLM."""
+    replayable = True
 
     role = "debtor"
 

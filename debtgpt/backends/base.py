@@ -62,3 +62,22 @@ class Backend(ABC):
 
     def close(self) -> None:
         """Free engines, sessions or servers."""
+
+    @classmethod
+    def preflight(cls, **settings) -> str | None:
+        """What keeps a backend with these settings from running, as "what is missing; how to fix it", or None.
+        Cheap: it loads no model, so every agent of a run is checked before the first dialogue starts."""
+        return None
+
+
+def missing_local_model(name: str | None, what: str = "model") -> str | None:
+    """A model or adapter named by a local path that does not exist (a Hub name like org/model is not checked)."""
+    from pathlib import Path
+
+    if not name or name == "tiny" or Path(name).expanduser().exists():
+        return None
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") >= 2 or name.split("/")[0] == "checkpoints"
+    if not looks_local:
+        return None
+    hint = "; train it first (make sft / make dpo)" if "checkpoints" in name else "; fix the path"
+    return f"{what} folder {name} does not exist{hint}"

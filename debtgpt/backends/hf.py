@@ -11,7 +11,7 @@ ignored and the turn parser tolerates what comes back.
 """
 from __future__ import annotations
 
-from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, preallocated_cache
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
@@ -118,6 +118,8 @@ class HFBackend(Backend):
             else:
                 runnable.append(i)
         found = {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable} if self.prefix_cache else {}
+        if found:
+            found = self._prefill_repeats(conversations, prompts, runnable, found)
         # Batch what must be encoded alike: with the prefix cache, that is the part not cached.
         runnable.sort(key=lambda i: len(prompts[i]) - (found[i][1] if found else 0))
         for start in range(0, len(runnable), self.batch_size):
@@ -162,6 +164,24 @@ class HFBackend(Backend):
             text = self.tokenizer.decode(completion, skip_special_tokens=True)
             generations.append(Generation(text=_cut_at_stop(text, sampling.stop), prompt_tokens=len(prompt), completion_tokens=len(completion)))
         return generations
+
+    def _prefill_repeats(self, conversations, prompts, runnable, found) -> dict:
+        """Encode once a prompt that several requests share (the candidates of one branch point), then look up again."""
+        from collections import Counter
+
+        repeats = Counter(tuple(prompts[i]) for i in runnable if found[i][1] < len(prompts[i]) - 1)
+        first = {}
+        for i in runnable:
+            if repeats.get(tuple(prompts[i]), 0) > 1:
+                first.setdefault(tuple(prompts[i]), i)
+        if not first:
+            return found
+        chunk = list(first.values())
+        for start in range(0, len(chunk), self.batch_size):
+            part = chunk[start : start + self.batch_size]
+            self._generate_reusing([conversations[i] for i in part], [prompts[i] for i in part], [found[i] for i in part],
+                                   Sampling(max_tokens=0), None)
+        return {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable}
 
     def _generate_reusing(self, conversations: list[Conversation], prompts: list[list[int]], found: list, sampling: Sampling,
                           seed: int | None) -> list[Generation]:
@@ -241,6 +261,8 @@ class HFBackend(Backend):
             for step in range(sampling.max_tokens + 1):
                 logits = self.model(input_ids=input_ids, attention_mask=mask[:, :length], position_ids=positions,
                                     past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+                if sampling.max_tokens == 0:  # prefill only: the prompt's keys and values are all that is wanted
+                    break
                 # Every finished row has now had its last token encoded.
                 finished = int(done.sum())
                 if finished == len(live):
@@ -265,6 +287,10 @@ class HFBackend(Backend):
         self.model = None
         if self.prefix_cache is not None:
             self.prefix_cache.clear()
+
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")
 
 
 def _sample(logits, sampling: Sampling, generator, candidates: int = 256):

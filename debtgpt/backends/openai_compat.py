@@ -111,7 +111,7 @@ class OpenAIBackend(Backend):
                 if status == 200:
                     return _parse_completion(response)
                 last_error = f"HTTP {status}: {response.text[:300]}"
-                if status in (400, 422) and "response_format" in body:
+                if status in (400, 422) and "response_format" in body and _names_response_format(response.text):
                     # The server does not support JSON response formats: drop them for good and retry at once.
                     log.warning("%s rejected response_format (%s); continuing without it", self.url, last_error)
                     self.response_format = "none"
@@ -123,6 +123,12 @@ class OpenAIBackend(Backend):
                 time.sleep(self._backoff(attempt, retry_after))
         return Generation(text="", error=f"gave up after {self.max_attempts} attempts: {last_error}")
 
+    def _request_or_error(self, conversation: Conversation, sampling: Sampling, seed: int | None) -> Generation:
+        try:
+            return self._request(conversation, sampling, seed)
+        except Exception as exc:  # whatever goes wrong with one request is that dialogue's error, not the batch's
+            return Generation(text="", error=f"request failed: {type(exc).__name__}: {str(exc)[:200]}")
+
     def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
@@ -130,12 +136,43 @@ class OpenAIBackend(Backend):
             return []
         seeds = seeds if seeds is not None else [None] * len(conversations)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(conversations))) as pool:
-            generations = list(pool.map(lambda args: self._request(args[0], sampling, args[1]), zip(conversations, seeds)))
+            generations = list(pool.map(lambda args: self._request_or_error(args[0], sampling, args[1]), zip(conversations, seeds)))
         self.usage.add(generations)
         return generations
 
     def close(self) -> None:
         self._client.close()
+
+    @classmethod
+    def preflight(cls, model: str = "", base_url: str = "https://api.openai.com/v1", api_key_env: str = "OPENAI_API_KEY",
+                  timeout_s: float = 60.0, **_) -> str | None:
+        """A hosted API needs its key; every server must answer (any HTTP status) at base_url."""
+        import httpx
+
+        key = os.environ.get(api_key_env)
+        if not key and not _is_local(base_url):
+            return f"no API key: {api_key_env} is not set; export {api_key_env}=... (the key is read from the environment only)"
+        try:
+            response = httpx.get(base_url.rstrip("/") + "/models", timeout=min(timeout_s, 5.0),
+                                 headers={"Authorization": f"Bearer {key}"} if key else {})
+        except httpx.HTTPError as exc:
+            return f"the server at {base_url} cannot be reached ({type(exc).__name__}); start it or fix backend.base_url"
+        if response.status_code in (401, 403):
+            return f"the server at {base_url} refused the key in {api_key_env} (HTTP {response.status_code}); set a valid key"
+        return None
+
+
+def _is_local(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1", "0.0.0.0") or host.startswith(("10.", "192.168.", "127."))
+
+
+def _names_response_format(error_text: str) -> bool:
+    """Whether a 400/422 is about the JSON response format (and not, say, a prompt over the context length)."""
+    text = error_text.lower()
+    return any(word in text for word in ("response_format", "response format", "json_schema", "json_object", "guided"))
 
 
 def _parse_completion(response) -> Generation:

@@ -9,20 +9,24 @@ from debtgpt.backends.base import Backend
 BACKEND_KINDS = ("hf", "vllm", "openai")
 
 
-def make_backend(cfg: dict) -> Backend:
-    """A backend from a config; every key but `kind` is passed to the backend's constructor."""
-    options = dict(cfg)
-    kind = options.pop("kind", None)
+def backend_class(kind: str) -> type[Backend]:
+    """The class of a backend kind; its module imports nothing heavy until an instance is built."""
     if kind == "hf":
         from debtgpt.backends.hf import HFBackend
 
-        return HFBackend(**options)
+        return HFBackend
     if kind == "vllm":
         from debtgpt.backends.vllm import VLLMBackend
 
-        return VLLMBackend(**options)
+        return VLLMBackend
     if kind == "openai":
         from debtgpt.backends.openai_compat import OpenAIBackend
 
-        return OpenAIBackend(**options)
+        return OpenAIBackend
     raise ValueError(f"backend kind={kind!r} is not known; allowed kinds: {', '.join(BACKEND_KINDS)}")
+
+
+def make_backend(cfg: dict) -> Backend:
+    """A backend from a config; every key but `kind` is passed to the backend's constructor."""
+    options = dict(cfg)
+    return backend_class(options.pop("kind", None))(**options)

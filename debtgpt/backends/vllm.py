@@ -8,7 +8,7 @@ so the rest of the project (and every test) runs without it; `engine` accepts an
 """
 from __future__ import annotations
 
-from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 
 
 class VLLMBackend(Backend):
@@ -81,7 +81,21 @@ class VLLMBackend(Backend):
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
         params = [self._sampling_params(sampling, seeds[i] if seeds is not None else None) for i in range(len(conversations))]
-        outputs = self.engine.chat(conversations, sampling_params=params, use_tqdm=False, lora_request=self._lora_request)
+        generations = self._chat(conversations, params)
+        self.usage.add(generations)
+        return generations
+
+    def _chat(self, conversations: list[Conversation], params: list) -> list[Generation]:
+        """One `LLM.chat` call. The engine validates every prompt before it generates and rejects the whole
+        batch with a ValueError when one is too long (over max_model_len); the halves are then retried, so only
+        the rejected conversations come back as errors."""
+        try:
+            outputs = self.engine.chat(conversations, sampling_params=params, use_tqdm=False, lora_request=self._lora_request)
+        except ValueError as exc:  # vLLM's validation errors are ValueErrors
+            if len(conversations) == 1:
+                return [Generation(text="", error=f"vLLM rejected the prompt: {' '.join(str(exc).split())[:300]}")]
+            half = len(conversations) // 2
+            return self._chat(conversations[:half], params[:half]) + self._chat(conversations[half:], params[half:])
         generations = []
         for output in outputs:
             completion = output.outputs[0] if output.outputs else None
@@ -95,8 +109,15 @@ class VLLMBackend(Backend):
                     completion_tokens=len(completion.token_ids or ()),
                 )
             )
-        self.usage.add(generations)
         return generations
 
     def close(self) -> None:
         self.engine = None
+
+    @classmethod
+    def preflight(cls, model: str = "tiny", adapter: str | None = None, engine=None, **_) -> str | None:
+        import importlib.util
+
+        if engine is None and importlib.util.find_spec("vllm") is None:
+            return 'the vllm package is not installed; pip install -e ".[vllm]" on a GPU machine'
+        return missing_local_model(model) or missing_local_model(adapter, "adapter")

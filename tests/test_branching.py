@@ -1,0 +1,72 @@
+"""Starting a dialogue from recorded turns: state restored exactly, common random numbers across candidates."""
+from __future__ import annotations
+
+from collections import Counter
+
+from omegaconf import OmegaConf
+
+from data_gen.branching import BranchPoint, forward_start, roll_forward, sample_candidates
+from data_gen.candidates import candidate_rows
+from data_gen.pairs import turn_pair_rows
+from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
+from debtgpt.config import PairsConfig
+from debtgpt.heuristic_judge import HeuristicJudge
+from debtgpt.runner import DialogueJob, replay, run_dialogues
+from debtgpt.scenarios import build_scenarios
+
+
+def recorded(n=12, seed=3):
+    return run_dialogues([DialogueJob(s, 1) for s in build_scenarios(n, seed=7)], make_scripted_collector("expert"),
+                         ScriptedDebtor(), seed=seed)
+
+
+def test_a_replayed_dialogue_goes_on_exactly_as_the_original():
+    expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
+    for original in recorded():
+        cut = len(original.turns) // 2
+        live, mismatches = replay(original, cut, 20, {"collector": expert, "debtor": debtor})
+        assert mismatches == 0  # scripted agents regenerate every recorded turn on the original streams
+        # going on from the cut on the original streams (the views' rngs are where they were) ends the same way
+        rest = run_dialogues([DialogueJob(original.scenario, original.sample, start=live)], expert, debtor, seed=3)[0]
+        assert [t.to_dict() for t in rest.turns] == [t.to_dict() for t in original.turns]
+        assert rest.outcome == original.outcome and rest.agreement == original.agreement
+
+
+def test_collectors_compared_on_a_scenario_and_sample_meet_the_same_debtor_dice():
+    from debtgpt.runner import start_dialogue
+
+    scenario = build_scenarios(1, seed=7)[0]
+    debtor = ScriptedDebtor()
+    firm = start_dialogue(DialogueJob(scenario, 4), make_scripted_collector("firm"), debtor, 2, 20)
+    dpo = start_dialogue(DialogueJob(scenario, 4), make_scripted_collector("conceder"), debtor, 2, 20)
+    other = start_dialogue(DialogueJob(scenario, 5), make_scripted_collector("firm"), debtor, 2, 20)
+    draws = [[d.views["debtor"].rng.random() for _ in range(5)] for d in (firm, dpo, other)]
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+    assert firm.trajectory.key() != dpo.trajectory.key()  # keys still name the collector
+
+
+def test_rollout_j_of_every_candidate_meets_the_same_debtor_dice():
+    expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
+    original = next(t for t in recorded() if len(t.turns) >= 6)
+    point = BranchPoint(original, 2)
+    live, _ = replay(original, 2, 20, {"collector": expert, "debtor": debtor})
+    candidates = sample_candidates([(point, live)], expert, 3, seed=0)[0]
+    starts = [forward_start(point, live, c, i, j, 0, 20) for i, c in enumerate(candidates) for j in range(2)]
+    streams = Counter(s.views["debtor"].rng.random() for s in starts)
+    assert sorted(streams.values()) == [3, 3]  # two streams (rollouts 0 and 1), each shared by the 3 candidates
+    forward = roll_forward(starts, expert, debtor, seed=0, max_turns=20, batch_size=8)
+    assert len({t.key() for t in forward}) == 6
+    for trajectory, (i, candidate) in zip(forward, [(i, c) for i, c in enumerate(candidates) for _ in range(2)]):
+        assert [t.to_dict() for t in trajectory.turns[:2]] == [t.to_dict() for t in original.turns[:2]]
+        assert trajectory.turns[2].dialogue == candidate.turn.dialogue and trajectory.branch.startswith(f"2/{i}/")
+
+
+def test_a_teacher_can_play_on_after_the_candidates():
+    expert, firm, debtor = make_scripted_collector("expert"), make_scripted_collector("firm"), ScriptedDebtor()
+    points = [BranchPoint(t, 2) for t in recorded() if len(t.turns) >= 4][:4]
+    cfg = OmegaConf.structured(PairsConfig(num_candidates=3, keep_top_k=3, rollouts_per_candidate=2, margin=0.0))
+    stats = Counter()
+    rows, _ = turn_pair_rows(candidate_rows(points, cfg, firm, debtor, HeuristicJudge(), 20, stats, continuation=expert), cfg)
+    assert stats["forward_rollouts"] > 0 and stats["replay_mismatches"] > 0  # firm did not record these dialogues
+    for row in rows:
+        assert row["chosen_reward"] >= row["rejected_reward"]
