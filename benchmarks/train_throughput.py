@@ -57,12 +57,13 @@ def write_workload(out_dir: str | Path, n_scenarios: int = 16, seed: int = 0) ->
         sft.append({"messages": chat})
         worst_chat = collector_chat(worst, worst.turns)
         opening = chat[:2]
-        dialogue_pairs.append({"prompt": opening, "chosen": chat[2:], "rejected": worst_chat[2:], "margin": 1.0})
+        scenario = {"scenario_id": best.scenario.id}  # DPO holds out whole scenarios by it
+        dialogue_pairs.append({"prompt": opening, "chosen": chat[2:], "rejected": worst_chat[2:], "margin": 1.0, **scenario})
         worst_turns = [m for m in worst_chat if m["role"] == "assistant"]
         for k, message in enumerate(chat):
             index = sum(m["role"] == "assistant" for m in chat[:k])
             if message["role"] == "assistant" and index < len(worst_turns) and worst_turns[index] != message:
-                turn_pairs.append({"prompt": chat[:k], "chosen": [message], "rejected": [worst_turns[index]], "margin": 1.0})
+                turn_pairs.append({"prompt": chat[:k], "chosen": [message], "rejected": [worst_turns[index]], "margin": 1.0, **scenario})
     for name, rows in ((SFT_SET, sft), (TURN_PAIRS, turn_pairs), (DIALOGUE_PAIRS, dialogue_pairs)):
         folder = out_dir / name
         Dataset.from_list(rows).save_to_disk(str(folder))

@@ -35,7 +35,7 @@ def test_dpo_with_lora_keeps_no_reference_copy_and_merges_final(tiny_model_dir, 
 
 
 def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir, pairs_dir, tmp_path):
-    out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="dialogue", final_weights="adapter"), tmp_path / "dpo")
+    out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="dialogue", final_weights="adapter", heldout_fraction=0), tmp_path / "dpo")
     final = tmp_path / "dpo" / "final"
     assert out["examples"] == 2  # one pair per scenario
     adapter = json.loads((final / "adapter_config.json").read_text())

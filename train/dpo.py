@@ -94,6 +94,11 @@ def split_heldout(dataset, fraction: float, seed: int):
     def held(scenario_id: str) -> bool:
         return int(hashlib.sha256(f"{seed}/{scenario_id}".encode()).hexdigest()[:8], 16) / 2**32 < fraction
 
+    if fraction == 0:
+        return dataset, dataset.select([])
+    if "scenario_id" not in dataset.column_names:
+        raise ValueError(f"heldout_fraction={fraction} needs a scenario_id column in the pairs (written by `make pairs`); "
+                         "pass heldout_fraction=0 for pairs without one")
     flags = [held(s) for s in dataset["scenario_id"]]
     return (dataset.select([i for i, f in enumerate(flags) if not f]), dataset.select([i for i, f in enumerate(flags) if f]))
 
