@@ -106,5 +106,5 @@ def test_the_hf_backend_never_compiles_decoding_unless_asked(tiny_model_dir):
     backend.model.generate = lambda **options: passed.append(options) or generate(**options)
     backend.generate([[{"role": "user", "content": "hello"}]], Sampling(temperature=0.0, max_tokens=2))
     assert passed[0]["disable_compile"] is True and passed[0]["cache_implementation"] == "static"
-    with pytest.raises(ValueError, match="compile=true needs device=cuda and cache_implementation='static'"):
+    with pytest.raises(ValueError, match="compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0"):
         HFBackend(str(tiny_model_dir), device="cpu", compile=True)

@@ -62,7 +62,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, pai
 def test_a_finished_run_is_never_resumed_under_new_settings(tiny_model_dir, pairs_dir, tmp_path):
     run_dir = tmp_path / "sft"
     train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1), run_dir)
-    with pytest.raises(ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.0001 -> 0\.0005\).*resume=false"):
+    with pytest.raises(ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.002 -> 0\.0005\).*resume=false"):
         train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4), run_dir)
     out = train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4, resume=False), run_dir)
     assert out["resumed_from"] is None and out["global_step"] == 1
