@@ -39,13 +39,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--work", default="runs/seeds", help="where the per-seed copies go (ignored by git)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (each uses the threads it is given)")
+    parser.add_argument("--rerun", action="store_true", help="run seeds whose copy already holds a finished demo again")
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
     folders = {seed: prepare(work, seed) for seed in args.seeds}
+    done = [s for s in args.seeds if not args.rerun and (folders[s] / "reports" / "demo" / "metrics.json").is_file()]
+    for seed in done:
+        print(f"seed {seed}: {folders[seed]} already holds a finished demo (--rerun runs it again)", flush=True)
     env = {**os.environ, "WANDB_MODE": "disabled"}
     if args.jobs > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // args.jobs))
-    started, pending, running = time.time(), list(args.seeds), {}
+    started, pending, running = time.time(), [s for s in args.seeds if s not in done], {}
     while pending or running:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)

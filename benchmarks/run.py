@@ -17,6 +17,7 @@ BENCHMARKS = (
     ("runner", "scripted dialogues per second through the batched runner (one core)"),
     ("hf_generation", "hf backend, tiny model: batched vs one dialogue at a time"),
     ("rollouts", "rollouts per second, dialogue-level and turn-level, scripted and hf"),
+    ("hf_rollouts", "the trained SFT collector's rollouts: model.generate vs the prefix-cached path (needs make sft)"),
     ("train_throughput", "SFT and DPO tokens per second, tiny model"),
 )
 RESULTS = Path(__file__).parent / "results" / "cpu.md"
