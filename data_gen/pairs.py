@@ -9,15 +9,18 @@ Column contract (TRL): sft has `messages`; the DPO sets have conversational `pro
 
 - sft: the collector's side of the best `sft_top_k` successful trajectories per scenario with reward at least
   `sft_min_reward`: system = information card and instructions, assistant = the collector's JSON turns, user =
-  what it heard (agents.llm_collector.collector_messages).
+  what it heard (agents.prompting.collector_messages).
 - dpo_dialogue: best vs worst trajectory of a scenario; prompt = system + the call opening (nothing heard yet).
   The completions are whole dialogues, debtor turns included, and TRL's DPO scores every completion token:
   the debtor's words weigh in the loss too. That is why the turn level exists.
-- dpo_turn: at sampled collector turns, `num_candidates` candidate turns; the judge keeps the best
-  `keep_top_k` (listwise, forward and reverse summed); each kept candidate is rolled forward
-  `rollouts_per_candidate` times against the debtor and scored with the reward; chosen = best mean reward,
+- dpo_turn: in three steps. Candidates (data_gen/candidates.py, the expensive one, in resumable shards under
+  <out_dir>/candidates/): at sampled collector turns, `num_candidates` candidate turns; the judge keeps the
+  best `keep_top_k` (listwise, forward and reverse summed); each kept candidate is rolled forward
+  `rollouts_per_candidate` times on common random numbers. Scoring: each forward rollout's reward from its
+  stored scores and `reward`. Pairing (`turn_pair_rows`, pure selection): chosen = best mean reward,
   rejected = worst; prompt = the shared history; chosen and rejected are one assistant turn each.
 Ties and pairs under `margin` are dropped and counted by reason; every candidate's scores stay in the rows.
+The sets of one run are written as one unit (`write_sets`).
 """
 from __future__ import annotations
 
@@ -42,8 +45,7 @@ SINGLE_TRAJECTORY = "single_trajectory"
 TIE = "tie"
 UNDER_MARGIN = "under_margin"
 NO_BRANCH_POINT = "no_branch_point"
-ONE_DISTINCT_CANDIDATE = "one_distinct_candidate"
-JUDGE_UNREADABLE = "judge_unreadable"
+# (a branch point's own drop reasons are counted where they arise: data_gen/candidates.py)
 NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
 
 
