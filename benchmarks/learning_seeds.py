@@ -54,7 +54,8 @@ def main() -> None:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)
             log = open(folders[seed] / "demo.log", "w")
-            running[seed] = (subprocess.Popen(["make", "demo", f"SEED={seed}"], cwd=folders[seed], env=env,
+            # -o: the copies share this tree's .venv, installed already; make must not reinstall it from a copy
+            running[seed] = (subprocess.Popen(["make", "-o", ".venv/.installed", "demo", f"SEED={seed}"], cwd=folders[seed], env=env,
                                               stdout=log, stderr=subprocess.STDOUT), log)
             print(f"seed {seed}: make demo SEED={seed} in {folders[seed]} (log: demo.log)", flush=True)
         for seed, (process, log) in list(running.items()):
