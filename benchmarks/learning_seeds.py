@@ -40,6 +40,7 @@ def main() -> None:
     parser.add_argument("--work", default="runs/seeds", help="where the per-seed copies go (ignored by git)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (each uses the threads it is given)")
     parser.add_argument("--rerun", action="store_true", help="run seeds whose copy already holds a finished demo again")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: write the table of the demos that finished")
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
     folders = {seed: prepare(work, seed) for seed in args.seeds}
@@ -49,7 +50,7 @@ def main() -> None:
     env = {**os.environ, "WANDB_MODE": "disabled"}
     if args.jobs > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // args.jobs))
-    started, pending, running = time.time(), [s for s in args.seeds if s not in done], {}
+    started, pending, running = time.time(), [] if args.table_only else [s for s in args.seeds if s not in done], {}
     while pending or running:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)
