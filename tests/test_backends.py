@@ -192,3 +192,27 @@ def test_hf_loads_a_peft_adapter(tiny_model_dir, tmp_path):
     with_adapter = make_backend({"kind": "hf", "model": str(tiny_model_dir), "device": "cpu", "adapter": str(tmp_path / "adapter")})
     conversations = [chat("Hello?"), chat("I cannot pay.")]
     assert [g.text for g in with_adapter.generate(conversations, GREEDY)] != [g.text for g in plain.generate(conversations, GREEDY)]
+
+
+def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model_dir):
+    # Three turns of growing negotiations whose system prompts share their first ~500 tokens: the path that keeps
+    # each dialogue's KV cache and attends the shared prefix once must decode what model.generate decodes.
+    from conftest import make_scenarios
+
+    from debtgpt.agents.prompting import collector_system_prompt
+    from debtgpt.backends.hf import MIN_SHARED_PREFIX, HFBackend
+
+    cached = HFBackend(str(tiny_model_dir), device="cpu", batch_size=8, prefix_cache_gib=0.5)
+    plain = HFBackend(str(tiny_model_dir), device="cpu", batch_size=8, prefix_cache_gib=0)
+    greedy = Sampling(temperature=0.0, max_tokens=24)
+    conversations = [[{"role": "system", "content": collector_system_prompt(s.record.public())}, {"role": "user", "content": "Hello?"}]
+                     for s in make_scenarios(4)]
+    for turn in range(3):
+        fast, slow = cached.generate(conversations, greedy), plain.generate(conversations, greedy)
+        assert [g.text for g in fast] == [g.text for g in slow]
+        for k, (conversation, generation) in enumerate(zip(conversations, fast)):
+            conversation += [{"role": "assistant", "content": generation.text}, {"role": "user", "content": "I lost my job." + " Really." * k}]
+        conversations = conversations[: 4 - turn]  # batches shrink as dialogues end
+    (shared,) = cached._shared_layers
+    assert len(shared) >= MIN_SHARED_PREFIX
+    assert cached.prefix_cache.hits > 0 and cached.prefix_cache.reused_tokens > cached.prefix_cache.prefilled_tokens

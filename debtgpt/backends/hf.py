@@ -12,11 +12,14 @@ ignored and the turn parser tolerates what comes back.
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
-from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, preallocated_cache
+from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, common_prefix_length, preallocated_cache, use_cascade_attention
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# A batch's common prompt prefix shorter than this is attended as part of each row (too little to gain)
+MIN_SHARED_PREFIX = 64
+SHARED_PREFIXES_KEPT = 8
 
 
 class HFBackend(Backend):
@@ -41,7 +44,8 @@ class HFBackend(Backend):
 
         `model_obj` and `tokenizer` let a caller pass objects it already loaded (benchmarks, tests).
         `prefix_cache_gib` > 0 keeps each conversation's KV cache between calls (prefix_cache.py) and decodes
-        with the loop below; 0 re-encodes every prompt through `model.generate` each call.
+        with the loop below, attending a batch's shared prompt prefix once (the model's attention becomes
+        `cascade_attention`); 0 re-encodes every prompt through `model.generate` each call.
         `compile` lets transformers torch.compile decoding (`model.generate` on CUDA with the static cache only,
         so prefix_cache_gib=0); off, it never does.
         """
@@ -86,6 +90,9 @@ class HFBackend(Backend):
         # than it costs one dialogue (measured 1.8x on the tiny model on CPU); None restores the dynamic cache.
         self.cache_implementation = cache_implementation
         self.prefix_cache = PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 else None
+        self._shared_layers: dict[tuple, list] = {}  # shared prompt prefix -> its keys and values per layer
+        if self.prefix_cache is not None:
+            use_cascade_attention(self.model)
         self.stop_token_ids = self._stop_token_ids()
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -106,7 +113,8 @@ class HFBackend(Backend):
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
         # Templates already carry their special tokens; adding them again would double the BOS.
-        prompts = [self.tokenizer(self.render(c), add_special_tokens=False)["input_ids"] for c in conversations]
+        # one call for the batch: the tokenizer encodes a list on all its threads
+        prompts = self.tokenizer([self.render(c) for c in conversations], add_special_tokens=False)["input_ids"] if conversations else []
         results: list[Generation | None] = [None] * len(conversations)
         runnable = []
         for i, ids in enumerate(prompts):
@@ -183,21 +191,56 @@ class HFBackend(Backend):
                                    Sampling(max_tokens=0), None)
         return {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable}
 
+    def _shared_prefix(self, prompts: list[list[int]], found: list) -> tuple[int, dict]:
+        """(length, model kwargs) of the token prefix all `prompts` share, when it is long enough to pay.
+
+        Its keys and values come from a remembered earlier batch, a row's cache entry, or one prefill of a
+        single row; at least one token of every prompt is left to prefill.
+        """
+        import torch
+        from transformers.cache_utils import DynamicCache
+
+        shortest = min(len(p) for p in prompts) - 1
+        shared = min(common_prefix_length(prompts[0], p) for p in prompts) if len(prompts) > 1 else 0
+        shared = min(shared, shortest)
+        if shared < MIN_SHARED_PREFIX:
+            return 0, {}
+        key = tuple(prompts[0][:shared])
+        layers = self._shared_layers.pop(key, None)
+        if layers is None:
+            entry = next((entry for entry, n in found if n >= shared), None)
+            if entry is not None:
+                layers = [(k[:, :shared].to(self.device), v[:, :shared].to(self.device)) for k, v in zip(entry.keys, entry.values)]
+            else:
+                cache = DynamicCache(config=self.model.config)
+                with torch.inference_mode():
+                    self.model(input_ids=torch.tensor([prompts[0][:shared]], device=self.device), past_key_values=cache, use_cache=True,
+                               logits_to_keep=1)
+                layers = [(layer.keys[0], layer.values[0]) for layer in cache.layers]
+        self._shared_layers[key] = layers  # most recent last; a handful is enough (one system prompt per agent)
+        while len(self._shared_layers) > SHARED_PREFIXES_KEPT:
+            self._shared_layers.pop(next(iter(self._shared_layers)))
+        return shared, {"shared_prefix": layers}
+
     def _generate_reusing(self, conversations: list[Conversation], prompts: list[list[int]], found: list, sampling: Sampling,
                           seed: int | None) -> list[Generation]:
         """One batch, prefilling only what the prefix cache lacks, then decoding with a KV cache of its own.
 
-        Row layout: [pad][cached prefix][pad][new prompt tokens][generated]; the attention mask hides the pads
-        and position ids continue each row's own count, so a row computes what it would compute alone.
+        The tokens every prompt of the batch starts with (the system prompt's common part) are kept once, outside
+        the rows, and attended by `cascade_attention`. Row layout after them: [pad][cached][pad][new prompt
+        tokens][generated]; the attention mask hides the pads and position ids continue each row's own count,
+        so a row computes what it would compute alone.
         Rows leave the batch once their stop token is encoded, and their keys and values are stored for their
         next turn.
         """
         import torch
 
         cache_store, device = self.prefix_cache, self.device
-        past = [n for _, n in found]
-        suffixes = [p[n:] for p, n in zip(prompts, past)]
-        cache_store.reused_tokens += sum(past)
+        shared, shared_prefix = self._shared_prefix(prompts, found)
+        # Each row's own cache starts after the shared prefix: a row cached short of it prefills from there.
+        past = [max(n, shared) - shared for _, n in found]
+        suffixes = [p[shared + n :] for p, n in zip(prompts, past)]
+        cache_store.reused_tokens += sum(shared + n for n in past)
         cache_store.prefilled_tokens += sum(len(s) for s in suffixes)
         rows, width, longest = len(prompts), max(past), max(len(s) for s in suffixes)
         capacity = width + longest + sampling.max_tokens
@@ -210,7 +253,7 @@ class HFBackend(Backend):
             mask[i, width - n : width] = 1
             mask[i, width + longest - len(suffix) : width + longest] = 1
             input_ids[i, longest - len(suffix) :] = torch.tensor(suffix)
-            positions[i, longest - len(suffix) :] = torch.arange(n, n + len(suffix))
+            positions[i, longest - len(suffix) :] = torch.arange(shared + n, shared + n + len(suffix))
         config = self.model.config
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
@@ -218,10 +261,10 @@ class HFBackend(Backend):
         for layer in range(config.num_hidden_layers):
             keys = torch.zeros(rows, heads, width, head_dim, dtype=self.model.dtype)
             values = torch.zeros_like(keys)
-            for i, (entry, n) in enumerate(found):
+            for i, ((entry, _), n) in enumerate(zip(found, past)):
                 if n:
-                    keys[i, :, width - n :] = entry.keys[layer][:, :n]
-                    values[i, :, width - n :] = entry.values[layer][:, :n]
+                    keys[i, :, width - n :] = entry.keys[layer][:, shared : shared + n]
+                    values[i, :, width - n :] = entry.values[layer][:, shared : shared + n]
             layer_past.append((keys.to(device), values.to(device)))
         cache = preallocated_cache(layer_past, capacity)
         length = width + longest  # filled columns of `mask`, the same as the cache's length after each forward
@@ -243,10 +286,14 @@ class HFBackend(Backend):
                 request = live[row]
                 valid = mask[row, :length].bool()
                 completion = tokens[request]
+                own = [(layer.keys[row][:, valid], layer.values[row][:, valid]) for layer in cache.layers]
+                if shared:  # an entry holds its conversation from the first token
+                    own = [(torch.cat([k, keys], dim=1), torch.cat([v, values], dim=1))
+                           for (k, v), (keys, values) in zip(shared_prefix["shared_prefix"], own)]
                 cache_store.store(conversations[request], CachedPrefix(
                     prompts[request] + completion,  # every generated token was fed back, the stop token too
-                    [layer.keys[row][:, valid].to("cpu", copy=True) for layer in cache.layers],
-                    [layer.values[row][:, valid].to("cpu", copy=True) for layer in cache.layers],
+                    [keys.to("cpu") for keys, _ in own],  # indexing and cat made copies already
+                    [values.to("cpu") for _, values in own],
                 ))
                 text = self.tokenizer.decode(completion, skip_special_tokens=True)
                 results[request] = Generation(text=_cut_at_stop(text, sampling.stop), prompt_tokens=len(prompts[request]),
@@ -259,8 +306,8 @@ class HFBackend(Backend):
 
         with torch.inference_mode():
             for step in range(sampling.max_tokens + 1):
-                logits = self.model(input_ids=input_ids, attention_mask=mask[:, :length], position_ids=positions,
-                                    past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+                logits = self.model(input_ids=input_ids, attention_mask=additive_mask(mask[:, :length], input_ids.shape[1], self.model.dtype), position_ids=positions,
+                                    past_key_values=cache, use_cache=True, logits_to_keep=1, **shared_prefix).logits[:, -1, :]
                 if sampling.max_tokens == 0:  # prefill only: the prompt's keys and values are all that is wanted
                     break
                 # Every finished row has now had its last token encoded.
@@ -291,6 +338,21 @@ class HFBackend(Backend):
     @classmethod
     def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
         return missing_local_model(model) or missing_local_model(adapter, "adapter")
+
+
+def additive_mask(mask, queries: int, dtype):
+    """[rows, 1, queries, keys] float mask from a [rows, keys] 0/1 mask, causal over the last `queries` keys.
+
+    Passed 4-D, transformers uses it as it is instead of building one every decoding step.
+    """
+    import torch
+
+    allowed = mask.bool()[:, None, None, :]
+    if queries > 1:
+        keys = mask.shape[1]
+        allowed = allowed & (torch.arange(keys, device=mask.device) <= torch.arange(keys - queries, keys, device=mask.device)[:, None])
+    blocked = torch.finfo(dtype).min  # not -inf: a query that sees nothing gets no NaN
+    return torch.zeros(allowed.shape, dtype=dtype, device=mask.device).masked_fill_(~allowed, blocked)
 
 
 def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
