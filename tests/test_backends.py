@@ -216,3 +216,27 @@ def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model
     (shared,) = cached._shared_layers
     assert len(shared) >= MIN_SHARED_PREFIX
     assert cached.prefix_cache.hits > 0 and cached.prefix_cache.reused_tokens > cached.prefix_cache.prefilled_tokens
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+def test_cascade_attention_equals_attention_over_the_concatenated_keys(kv_heads):
+    import torch
+
+    from debtgpt.backends.prefix_cache import cascade_attention
+
+    torch.manual_seed(0)
+    rows, heads, queries, dim, shared, own = 3, 4, 2, 8, 6, 5
+    query = torch.randn(rows, heads, queries, dim)
+    keys, values = torch.randn(rows, kv_heads, own, dim), torch.randn(rows, kv_heads, own, dim)
+    shared_keys, shared_values = torch.randn(kv_heads, shared, dim), torch.randn(kv_heads, shared, dim)
+    allowed = torch.rand(rows, 1, queries, own) > 0.3
+    mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
+    layer = types.SimpleNamespace(layer_idx=1)
+    output, _ = cascade_attention(layer, query, keys, values, mask, scaling=0.5, shared_prefix=[None, (shared_keys, shared_values)])
+
+    all_keys = torch.cat([shared_keys.expand(rows, -1, -1, -1), keys], dim=2).repeat_interleave(heads // kv_heads, dim=1)
+    all_values = torch.cat([shared_values.expand(rows, -1, -1, -1), values], dim=2).repeat_interleave(heads // kv_heads, dim=1)
+    all_mask = torch.cat([torch.zeros(rows, 1, queries, shared), mask], dim=-1)
+    expected = torch.softmax(query @ all_keys.transpose(-1, -2) * 0.5 + all_mask, dim=-1) @ all_values
+    assert output.shape == (rows, queries, heads, dim)
+    torch.testing.assert_close(output, expected.transpose(1, 2), rtol=1e-5, atol=1e-5)
