@@ -321,8 +321,8 @@ class PublishConfig:
     # the collector of that report the model card is about (null: every collector in it)
     collector: Optional[str] = "dpo"
     # dataset folders whose cards (README.md or card.json) are copied beside the model card: what the demo's
-    # DPO model was trained on (its SFT set, then the turn-level pairs of the SFT model's rollouts)
-    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_turn"])
+    # DPO model was trained on (its SFT set, then the dialogue-level pairs of the SFT model's rollouts)
+    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_dialogue"])
     # the folder that is written, checked and pushed
     staging_dir: str = "checkpoints/publish"
     # write and check the folder, push nothing
