@@ -70,7 +70,7 @@ def main() -> None:
              f"(`python -m benchmarks.learning_seeds --seeds {' '.join(map(str, args.seeds))}`) on "
              f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores; each seed is a whole `make demo SEED=N`, test split.", "",
              "| seed | comparison | difference | 95 % CI | half-width | n (scenarios) | above 0 |", "|---|---|---:|---|---:|---|---|"]
-    failed = []
+    failed, dpo_sft = [], []
     for seed in args.seeds:
         metrics = folders[seed] / "reports" / "demo" / "metrics.json"
         if not metrics.is_file():
@@ -79,9 +79,14 @@ def main() -> None:
             continue
         for name, c in json.loads(metrics.read_text()).get("comparisons", {}).items():
             a, b = name.split(":")
+            if name == "dpo:sft":
+                dpo_sft.append(c)
             lines.append(f"| {seed} | {a} - {b} | {c['difference']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
                          f"{c.get('half_width', float('nan')):.3f} | {c['n']} ({c.get('scenarios', '?')}) | "
                          f"{'yes' if c['ci_low'] > 0 else 'no' if c['ci_high'] < 0 else 'not shown'} |")
+    if dpo_sft:  # issue 11's robustness goal: above 0 in every seed, CI above 0 in at least two
+        lines += ["", f"DPO - SFT is above 0 in {sum(c['difference'] > 0 for c in dpo_sft)} of {len(dpo_sft)} finished seeds, "
+                      f"and its CI lies above 0 in {sum(c['ci_low'] > 0 for c in dpo_sft)}."]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"learning_seeds: {RESULTS}")
