@@ -213,6 +213,7 @@ def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model
         for k, (conversation, generation) in enumerate(zip(conversations, fast)):
             conversation += [{"role": "assistant", "content": generation.text}, {"role": "user", "content": "I lost my job." + " Really." * k}]
         conversations = conversations[: 4 - turn]  # batches shrink as dialogues end
+    assert cached.cascade
     (shared,) = cached._shared_layers
     assert len(shared) >= MIN_SHARED_PREFIX
     assert cached.prefix_cache.hits > 0 and cached.prefix_cache.reused_tokens > cached.prefix_cache.prefilled_tokens

@@ -91,8 +91,8 @@ class HFBackend(Backend):
         self.cache_implementation = cache_implementation
         self.prefix_cache = PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 else None
         self._shared_layers: dict[tuple, list] = {}  # shared prompt prefix -> its keys and values per layer
-        if self.prefix_cache is not None:
-            use_cascade_attention(self.model)
+        # a model whose attention is not transformers' pluggable kind keeps its own, and rows hold the whole prompt
+        self.cascade = self.prefix_cache is not None and use_cascade_attention(self.model)
         self.stop_token_ids = self._stop_token_ids()
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -200,6 +200,8 @@ class HFBackend(Backend):
         import torch
         from transformers.cache_utils import DynamicCache
 
+        if not self.cascade:
+            return 0, {}
         shortest = min(len(p) for p in prompts) - 1
         shared = min(common_prefix_length(prompts[0], p) for p in prompts) if len(prompts) > 1 else 0
         shared = min(shared, shortest)

@@ -171,11 +171,19 @@ def cascade_attention(module, query, key, value, attention_mask, scaling=None, d
     return output.transpose(1, 2).contiguous(), None
 
 
-def use_cascade_attention(model) -> None:
-    """Make `model` attend with `cascade_attention` (registered once with transformers, eager-style masks)."""
+def use_cascade_attention(model) -> bool:
+    """Make `model` attend with `cascade_attention` (registered with transformers, eager-style masks).
+
+    False when the model cannot switch attention implementation (its attention is not transformers'
+    pluggable kind): it then keeps its own.
+    """
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
     AttentionInterface.register(CASCADE_ATTENTION, cascade_attention)
     AttentionMaskInterface.register(CASCADE_ATTENTION, eager_mask)
-    model.set_attn_implementation(CASCADE_ATTENTION)
+    try:
+        model.set_attn_implementation(CASCADE_ATTENTION)  # only warns where the model cannot switch
+    except (ValueError, KeyError, NotImplementedError):
+        return False
+    return model.config._attn_implementation == CASCADE_ATTENTION
