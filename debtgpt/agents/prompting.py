@@ -65,6 +65,8 @@ def information_card(public_record: dict) -> list[tuple[str, str]]:
 
 
 def collector_system_prompt(public_record: dict) -> str:
+    # The template puts the information card last: everything before it is the same for every debtor, so the
+    # hf backend attends that part once for a whole batch (cascade attention, debtgpt/backends/prefix_cache.py).
     return render(
         "collector_system.j2",
         card=information_card(public_record),
