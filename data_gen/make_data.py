@@ -17,7 +17,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import DataConfig, register_configs, reject_unknown_keys
+from debtgpt.config import DataConfig, register_configs
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -74,8 +74,7 @@ def make_data(cfg: DataConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="data", version_base="1.3")
 def main(cfg: DataConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, DataConfig)  # `+key=value` would otherwise be ignored in silence
+    with stage_errors(cfg, DataConfig):
         card = make_data(cfg)
     log.info("wrote %s scenarios to %s: %s", card["counts"]["all"], cfg.out_dir, card["counts"])
     print(f"data: {card['counts']} -> {cfg.out_dir}/ (shares {card['archetype_shares']['all']})")

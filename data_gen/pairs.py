@@ -34,7 +34,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import PairsConfig, register_configs, reject_unknown_keys, require_at_least
+from debtgpt.config import PairsConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -374,8 +374,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="pairs", version_base="1.3")
 def main(cfg: PairsConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, PairsConfig)
+    with stage_errors(cfg, PairsConfig):
         make_pairs(cfg)
 
 

@@ -19,7 +19,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import RolloutsConfig, register_configs, reject_unknown_keys, require_at_least
+from debtgpt.config import RolloutsConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -131,8 +131,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
 
 @hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
 def main(cfg: RolloutsConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, RolloutsConfig)
+    with stage_errors(cfg, RolloutsConfig):
         card = make_rollouts(cfg)
     counts = card["counts"]
     print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "

@@ -10,12 +10,17 @@ class StageError(RuntimeError):
 
 
 @contextmanager
-def stage_errors():
+def stage_errors(cfg=None, schema=None):
     """Turn input errors (unknown names, off-grid values, missing files) into `error: ...` and exit status 1.
 
-    Set DEBTGPT_TRACEBACK=1 to see the full traceback instead.
+    With a stage's `cfg` and its `schema`, a key the schema lacks (`+key=value`) is refused first: Hydra
+    would otherwise carry it along in silence. Set DEBTGPT_TRACEBACK=1 to see the full traceback instead.
     """
     try:
+        if cfg is not None:
+            from debtgpt.config import reject_unknown_keys
+
+            reject_unknown_keys(cfg, schema)
         yield
     except (ValueError, FileNotFoundError, StageError) as error:  # MissingDataError is a FileNotFoundError
         if os.environ.get("DEBTGPT_TRACEBACK"):

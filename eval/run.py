@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from debtgpt.cli import StageError, run_stage, stage_errors
-from debtgpt.config import EvalConfig, register_configs, reject_unknown_keys, require_at_least
+from debtgpt.config import EvalConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -102,8 +102,7 @@ def parse_comparison(spec: str, collectors) -> tuple[str, str]:
 @hydra.main(config_path="../configs", config_name="eval", version_base="1.3")
 def main(cfg: EvalConfig) -> None:
     out_dir = HydraConfig.get().runtime.output_dir
-    with stage_errors():
-        reject_unknown_keys(cfg, EvalConfig)
+    with stage_errors(cfg, EvalConfig):
         evaluate_collectors(cfg, out_dir)
     print(Path(out_dir).resolve())
 

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import DPORunConfig, register_configs, reject_unknown_keys
+from debtgpt.config import DPORunConfig, register_configs
 
 register_configs()
 
@@ -136,8 +136,7 @@ def write_curves(log_history: list[dict], out_dir: Path) -> None:
 
 @hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")
 def main(cfg: DPORunConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, DPORunConfig)  # `+key=value` would otherwise be ignored in silence
+    with stage_errors(cfg, DPORunConfig):
         train_dpo(cfg, HydraConfig.get().runtime.output_dir)
 
 

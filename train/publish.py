@@ -19,7 +19,7 @@ import hydra
 from omegaconf import OmegaConf
 
 from debtgpt.cli import StageError, run_stage, stage_errors
-from debtgpt.config import PublishConfig, register_configs, reject_unknown_keys
+from debtgpt.config import PublishConfig, register_configs
 from debtgpt.leaderboard import collector_table, markdown_table, read_results, setting_line
 
 register_configs()
@@ -176,8 +176,7 @@ def publish(cfg: PublishConfig) -> Path:
 
 @hydra.main(config_path="../configs", config_name="publish", version_base="1.3")
 def main(cfg: PublishConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, PublishConfig)
+    with stage_errors(cfg, PublishConfig):
         publish(OmegaConf.to_object(cfg))
 
 

@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import SFTRunConfig, register_configs, reject_unknown_keys
+from debtgpt.config import SFTRunConfig, register_configs
 
 register_configs()
 
@@ -68,8 +68,7 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
 
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")
 def main(cfg: SFTRunConfig) -> None:
-    with stage_errors():
-        reject_unknown_keys(cfg, SFTRunConfig)  # `+key=value` would otherwise be ignored in silence
+    with stage_errors(cfg, SFTRunConfig):
         train_sft(cfg, HydraConfig.get().runtime.output_dir)
 
 

@@ -202,9 +202,9 @@ class HFBackend(Backend):
 
         if not self.cascade:
             return 0, {}
-        shortest = min(len(p) for p in prompts) - 1
-        shared = min(common_prefix_length(prompts[0], p) for p in prompts) if len(prompts) > 1 else 0
-        shared = min(shared, shortest)
+        shared = min(len(p) for p in prompts) - 1 if len(prompts) > 1 else 0
+        for prompt in prompts[1:]:  # each comparison stops at what the earlier ones left shared
+            shared = common_prefix_length(prompts[0][:shared], prompt)
         if shared < MIN_SHARED_PREFIX:
             return 0, {}
         key = tuple(prompts[0][:shared])
