@@ -78,14 +78,16 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
     collector, debtor, judge = agents.collector(cfg.collector), agents.debtor(cfg.debtor), agents.judge(cfg.judge)
-    jobs = [DialogueJob(s, sample) for s in scenarios for sample in range(cfg.samples_per_scenario)]
+    shared_dice = cfg.debtor_dice == "scenario"
+    jobs = [DialogueJob(s, sample, debtor_dice=0 if shared_dice else None)
+            for s in scenarios for sample in range(cfg.samples_per_scenario)]
     shards = chunk_jobs(jobs, cfg.shard_size)
     out = Path(cfg.out_dir)
     check_plan(out, {
         "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
         "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
         "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
-    }, overwrite=cfg.overwrite)  # the reward is not part of the plan: pairs scores again from the dialogues
+    } | ({"debtor_dice": "scenario"} if shared_dice else {}), overwrite=cfg.overwrite)  # the reward is not part of the plan: pairs scores again from the dialogues
     removed = remove_temporaries(out)
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
     done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}

@@ -39,6 +39,7 @@ Overlength = Choice("Overlength", [(v, v) for v in ("fail", "drop")])
 FinalWeights = Choice("FinalWeights", [(v, v) for v in ("merged", "adapter")])
 WandbMode = Choice("WandbMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 PairLevel = Choice("PairLevel", [(v, v) for v in ("turn", "dialogue")])
+DebtorDice = Choice("DebtorDice", [(v, v) for v in ("sample", "scenario")])
 
 
 @dataclass
@@ -307,6 +308,10 @@ class DPORunConfig(TrainRunConfig):
     sft_weight: float = 0.0
     # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
     heldout_fraction: float = 0.1
+    # only the collector's turns of a completion enter the loss; TRL counts every completion token, and a
+    # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
+    # "I accept" alone would tell chosen from rejected)
+    mask_debtor_turns: bool = True
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 
@@ -370,6 +375,10 @@ class RolloutsConfig:
     out_dir: str = "data/rollouts/${collector}"
     # dialogues per scenario (N of rejection sampling)
     samples_per_scenario: int = 4
+    # the debtor's random stream: each sample its own (sample), or sample 0's for every sample of a scenario
+    # (scenario: common random numbers, so a scenario's samples differ by the collector alone; dialogue-level
+    # pairs then compare the collector's play, not the debtor's mood, payday and patience)
+    debtor_dice: DebtorDice = DebtorDice.sample
     # use only the first scenarios of the split (small runs and tests); null = all
     max_scenarios: Optional[int] = None
     # seed of every dialogue's random streams: same seed, same shards (scripted agents)

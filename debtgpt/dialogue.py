@@ -118,6 +118,9 @@ class Trajectory:
     reward_parts: dict | None = None
     # set on a forward rollout from a branch point of another dialogue: "<turn>/<candidate>/<rollout>"
     branch: str | None = None
+    # the sample whose debtor dice this dialogue met, when not its own: rollouts with debtor_dice=scenario give
+    # every sample of a scenario sample 0's debtor, so its samples differ by the collector alone
+    debtor_dice: int | None = None
 
     @property
     def archetype(self) -> str:
@@ -155,7 +158,8 @@ class Trajectory:
             "judge_scores": self.judge_scores,
             "reward": self.reward,
             "reward_parts": self.reward_parts,
-        } | ({"branch": self.branch} if self.branch else {})
+        } | ({"branch": self.branch} if self.branch else {}) | (
+            {"debtor_dice": self.debtor_dice} if self.debtor_dice is not None else {})
 
     @classmethod
     def from_dict(cls, row: dict) -> "Trajectory":
@@ -173,4 +177,5 @@ class Trajectory:
             reward=row.get("reward"),
             reward_parts=row.get("reward_parts"),
             branch=row.get("branch"),
+            debtor_dice=row.get("debtor_dice"),
         )

@@ -46,7 +46,8 @@ class LiveDialogue:
         """
         old = self.trajectory
         trajectory = Trajectory(scenario=old.scenario, collector=old.collector, debtor=old.debtor, seed=seed,
-                                sample=old.sample if sample is None else sample, turns=list(old.turns), branch=branch)
+                                sample=old.sample if sample is None else sample, turns=list(old.turns), branch=branch,
+                                debtor_dice=old.debtor_dice)
         views = {}
         for role, view in self.views.items():
             fresh = copy.copy(view)
@@ -63,6 +64,7 @@ class DialogueJob:
     scenario: Scenario
     sample: int = 0
     start: LiveDialogue | None = None  # e.g. a forward rollout from a branch point (see `replay` and `fork`)
+    debtor_dice: int | None = None  # meet this sample's debtor dice instead of its own (see Trajectory.debtor_dice)
 
 
 def dialogue_rng(seed: int, stream: str, role: str) -> random.Random:
@@ -77,16 +79,19 @@ def common_stream(scenario_id: str, sample: int) -> str:
 
 
 def start_dialogue(job: DialogueJob, collector: Agent, debtor: Agent, seed: int, max_turns: int) -> LiveDialogue:
-    return new_dialogue(job.scenario, job.sample, collector.name, debtor.name, seed, max_turns)
+    return new_dialogue(job.scenario, job.sample, collector.name, debtor.name, seed, max_turns, job.debtor_dice)
 
 
-def new_dialogue(scenario: Scenario, sample: int, collector: str, debtor: str, seed: int, max_turns: int) -> LiveDialogue:
-    trajectory = Trajectory(scenario=scenario, collector=collector, debtor=debtor, seed=seed, sample=sample)
+def new_dialogue(scenario: Scenario, sample: int, collector: str, debtor: str, seed: int, max_turns: int,
+                 debtor_dice: int | None = None) -> LiveDialogue:
+    trajectory = Trajectory(scenario=scenario, collector=collector, debtor=debtor, seed=seed, sample=sample,
+                            debtor_dice=debtor_dice)
     key, stream = trajectory.key(), common_stream(scenario.id, sample)
+    debtor_stream = stream if debtor_dice is None else common_stream(scenario.id, debtor_dice)
     views = {
         "collector": View(key, "collector", scenario.record.public(), [], dialogue_rng(seed, stream, "collector"), max_turns),
         "debtor": View(
-            key, "debtor", scenario.record.public(), [], dialogue_rng(seed, stream, "debtor"), max_turns,
+            key, "debtor", scenario.record.public(), [], dialogue_rng(seed, debtor_stream, "debtor"), max_turns,
             persona=scenario.persona, record=scenario.record,
         ),
     }
@@ -101,7 +106,8 @@ def replay(recorded: Trajectory, upto: int, max_turns: int, agents: dict[str, Ag
     stream end up exactly where they were; its answer is only compared (a mismatch means the agent changed
     since), never used. LLM agents keep no state beyond the history, so the recorded turns suffice.
     """
-    live = new_dialogue(recorded.scenario, recorded.sample, recorded.collector, recorded.debtor, recorded.seed, max_turns)
+    live = new_dialogue(recorded.scenario, recorded.sample, recorded.collector, recorded.debtor, recorded.seed, max_turns,
+                        recorded.debtor_dice)
     mismatches = 0
     for turn in recorded.turns[:upto]:
         agent = (agents or {}).get(turn.role)

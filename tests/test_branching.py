@@ -45,6 +45,24 @@ def test_collectors_compared_on_a_scenario_and_sample_meet_the_same_debtor_dice(
     assert firm.trajectory.key() != dpo.trajectory.key()  # keys still name the collector
 
 
+def test_samples_on_the_scenario_dice_meet_one_debtor_and_replay_exactly():
+    from debtgpt.dialogue import Trajectory
+    from debtgpt.runner import start_dialogue
+
+    scenario = build_scenarios(1, seed=7)[0]
+    expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
+    starts = [start_dialogue(DialogueJob(scenario, s, debtor_dice=0), expert, debtor, 2, 20) for s in range(3)]
+    debtor_draws = {tuple(d.views["debtor"].rng.random() for _ in range(5)) for d in starts}
+    collector_draws = {tuple(d.views["collector"].rng.random() for _ in range(5)) for d in starts}
+    assert len(debtor_draws) == 1 and len(collector_draws) == 3  # one debtor, three collector streams
+    played = run_dialogues([DialogueJob(scenario, s, debtor_dice=0) for s in range(3)], expert, debtor, seed=2)
+    for original in played:
+        saved = Trajectory.from_dict(original.to_dict())  # the dice survive a round trip through the shards
+        assert saved.debtor_dice == 0
+        _, mismatches = replay(saved, len(saved.turns), 20, {"collector": expert, "debtor": debtor})
+        assert mismatches == 0
+
+
 def test_rollout_j_of_every_candidate_meets_the_same_debtor_dice():
     expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
     original = next(t for t in recorded() if len(t.turns) >= 6)

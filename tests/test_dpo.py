@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from benchmarks.train_throughput import write_workload
 from debtgpt.config import stage_config
 from train.dpo import train_dpo
+from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir,
     out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="dialogue", final_weights="adapter", heldout_fraction=0), tmp_path / "dpo")
     final = tmp_path / "dpo" / "final"
     assert out["examples"] == 2  # one pair per scenario
+    assert type(out["trainer"]).__name__ == "CollectorTurnsDPOTrainer"  # the debtor's replies are masked out
     adapter = json.loads((final / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(tiny_model_dir) and (final / "tokenizer.json").is_file()
 
@@ -47,3 +49,39 @@ def test_an_unknown_level_or_a_missing_sft_model_fails_early(tiny_model_dir, pai
         dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="episode")  # the schema refuses it before any work
     with pytest.raises(FileNotFoundError, match="make sft"):
         train_dpo(dpo_config(tmp_path / "nothing", pairs_dir, tmp_path), tmp_path / "dpo")
+
+
+def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
+    from train.collector_turns import CollectorTurnsCollator, add_loss_masks
+    from train.model_loading import load_tokenizer
+    from trl.data_utils import common_prefix_length
+
+    tokenizer = load_tokenizer(str(tiny_model_dir), False)
+    prompt = [{"role": "system", "content": "You collect a debt."}, {"role": "user", "content": "Hello?"}]
+    chosen = [{"role": "assistant", "content": "OFFER A"}, {"role": "user", "content": "Fine. [Accepts your proposal]"},
+              {"role": "assistant", "content": "THANKS"}]
+    rejected = [{"role": "assistant", "content": "OFFER B"}, {"role": "user", "content": "No. [Hangs up]"}]
+
+    def ids(messages, generation_prompt=False):
+        return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt)["input_ids"]
+
+    example = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    full = {side: ids(prompt + example[side]) for side in ("chosen", "rejected")}
+    prompt_len = min(common_prefix_length(ids(prompt, True), full[s]) for s in full)  # as TRL tokenizes
+    example |= {"prompt_ids": full["chosen"][:prompt_len]} | {f"{s}_ids": full[s][prompt_len:] for s in full}
+    example |= add_loss_masks(example, tokenizer)
+
+    def kept(side):
+        return tokenizer.decode([t for t, m in zip(example[f"{side}_ids"], example[f"{side}_loss_mask"]) if m])
+
+    assert kept("chosen").replace("\n", "") == "OFFER A<|im_end|>THANKS<|im_end|>"  # no debtor word, no role header
+    assert kept("rejected").replace("\n", "") == "OFFER B<|im_end|>"
+    turn = {"prompt": prompt, "chosen": chosen[:1], "rejected": rejected[:1]}
+    turn_full = ids(prompt + chosen[:1])
+    turn |= {"prompt_ids": turn_full[:prompt_len], "chosen_ids": turn_full[prompt_len:], "rejected_ids": ids(prompt + rejected[:1])[prompt_len:]}
+    assert all(add_loss_masks(turn, tokenizer)["chosen_loss_mask"])  # one collector turn: the whole completion, as TRL
+
+    batch = CollectorTurnsCollator(pad_token_id=tokenizer.pad_token_id)([example, example])
+    assert batch["completion_mask"].sum(dim=1).tolist() == [sum(example["chosen_loss_mask"])] * 2 + [sum(example["rejected_loss_mask"])] * 2
+    plain = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id)([example, example])
+    assert (batch["completion_mask"] <= plain["completion_mask"]).all() and batch["input_ids"].equal(plain["input_ids"])

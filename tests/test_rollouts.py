@@ -92,6 +92,17 @@ def test_a_different_plan_in_the_same_folder_is_refused(data_dir, tmp_path):
     assert {t.seed for t in load_rollouts(tmp_path / "r")[0]} == {1}
 
 
+def test_scenario_dice_give_every_sample_sample_0s_debtor(data_dir, tmp_path):
+    make_rollouts(rollouts_config(data_dir, tmp_path / "r", debtor_dice="scenario", collector="firm"))
+    trajectories, _ = load_rollouts(tmp_path / "r")
+    assert {t.debtor_dice for t in trajectories} == {0}
+    assert json.loads((tmp_path / "r" / "plan.json").read_text())["debtor_dice"] == "scenario"
+    with pytest.raises(ValueError, match="debtor_dice: 'scenario' -> None"):  # resuming with other dice is refused
+        make_rollouts(rollouts_config(data_dir, tmp_path / "r", collector="firm"))
+    with pytest.raises(ValueError, match=r"Invalid value 'mood', expected one of \[sample, scenario\]\s+full_key: debtor_dice"):
+        rollouts_config(data_dir, tmp_path / "r", debtor_dice="mood")
+
+
 def test_rollouts_before_data_name_make_data(tmp_path):
     with pytest.raises(MissingDataError, match="make data"):
         make_rollouts(rollouts_config(tmp_path / "nothing", tmp_path / "r"))

@@ -5,10 +5,11 @@
     python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
 
 The reference model is the SFT model itself with the LoRA adapters switched off (peft_config given,
-ref_model=None): no second copy in memory. Turn-level pairs (the default) share the dialogue history as the
-prompt, so the debtor's tokens never enter the DPO loss. Lengths are measured as in train.sft (prompt plus the
-longer completion): max_length=null fits the longest pair; a cap fails or drops (overlength). Resume and the
-checkpoints/<run>/final/ layout are those of train.sft.
+ref_model=None): no second copy in memory. Only the collector's tokens enter the loss (mask_debtor_turns,
+train/collector_turns.py): a dialogue-level completion holds the debtor's replies too, and TRL would count
+them. Lengths are measured as in train.sft (prompt plus the longer completion): max_length=null fits the
+longest pair; a cap fails or drops (overlength). Resume and the checkpoints/<run>/final/ layout are those of
+train.sft.
 """
 from __future__ import annotations
 
@@ -75,10 +76,14 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     model = load_model(str(init_from), cfg.model)
     say(f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
         f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
-    trainer = DPOTrainer(
+    trainer_class, collator = DPOTrainer, None
+    if cfg.mask_debtor_turns:
+        from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
+        trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
+    trainer = trainer_class(
         model=model, ref_model=None, args=args, train_dataset=train_set, processing_class=tokenizer,
         eval_dataset=heldout.select_columns(PAIR_COLUMNS) if len(heldout) else None,
-        peft_config=lora_config(cfg.lora),
+        peft_config=lora_config(cfg.lora), data_collator=collator,
     )
     say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
 

@@ -1,0 +1,89 @@
+"""DPO whose loss counts the collector's turns only (DPORunConfig.mask_debtor_turns).
+
+TRL's DPOTrainer scores every token of a completion. A dialogue-level completion is the rest of the call, the
+debtor's replies included: those tokens are not the collector's choice, and the debtor's "I accept" alone tells
+a chosen dialogue from a rejected one, so DPO can raise its margin by predicting the debtor instead of by
+changing how the collector negotiates. Here each completion token gets a 1 when it belongs to an assistant
+message (its content and closing tokens; not the role header the template writes before it) and 0 otherwise,
+and the collator multiplies TRL's completion mask by it. A turn-level completion is one assistant message, so
+its mask equals TRL's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from trl import DPOTrainer
+from trl.data_utils import common_prefix_length
+from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+MASK_COLUMNS = {"chosen": "chosen_loss_mask", "rejected": "rejected_loss_mask"}
+
+
+def _ids(tokenizer, messages: list[dict], generation_prompt: bool = False) -> list[int]:
+    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
+                                        add_generation_prompt=generation_prompt)["input_ids"]
+
+
+def collector_token_mask(tokenizer, prompt: list[dict], completion: list[dict], prompt_ids: list[int],
+                         completion_ids: list[int]) -> list[int]:
+    """1 for each of `completion_ids` (TRL's tokens of `completion` after `prompt_ids`) that an assistant message
+    of `completion` wrote, 0 for the rest. Spans are found by rendering the conversation up to each message and
+    measuring where it stops agreeing with the whole."""
+    prompt_len = len(prompt_ids)
+    full = list(prompt_ids) + list(completion_ids)
+    mask = [0] * len(completion_ids)
+    for j, message in enumerate(completion):
+        if message["role"] != "assistant":
+            continue
+        start = common_prefix_length(_ids(tokenizer, prompt + completion[:j], generation_prompt=True), full)
+        end = common_prefix_length(_ids(tokenizer, prompt + completion[: j + 1]), full)
+        for position in range(max(start, prompt_len), end):
+            mask[position - prompt_len] = 1
+    return mask
+
+
+def add_loss_masks(example: dict, tokenizer) -> dict:
+    """The mask columns of one tokenized pair (TRL's prompt_ids, chosen_ids and rejected_ids are already set)."""
+    return {column: collector_token_mask(tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"])
+            for side, column in MASK_COLUMNS.items()}
+
+
+@dataclass
+class CollectorTurnsCollator(DataCollatorForPreference):
+    """TRL's preference collator, with the completion mask cut down to the collector's tokens."""
+
+    def torch_call(self, examples: list[dict]) -> dict:
+        output = super().torch_call(examples)
+        masks = [[0] * len(e["prompt_ids"]) + list(e[MASK_COLUMNS[side]]) for side in ("chosen", "rejected") for e in examples]
+        if self.max_length is not None:  # the same cut as the parent's, so positions line up
+            cut = slice(None, self.max_length) if self.truncation_mode == "keep_start" else slice(-self.max_length, None)
+            masks = [m[cut] for m in masks]
+        keep = torch.zeros_like(output["completion_mask"])
+        for row, m in enumerate(masks):
+            keep[row, : len(m)] = torch.tensor(m, dtype=keep.dtype)
+        output["completion_mask"] = output["completion_mask"] * keep
+        return output
+
+
+class CollectorTurnsDPOTrainer(DPOTrainer):
+    """DPOTrainer whose batches carry the mask columns, built once right after TRL tokenizes the pairs; pass it
+    a CollectorTurnsCollator (`collector_turns_collator`)."""
+
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        return dataset.map(add_loss_masks, fn_kwargs={"tokenizer": self._tokenizer}, desc=f"Masking the debtor's turns in {dataset_name}")
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        self._signature_columns = list(self._signature_columns) + list(MASK_COLUMNS.values())
+
+
+def collector_turns_collator(model, tokenizer, args) -> CollectorTurnsCollator:
+    """The collator TRL would build (its pad token, mirrored onto the model as TRL does), masking the debtor."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.config.get_text_config().pad_token_id = tokenizer.pad_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return CollectorTurnsCollator(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
+                                  truncation_mode=args.truncation_mode, pad_to_multiple_of=args.pad_to_multiple_of)
