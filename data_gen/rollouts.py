@@ -83,11 +83,14 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
             for s in scenarios for sample in range(cfg.samples_per_scenario)]
     shards = chunk_jobs(jobs, cfg.shard_size)
     out = Path(cfg.out_dir)
-    check_plan(out, {
+    plan = {
         "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
         "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
         "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
-    } | ({"debtor_dice": "scenario"} if shared_dice else {}), overwrite=cfg.overwrite)  # the reward is not part of the plan: pairs scores again from the dialogues
+    }  # the reward is not part of the plan: pairs scores again from the dialogues
+    if shared_dice:  # only then, so that the plans of earlier rollouts still match
+        plan["debtor_dice"] = "scenario"
+    check_plan(out, plan, overwrite=cfg.overwrite)
     removed = remove_temporaries(out)
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
     done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}

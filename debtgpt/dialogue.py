@@ -118,8 +118,8 @@ class Trajectory:
     reward_parts: dict | None = None
     # set on a forward rollout from a branch point of another dialogue: "<turn>/<candidate>/<rollout>"
     branch: str | None = None
-    # the sample whose debtor dice this dialogue met, when not its own: rollouts with debtor_dice=scenario give
-    # every sample of a scenario sample 0's debtor, so its samples differ by the collector alone
+    # the sample whose debtor dice this dialogue met; None: its own. Rollouts with debtor_dice=scenario set 0 on
+    # every sample of a scenario (sample 0's debtor), so its samples differ by the collector alone
     debtor_dice: int | None = None
 
     @property
