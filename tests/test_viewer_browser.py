@@ -29,9 +29,9 @@ if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(message, allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 TYPED = "<b>Stop calling me</b> & goodbye"  # markup a person types must show as text
@@ -99,11 +99,28 @@ def screenshot(driver, name: str, tmp_path: Path) -> Path:
     return path
 
 
+def left(page):
+    """A wait condition: the old page's element is gone. Selenium's staleness_of knows only the stale-element
+    error; chromium asked in the middle of a navigation can instead answer "Node with given id does not belong
+    to the document", which means the same."""
+    def gone(_driver) -> bool:
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc):
+                raise
+            return True
+        return False
+    return gone
+
+
 def go(driver, element) -> None:
     """Click a link or a submit button and wait for the next page, so no lookup lands on the old one."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 60).until(left(page))
 
 
 def texts(driver, css: str) -> list[str]:
