@@ -80,9 +80,8 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
 
 
 def collector_turns_collator(model, tokenizer, args) -> CollectorTurnsCollator:
-    """The collator TRL would build (its pad token, mirrored onto the model as TRL does), masking the debtor."""
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    """The collator TRL would build, masking the debtor. TRL mirrors the pad token onto the model only when it
+    builds the collator itself, so that is done here; the tokenizer has one (train.model_loading.load_tokenizer)."""
     model.config.get_text_config().pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return CollectorTurnsCollator(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
