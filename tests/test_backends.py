@@ -243,3 +243,104 @@ def test_cascade_attention_equals_attention_over_the_concatenated_keys(kv_heads)
     expected = torch.softmax(query @ all_keys.transpose(-1, -2) * 0.5 + all_mask, dim=-1) @ all_values
     assert output.shape == (rows, queries, heads, dim)
     torch.testing.assert_close(output, expected.transpose(1, 2), rtol=1e-5, atol=1e-5)
+
+
+def _small_decoder(kind: str):
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=256)
+    config = LlamaConfig(**common) if kind == "llama" else Qwen2Config(**common)  # Qwen2: q/k/v biases
+    return AutoModelForCausalLM.from_config(config).eval()
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_lean_forward_gives_the_models_own_logits_bit_for_bit(kind):
+    # The decoding loop's forward without transformers' module machinery: same operations, same order, so the
+    # prefix-cached path samples exactly what it sampled through the model's own forward (prefill and decode,
+    # with cascade attention over a shared prefix and holes in the mask).
+    import torch
+
+    from debtgpt.backends.hf import additive_mask
+    from debtgpt.backends.lean_forward import LeanForward
+    from debtgpt.backends.prefix_cache import preallocated_cache, use_cascade_attention
+
+    model = _small_decoder(kind)
+    assert use_cascade_attention(model)
+    lean = LeanForward.of(model)
+    assert lean is not None
+    rows, past_length, shared_length = 3, 5, 7
+    past = [(torch.randn(rows, 2, past_length, 8), torch.randn(rows, 2, past_length, 8)) for _ in range(2)]
+    shared = [(torch.randn(2, shared_length, 8), torch.randn(2, shared_length, 8)) for _ in range(2)]
+    caches = [preallocated_cache(past, 16), preallocated_cache(past, 16)]
+    mask = torch.ones(rows, 16, dtype=torch.long)
+    mask[0, :2] = 0  # a row cached shorter than the others: left pads
+    input_ids = torch.randint(0, 64, (rows, 4))
+    positions = torch.arange(4).repeat(rows, 1) + shared_length + past_length
+    with torch.inference_mode():
+        for step in range(2):  # prefill of 4 tokens, then one decoding step
+            length = caches[0].get_seq_length() + input_ids.shape[1]
+            step_mask = additive_mask(mask[:, :length], input_ids.shape[1], model.dtype)
+            own = model(input_ids=input_ids, attention_mask=step_mask, position_ids=positions, past_key_values=caches[0],
+                        use_cache=True, logits_to_keep=1, shared_prefix=shared).logits
+            ours = lean(input_ids, step_mask, positions, caches[1], shared_prefix=shared)
+            assert torch.equal(ours, own)
+            input_ids, positions = own[:, -1].argmax(-1, keepdim=True), positions[:, -1:] + 1
+
+
+def test_lean_forward_declines_what_it_does_not_copy():
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from debtgpt.backends.lean_forward import LeanForward
+
+    sliding = AutoModelForCausalLM.from_config(Qwen2Config(
+        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        use_sliding_window=True, sliding_window=8, max_window_layers=1))
+    assert not LeanForward.supports(sliding)
+    eager = _small_decoder("llama")
+    eager.set_attn_implementation("eager")  # not in transformers' attention registry: the model's own forward stays
+    assert LeanForward.supports(eager) and LeanForward.of(eager) is None
+
+
+def _multinomial_over_top_candidates(logits, sampling, generator, candidates=256):
+    # The reference: torch.multinomial over the nucleus of the top `candidates` tokens (all tokens when a row's
+    # nucleus is wider)
+    import torch
+
+    probs = torch.softmax(logits / sampling.temperature, dim=-1)
+    top, order = probs.topk(candidates, dim=-1)
+    if bool((top.sum(dim=-1) < sampling.top_p).any()):
+        top, order = probs.sort(dim=-1, descending=True)
+    top = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
+    return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
+
+
+def test_sampling_from_the_head_draws_what_multinomial_draws():
+    # Rows whose nucleus lies in their top 16 draw from it; the tokens and the generator's state afterwards must be
+    # those of torch.multinomial over the top 256, peaked and flat distributions alike (flat ones take the full sort).
+    import torch
+
+    from debtgpt.backends.hf import _sample
+
+    for trial in range(60):
+        torch.manual_seed(trial)
+        logits = torch.randn(int(torch.randint(1, 40, (1,))), 2178) * float(torch.rand(1)) * 8
+        for temperature, top_p in ((0.8, 0.95), (0.3, 0.95), (2.0, 0.99)):
+            sampling = Sampling(temperature=temperature, top_p=top_p, max_tokens=4)
+            ours, reference = torch.Generator().manual_seed(trial), torch.Generator().manual_seed(trial)
+            assert torch.equal(_sample(logits, sampling, ours), _multinomial_over_top_candidates(logits, sampling, reference))
+            assert torch.equal(torch.rand(4, generator=ours), torch.rand(4, generator=reference))
+
+
+def test_cascade_attention_is_only_used_on_the_cpu():
+    # cascade_attention runs torch's CPU flash kernel: a model on another device keeps its own attention (sdpa).
+    import torch
+
+    from debtgpt.backends.prefix_cache import CASCADE_ATTENTION, use_cascade_attention
+
+    with torch.device("meta"):
+        elsewhere = _small_decoder("llama")
+    assert not use_cascade_attention(elsewhere) and elsewhere.config._attn_implementation != CASCADE_ATTENTION
+    assert use_cascade_attention(_small_decoder("llama"))

@@ -12,6 +12,7 @@ ignored and the turn parser tolerates what comes back.
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
+from debtgpt.backends.lean_forward import LeanForward
 from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, common_prefix_length, preallocated_cache, use_cascade_attention
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
@@ -91,8 +92,10 @@ class HFBackend(Backend):
         self.cache_implementation = cache_implementation
         self.prefix_cache = PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 else None
         self._shared_layers: dict[tuple, list] = {}  # shared prompt prefix -> its keys and values per layer
-        # a model whose attention is not transformers' pluggable kind keeps its own, and rows hold the whole prompt
+        # a model on a GPU, or whose attention is not transformers' pluggable kind, keeps its own, and rows hold the whole prompt
         self.cascade = self.prefix_cache is not None and use_cascade_attention(self.model)
+        # the decoding loop's forward: the same tensor operations as the model's own, without its Python overhead
+        self.lean_forward = LeanForward.of(self.model) if self.prefix_cache is not None else None
         self.stop_token_ids = self._stop_token_ids()
         self.context_length = getattr(self.model.config, "max_position_embeddings", None)
 
@@ -308,8 +311,12 @@ class HFBackend(Backend):
 
         with torch.inference_mode():
             for step in range(sampling.max_tokens + 1):
-                logits = self.model(input_ids=input_ids, attention_mask=additive_mask(mask[:, :length], input_ids.shape[1], self.model.dtype), position_ids=positions,
-                                    past_key_values=cache, use_cache=True, logits_to_keep=1, **shared_prefix).logits[:, -1, :]
+                step_mask = additive_mask(mask[:, :length], input_ids.shape[1], self.model.dtype)
+                if self.lean_forward is not None:
+                    logits = self.lean_forward(input_ids, step_mask, positions, cache, **shared_prefix)[:, -1, :]
+                else:
+                    logits = self.model(input_ids=input_ids, attention_mask=step_mask, position_ids=positions, past_key_values=cache,
+                                        use_cache=True, logits_to_keep=1, **shared_prefix).logits[:, -1, :]
                 if sampling.max_tokens == 0:  # prefill only: the prompt's keys and values are all that is wanted
                     break
                 # Every finished row has now had its last token encoded.
@@ -357,11 +364,15 @@ def additive_mask(mask, queries: int, dtype):
     return torch.zeros(allowed.shape, dtype=dtype, device=mask.device).masked_fill_(~allowed, blocked)
 
 
-def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
+def _sample(logits, sampling: Sampling, generator, candidates: int = 256, head: int = 16):
     """Next token per row: greedy at temperature 0, else temperature and nucleus (top-p) sampling.
 
-    The nucleus is looked for among the `candidates` most likely tokens first (a top-k is much cheaper than
-    sorting the vocabulary); rows whose nucleus is wider fall back to the full sort, so the result is exact.
+    The nucleus is looked for among the `candidates` most likely tokens (a top-k is much cheaper than sorting
+    the vocabulary); when any row's nucleus is wider, among all tokens, so the result is exact. Most rows'
+    nucleus lies within their `head` most likely tokens, and a top-`head` costs a fraction of a
+    top-`candidates`: those rows draw from their head. The draw is `torch.multinomial`'s own (one Exp(1)
+    variate per candidate, the argmax of probability over variate), made here over the same tensor shape
+    on the same generator, so every row gets the token `torch.multinomial` over its top `candidates` gives.
     """
     import torch
 
@@ -371,11 +382,28 @@ def _sample(logits, sampling: Sampling, generator, candidates: int = 256):
     if sampling.top_p >= 1.0:
         return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
     k = min(candidates, probs.shape[-1])
+
+    def nucleus(top):
+        return top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
+
+    def draw(top, order, variates):
+        return order.gather(-1, (top / variates).argmax(dim=-1, keepdim=True)).squeeze(-1)
+
+    rows = probs.shape[0]
+    if k < probs.shape[-1] and head < k:
+        top, order = probs.topk(head, dim=-1)
+        wide = (top.sum(dim=-1) < sampling.top_p).nonzero().flatten()
+        wide_top, wide_order = probs[wide].topk(k, dim=-1)
+        if not bool((wide_top.sum(dim=-1) < sampling.top_p).any()):
+            variates = torch.empty(rows, k, dtype=probs.dtype).exponential_(1, generator=generator)
+            tokens = draw(nucleus(top), order, variates[:, :head])
+            if len(wide):
+                tokens[wide] = draw(nucleus(wide_top), wide_order, variates[wide])
+            return tokens
     top, order = probs.topk(k, dim=-1)
     if k < probs.shape[-1] and bool((top.sum(dim=-1) < sampling.top_p).any()):
         top, order = probs.sort(dim=-1, descending=True)
-    top = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
-    return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
+    return order.gather(-1, torch.multinomial(nucleus(top), 1, generator=generator)).squeeze(-1)
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:

@@ -41,6 +41,8 @@ class CachedPrefix:
 
 def common_prefix_length(a: list[int], b: list[int]) -> int:
     n = min(len(a), len(b))
+    if a[:n] == b[:n]:  # the usual case (a cached turn the next prompt starts with), compared in C
+        return n
     for i in range(n):
         if a[i] != b[i]:
             return i
@@ -98,8 +100,9 @@ class PreallocatedLayer(DynamicLayer):
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
         super().__init__()
         rows, heads, length, dim = keys.shape
-        self.key_buffer = keys.new_zeros(rows, heads, capacity, dim)
-        self.value_buffer = torch.zeros_like(self.key_buffer)
+        # left uninitialised: every column is written (update) before the filled view reaches it
+        self.key_buffer = keys.new_empty(rows, heads, capacity, dim)
+        self.value_buffer = torch.empty_like(self.key_buffer)
         self.key_buffer[:, :, :length] = keys
         self.value_buffer[:, :, :length] = values
         self.length = length
@@ -175,8 +178,11 @@ def use_cascade_attention(model) -> bool:
     """Make `model` attend with `cascade_attention` (registered with transformers, eager-style masks).
 
     False when the model cannot switch attention implementation (its attention is not transformers'
-    pluggable kind): it then keeps its own.
+    pluggable kind), or is not on the CPU (cascade_attention runs torch's CPU flash kernel): it then keeps its
+    own attention, and each row holds the whole prompt.
     """
+    if model.device.type != "cpu":
+        return False
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, eager_mask
 
