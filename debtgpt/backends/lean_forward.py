@@ -1,10 +1,10 @@
 """The forward pass of a Llama-family decoder without transformers' module machinery, for the decoding loop.
 
-A small model on the CPU spends most of a decoding step in Python, not in arithmetic: the tiny collector's
-forward through transformers takes about 3.7 ms for one row, nearly all of it module calls, decorators and
+A small model on the CPU spends much of a decoding step in Python, not in arithmetic: the tiny collector's
+forward through transformers takes 3 to 4 ms even for one row, a quarter of it module calls, decorators and
 config lookups around a few dozen tensor operations. `LeanForward` runs the same tensor operations, in the
 same order and on the same shapes, straight from the model's weights, so its logits are bit-identical to
-the model's own forward (tests/test_hf_backend.py checks it) at a fraction of the overhead.
+the model's own forward (tests/test_backends.py checks it) without that overhead.
 
 It covers the architectures whose forward it copies (transformers 5.17's Llama and Qwen2 with every layer
 on full attention); `LeanForward.supports(model)` says whether a model is one, and the backend keeps the
