@@ -96,7 +96,8 @@ def train_throughput(steps: int = 8, batch_size: int = 4, n_scenarios: int = 16)
         root = Path(tmp)
         data = write_workload(root / "pairs", n_scenarios)
         for kind, train in (("sft", train_sft), ("dpo", train_dpo)):
-            extra = {"init_from": str(root / "bench-sft" / "final")} if kind == "dpo" else {}
+            # no held-out pairs: with logging_steps=1 DPO would evaluate them every step, inside the timed run
+            extra = {"init_from": str(root / "bench-sft" / "final"), "heldout_fraction": 0.0} if kind == "dpo" else {}
             cfg = run_config(kind, data, root, steps, batch_size, **extra)
             start = time.perf_counter()
             out = train(cfg, root / cfg.run)
