@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from transformers.models.llama.modeling_llama import rotate_half  # a plain function (Qwen2's is the same)
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
 
@@ -25,11 +26,6 @@ def _rms_norm(hidden: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.T
     variance = hidden.pow(2).mean(-1, keepdim=True)
     hidden = hidden * torch.rsqrt(variance + eps)
     return weight * hidden.to(dtype)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
 class LeanForward:
@@ -105,8 +101,8 @@ class LeanForward:
             query = F.linear(x, *q_proj).view(shape).transpose(1, 2)
             key = F.linear(x, *k_proj).view(shape).transpose(1, 2)
             value = F.linear(x, *v_proj).view(shape).transpose(1, 2)
-            query = (query * cos) + (_rotate_half(query) * sin)
-            key = (key * cos) + (_rotate_half(key) * sin)
+            query = (query * cos) + (rotate_half(query) * sin)
+            key = (key * cos) + (rotate_half(key) * sin)
             key, value = past_key_values.update(key, value, index)
             out, _ = self.attention(attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **attention_kwargs)
             hidden = residual + F.linear(out.reshape(rows, tokens, -1).contiguous(), *o_proj)

@@ -10,7 +10,7 @@ BACKEND_KINDS = ("hf", "vllm", "openai")
 
 
 def backend_class(kind: str) -> type[Backend]:
-    """The class of a backend kind; its module imports nothing heavy until an instance is built."""
+    """The class of a backend kind, its module imported only when that kind is asked for (hf's imports torch)."""
     if kind == "hf":
         from debtgpt.backends.hf import HFBackend
 
