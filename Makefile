@@ -38,10 +38,13 @@ help:
 venv: $(STAMP)
 
 # torch==2.13.0 is pinned so pip takes the CPU build where one is provided locally.
+# --no-compile: pip would byte-compile every installed file (about 70 s here, torch and transformers whole);
+# the warm-up compiles only what the stages import.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q --no-compile -e ".[dev]"
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m debtgpt.stages --warm-up
 	touch $(STAMP)
 
 $(DATA_CARD): | $(STAMP)
@@ -95,16 +98,18 @@ publish: $(STAMP)
 
 # The main job on the embedded default; each stage resumes or reuses what an earlier run left. SEED drives data,
 # rollouts, training and evaluation. Settings were chosen on the val split; the test split is evaluated once, last.
+# debtgpt.stages runs each stage in its own process, forked after the heavy imports (about 10 s each) are done.
 demo: $(STAMP)
-	$(PY) -m data_gen.make_data seed=$(SEED)
-	$(PY) -m debtgpt.tiny
-	$(PY) -m data_gen.rollouts collector=expert seed=$(SEED)
-	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] seed=$(SEED)
-	$(PY) -m train.sft run=sft-tiny max_steps=250 seed=$(SEED)
-	$(PY) -m data_gen.rollouts +experiment=demo_sft_rollouts seed=$(SEED)
-	$(PY) -m data_gen.pairs +experiment=demo_sft_pairs seed=$(SEED)
-	$(PY) -m train.dpo +experiment=demo_dpo seed=$(SEED)
-	$(PY) -m eval.run +experiment=demo_eval seed=$(SEED)
+	$(PY) -m debtgpt.stages \
+	  "data_gen.make_data seed=$(SEED)" \
+	  "debtgpt.tiny" \
+	  "data_gen.rollouts collector=expert seed=$(SEED)" \
+	  "data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] seed=$(SEED)" \
+	  "train.sft run=sft-tiny max_steps=250 seed=$(SEED)" \
+	  "data_gen.rollouts +experiment=demo_sft_rollouts seed=$(SEED)" \
+	  "data_gen.pairs +experiment=demo_sft_pairs seed=$(SEED)" \
+	  "train.dpo +experiment=demo_dpo seed=$(SEED)" \
+	  "eval.run +experiment=demo_eval seed=$(SEED)"
 
 # The demo once per seed, each in its own copy of the tree (sharing .venv), and the table of DPO - SFT per seed
 # -> benchmarks/results/learning_seeds.md
