@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "learning_seeds.md"
 
 
-def prepare(work: Path, seed: int) -> Path:
+def prepare(work: Path, seed: int, fresh: bool = False) -> Path:
+    """<work>/seed-N with this tree's tracked files; `fresh` first removes an earlier copy, whose code and
+    outputs (which the demo's stages would reuse) may be older than the tree."""
     folder = work / f"seed-{seed}"
+    if fresh and folder.exists():
+        shutil.rmtree(folder)
     if not (folder / "Makefile").is_file():
         files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
         for name in filter(None, (f.decode() for f in files)):
@@ -39,11 +43,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--work", default="runs/seeds", help="where the per-seed copies go (ignored by git)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (each uses the threads it is given)")
-    parser.add_argument("--rerun", action="store_true", help="run seeds whose copy already holds a finished demo again")
+    parser.add_argument("--rerun", action="store_true", help="run seeds whose copy already holds a finished demo again, from a fresh copy of the tree")
     parser.add_argument("--table-only", action="store_true", help="run nothing: write the table of the demos that finished")
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
-    folders = {seed: prepare(work, seed) for seed in args.seeds}
+    folders = {seed: prepare(work, seed, fresh=args.rerun and not args.table_only) for seed in args.seeds}
     done = [s for s in args.seeds if not args.rerun and (folders[s] / "reports" / "demo" / "metrics.json").is_file()]
     for seed in done:
         print(f"seed {seed}: {folders[seed]} already holds a finished demo (--rerun runs it again)", flush=True)
