@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="checkpoints/sft-tiny/final")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--dialogues", type=int, default=96)  # the demo: 48 scenarios x 2
+    parser.add_argument("--dialogues", type=int, default=96)  # as in results/hf_rollouts.md: 48 scenarios x 2 (the demo now plays 96 x 2)
     parser.add_argument("--branch-points", type=int, default=32)
     args = parser.parse_args()
     if not (Path(args.model) / "config.json").is_file():
