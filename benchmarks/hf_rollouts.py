@@ -1,6 +1,6 @@
 """Tiny-model rollouts on the CPU: today's generation path against the prefix-cached one, side by side.
 
-    python -m benchmarks.hf_rollouts [--model checkpoints/sft-tiny/final] [--dialogues 96] [--branch-points 32]
+    python -m benchmarks.hf_rollouts [--model checkpoints/sft-tiny/final] [--dialogues 192] [--branch-points 32]
 
 The workload is the demo's: the SFT collector, sampled hot (sft-explore: temperature 0.8, top-p 0.95, up
 to 160 tokens a turn), against the scripted debtor, 20 turns at most. Two paths of the hf backend:
@@ -78,7 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="checkpoints/sft-tiny/final")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--dialogues", type=int, default=96)  # as in results/hf_rollouts.md: 48 scenarios x 2 (the demo now plays 96 x 2)
+    parser.add_argument("--dialogues", type=int, default=192)  # the demo's rollouts stage: 96 scenarios x 2
     parser.add_argument("--branch-points", type=int, default=32)
     args = parser.parse_args()
     if not (Path(args.model) / "config.json").is_file():

@@ -304,34 +304,65 @@ def test_lean_forward_declines_what_it_does_not_copy():
     assert LeanForward.supports(eager) and LeanForward.of(eager) is None
 
 
-def _multinomial_over_top_candidates(logits, sampling, generator, candidates=256):
-    # The reference: torch.multinomial over the nucleus of the top `candidates` tokens (all tokens when a row's
-    # nucleus is wider)
-    import torch
-
-    probs = torch.softmax(logits / sampling.temperature, dim=-1)
-    top, order = probs.topk(candidates, dim=-1)
-    if bool((top.sum(dim=-1) < sampling.top_p).any()):
-        top, order = probs.sort(dim=-1, descending=True)
-    top = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
-    return order.gather(-1, torch.multinomial(top, 1, generator=generator)).squeeze(-1)
-
-
-def test_sampling_from_the_head_draws_what_multinomial_draws():
-    # Rows whose nucleus lies in their top 16 draw from it; the tokens and the generator's state afterwards must be
-    # those of torch.multinomial over the top 256, peaked and flat distributions alike (flat ones take the full sort).
+def test_a_rows_token_depends_on_its_own_seed_not_on_its_batch_or_where_its_nucleus_was_found():
+    # Peaked and flat rows alike (flat ones need the full vocabulary); the same token alone, in the batch, and with
+    # the nucleus looked for among 2 and 4 tokens first instead of 16 and 256.
     import torch
 
     from debtgpt.backends.hf import _sample
 
-    for trial in range(60):
+    for trial in range(30):
         torch.manual_seed(trial)
-        logits = torch.randn(int(torch.randint(1, 40, (1,))), 2178) * float(torch.rand(1)) * 8
-        for temperature, top_p in ((0.8, 0.95), (0.3, 0.95), (2.0, 0.99)):
+        rows = int(torch.randint(1, 40, (1,)))
+        logits = torch.randn(rows, 2178) * float(torch.rand(1)) * 8
+        seeds = torch.randint(2**31, (rows,))
+        for temperature, top_p in ((0.8, 0.95), (0.3, 0.95), (2.0, 0.99), (0.8, 1.0)):
             sampling = Sampling(temperature=temperature, top_p=top_p, max_tokens=4)
-            ours, reference = torch.Generator().manual_seed(trial), torch.Generator().manual_seed(trial)
-            assert torch.equal(_sample(logits, sampling, ours), _multinomial_over_top_candidates(logits, sampling, reference))
-            assert torch.equal(torch.rand(4, generator=ours), torch.rand(4, generator=reference))
+            batched = _sample(logits, sampling, seeds, 3)
+            alone = torch.cat([_sample(logits[i : i + 1], sampling, seeds[i : i + 1], 3) for i in range(rows)])
+            assert torch.equal(batched, alone)
+            assert torch.equal(batched, _sample(logits, sampling, seeds, 3, candidates=4, head=2))
+
+
+def test_the_race_draws_from_the_renormalised_nucleus():
+    # 40,000 seeds on one distribution: the nucleus of top_p 0.9 is the three likeliest tokens, drawn in proportion
+    # to their probabilities; another step gives other draws with the same frequencies.
+    import torch
+
+    from debtgpt.backends.hf import _sample
+
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.04] + [0.01 / 60] * 60)
+    logits = probs.log().expand(40_000, -1)
+    sampling = Sampling(temperature=1.0, top_p=0.9, max_tokens=4)
+    first, second = (_sample(logits, sampling, torch.arange(40_000), step) for step in (0, 1))
+    for tokens in (first, second):
+        share = torch.bincount(tokens, minlength=64).double() / len(tokens)
+        assert share[3:].sum() == 0
+        torch.testing.assert_close(share[:3], torch.tensor([0.5, 0.3, 0.15], dtype=torch.double) / 0.95, atol=0.01, rtol=0)
+    assert (first != second).double().mean() > 0.4
+
+
+def test_hf_requests_sample_from_their_own_seeds_whatever_the_batch(tiny_model_dir):
+    # The Backend contract (`seeds` gives each request its own seed): each request's text is the same generated
+    # alone or among others, in whichever order; another seed gives another text.
+    from conftest import make_scenarios
+
+    from debtgpt.agents.prompting import collector_system_prompt
+    from debtgpt.backends.hf import HFBackend
+
+    hot = Sampling(temperature=1.0, top_p=0.95, max_tokens=24)
+    conversations = [[{"role": "system", "content": collector_system_prompt(s.record.public())}, {"role": "user", "content": "Hello?" * (i + 1)}]
+                     for i, s in enumerate(make_scenarios(4))]
+    seeds = [11, 22, 33, 44]
+
+    def fresh():
+        return HFBackend(str(tiny_model_dir), device="cpu", batch_size=8, prefix_cache_gib=0.5)
+
+    together = [g.text for g in fresh().generate(conversations, hot, seeds)]
+    backwards = [g.text for g in fresh().generate(conversations[::-1], hot, seeds[::-1])][::-1]
+    alone = [fresh().generate([c], hot, [s])[0].text for c, s in zip(conversations, seeds)]
+    assert together == backwards == alone
+    assert [g.text for g in fresh().generate(conversations, hot, [s + 1 for s in seeds])] != together
 
 
 def test_cascade_attention_is_only_used_on_the_cpu():

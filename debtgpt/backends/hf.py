@@ -4,10 +4,13 @@ Conversations are rendered with the tokenizer's chat template (text first: trans
 `apply_chat_template` returns token ids unless tokenize=False), sorted by length so that a batch wastes
 little padding, and generated `batch_size` at a time until the end-of-turn token.
 
-Seeds: transformers samples a whole batch from one generator, so each batch is seeded with the seed of its
-first request. Results are reproducible for the same inputs and batch size, not independent of batching
-(the vLLM backend gives every request its own seed). Guided JSON is not available here; `json_schema` is
-ignored and the turn parser tolerates what comes back.
+Seeds: with the prefix cache (the default), every request samples from its own seed (`_sample`): a
+request's tokens are the same alone or in any batch, and two models asked with the same seed draw with the
+same noise, so similar models say the same thing where their distributions agree (common random numbers for
+the collector, as the runner's streams give them to the debtor). `model.generate` (prefix_cache_gib=0)
+samples a whole batch from one generator, seeded with its first request's seed: reproducible for the same
+inputs and batch size only. Guided JSON is not available here; `json_schema` is ignored and the turn parser
+tolerates what comes back.
 """
 from __future__ import annotations
 
@@ -135,12 +138,11 @@ class HFBackend(Backend):
         runnable.sort(key=lambda i: len(prompts[i]) - (found[i][1] if found else 0))
         for start in range(0, len(runnable), self.batch_size):
             chunk = runnable[start : start + self.batch_size]
-            seed = seeds[chunk[0]] if seeds is not None else None
             if found:
                 batch = self._generate_reusing([conversations[i] for i in chunk], [prompts[i] for i in chunk],
-                                               [found[i] for i in chunk], sampling, seed)
+                                               [found[i] for i in chunk], sampling, [seeds[i] for i in chunk] if seeds is not None else None)
             else:
-                batch = self._generate_batch([prompts[i] for i in chunk], sampling, seed)
+                batch = self._generate_batch([prompts[i] for i in chunk], sampling, seeds[chunk[0]] if seeds is not None else None)
             for i, generation in zip(chunk, batch):
                 results[i] = generation
         self.usage.add(results)
@@ -228,7 +230,7 @@ class HFBackend(Backend):
         return shared, {"shared_prefix": layers}
 
     def _generate_reusing(self, conversations: list[Conversation], prompts: list[list[int]], found: list, sampling: Sampling,
-                          seed: int | None) -> list[Generation]:
+                          seeds: list[int] | None) -> list[Generation]:
         """One batch, prefilling only what the prefix cache lacks, then decoding with a KV cache of its own.
 
         The tokens every prompt of the batch starts with (the system prompt's common part) are kept once, outside
@@ -274,9 +276,8 @@ class HFBackend(Backend):
         cache = preallocated_cache(layer_past, capacity)
         length = width + longest  # filled columns of `mask`, the same as the cache's length after each forward
 
-        generator = torch.Generator(device=device)
-        if seed is not None:
-            generator.manual_seed(seed)
+        # each row's own seed (drawn from torch's generator where the caller gave none): `_sample` hashes it
+        seeds_left = (torch.tensor(seeds, dtype=torch.long) if seeds is not None else torch.randint(2**31, (rows,))).to(device)
         stops = torch.tensor(self.stop_token_ids, device=device)
         mask, input_ids, positions = mask.to(device), input_ids.to(device), positions.to(device)
         live = list(range(rows))  # batch row -> request index
@@ -286,7 +287,7 @@ class HFBackend(Backend):
 
         def retire(keep: torch.Tensor) -> torch.Tensor:
             """Store and drop the rows whose last token is encoded; returns the batch rows kept."""
-            nonlocal mask, positions, done, live, length
+            nonlocal mask, positions, done, seeds_left, live, length
             for row in (~keep).nonzero().flatten().tolist():
                 request = live[row]
                 valid = mask[row, :length].bool()
@@ -305,7 +306,7 @@ class HFBackend(Backend):
                                               completion_tokens=len(completion))
             index = keep.nonzero().flatten()
             cache.batch_select_indices(index)
-            mask, positions, done = mask[index], positions[index], done[index]
+            mask, positions, done, seeds_left = mask[index], positions[index], done[index], seeds_left[index]
             live = [live[row] for row in index.tolist()]
             return index
 
@@ -325,7 +326,7 @@ class HFBackend(Backend):
                     break
                 if finished >= max(1, len(live) // 4):  # retiring copies the cache: do it in bulk
                     logits = logits[retire(~done)]
-                next_tokens = _sample(logits.float(), sampling, generator)
+                next_tokens = _sample(logits.float(), sampling, seeds_left, step)
                 for row, (token, over) in enumerate(zip(next_tokens.tolist(), done.tolist())):
                     if not over:
                         tokens[live[row]].append(token)
@@ -364,15 +365,16 @@ def additive_mask(mask, queries: int, dtype):
     return torch.zeros(allowed.shape, dtype=dtype, device=mask.device).masked_fill_(~allowed, blocked)
 
 
-def _sample(logits, sampling: Sampling, generator, candidates: int = 256, head: int = 16):
+def _sample(logits, sampling: Sampling, seeds, step: int, candidates: int = 256, head: int = 16):
     """Next token per row: greedy at temperature 0, else temperature and nucleus (top-p) sampling.
 
-    The nucleus is looked for among the `candidates` most likely tokens (a top-k is much cheaper than sorting
-    the vocabulary); when any row's nucleus is wider, among all tokens, so the result is exact. Most rows'
-    nucleus lies within their `head` most likely tokens, and a top-`head` costs a fraction of a
-    top-`candidates`: those rows draw from their head. The draw is `torch.multinomial`'s own (one Exp(1)
-    variate per candidate, the argmax of probability over variate), made here over the same tensor shape
-    on the same generator, so every row gets the token `torch.multinomial` over its top `candidates` gives.
+    The draw is an exponential race (the token of the nucleus with the largest probability over an Exp(1)
+    variate, which is a draw from the nucleus renormalised), with each variate a function of the row's seed,
+    `step` (the token's position in its completion) and the token's id (`race_variates`). So a row's token
+    depends on nothing else in the batch, and two models drawing with one seed pick the same token wherever
+    their distributions are close. The nucleus is looked for among each row's `head` most likely tokens,
+    then its `candidates` most likely, then all tokens, whichever first holds it (a top-k is much cheaper than
+    sorting the vocabulary); the token drawn does not depend on which.
     """
     import torch
 
@@ -380,30 +382,49 @@ def _sample(logits, sampling: Sampling, generator, candidates: int = 256, head: 
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / sampling.temperature, dim=-1)
     if sampling.top_p >= 1.0:
-        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-    k = min(candidates, probs.shape[-1])
+        every = torch.arange(probs.shape[-1], device=probs.device).expand_as(probs)
+        return (probs / race_variates(seeds, step, every)).argmax(dim=-1)
+    tokens = torch.empty(probs.shape[0], dtype=torch.long, device=probs.device)
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    for width in (head, candidates, probs.shape[-1]):
+        subset = probs if len(rows) == probs.shape[0] else probs[rows]
+        top, order = subset.topk(min(width, probs.shape[-1]), dim=-1)
+        held = top.sum(dim=-1) >= sampling.top_p
+        if width >= probs.shape[-1]:
+            held[:] = True  # rounding can leave the whole vocabulary a hair under top_p
+        nucleus = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)[held]
+        order = order[held]
+        tokens[rows[held]] = order.gather(-1, (nucleus / race_variates(seeds[rows[held]], step, order)).argmax(-1, keepdim=True)).squeeze(-1)
+        rows = rows[~held]
+        if not len(rows):
+            break
+    return tokens
 
-    def nucleus(top):
-        return top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)
 
-    def draw(top, order, variates):
-        return order.gather(-1, (top / variates).argmax(dim=-1, keepdim=True)).squeeze(-1)
+# 32-bit integer mixing (xor-shift, multiply): products stay below 2**59, so int64 tensors never overflow
+_MIX = 0x45D9F3B
+_LOW32 = 0xFFFFFFFF
 
-    rows = probs.shape[0]
-    if k < probs.shape[-1] and head < k:
-        top, order = probs.topk(head, dim=-1)
-        wide = (top.sum(dim=-1) < sampling.top_p).nonzero().flatten()
-        wide_top, wide_order = probs[wide].topk(k, dim=-1)
-        if not bool((wide_top.sum(dim=-1) < sampling.top_p).any()):
-            variates = torch.empty(rows, k, dtype=probs.dtype).exponential_(1, generator=generator)
-            tokens = draw(nucleus(top), order, variates[:, :head])
-            if len(wide):
-                tokens[wide] = draw(nucleus(wide_top), wide_order, variates[wide])
-            return tokens
-    top, order = probs.topk(k, dim=-1)
-    if k < probs.shape[-1] and bool((top.sum(dim=-1) < sampling.top_p).any()):
-        top, order = probs.sort(dim=-1, descending=True)
-    return order.gather(-1, torch.multinomial(nucleus(top), 1, generator=generator)).squeeze(-1)
+
+def _mix32(x):
+    x = x ^ (x >> 16)
+    x = (x * _MIX) & _LOW32
+    x = x ^ (x >> 16)
+    x = (x * _MIX) & _LOW32
+    return x ^ (x >> 16)
+
+
+def race_variates(seeds, step: int, token_ids):
+    """Exp(1) variates [rows, k] for `token_ids` [rows, k]: a hash of (row seed, step, token id), not a generator.
+
+    A generator's draws depend on how many were drawn before, hence on the batch; a hash of the three does not.
+    """
+    import torch
+
+    h = _mix32(_mix32(seeds.long() & _LOW32) ^ step)[:, None]
+    h = _mix32(h ^ token_ids.long())
+    uniform = (h.double() + 0.5) / 2**32  # in (0, 1): no zero variate
+    return (-torch.log(uniform)).float()
 
 
 def _cut_at_stop(text: str, stop: list[str]) -> str:
