@@ -3,7 +3,8 @@
     python -m benchmarks.hf_rollouts [--model checkpoints/sft-tiny/final] [--dialogues 192] [--branch-points 32]
 
 The workload is the demo's: the SFT collector, sampled hot (sft-explore: temperature 0.8, top-p 0.95, up
-to 160 tokens a turn), against the scripted debtor, 20 turns at most. Two paths of the hf backend:
+to 160 tokens a turn), against the scripted debtor, 20 turns at most, on 192 training scenarios (as many
+dialogues as the demo's rollouts stage plays: 96 scenarios x 2). Two paths of the hf backend:
 - "generate": `model.generate` re-encodes each whole conversation every turn, 32 dialogues a batch (the
   path before the prefix cache; `prefix_cache_gib=0`);
 - "prefix cache": each dialogue's KV cache is kept between its turns, 128 dialogues a batch.
