@@ -70,6 +70,11 @@ class Evidence:
     hardship: bool = False
     cash_flow: bool = False
 
+    def note(self) -> str:
+        """The evidence in words, as the teacher's thoughts open with it (see ExpertCollector)."""
+        named = [name for name, held in (("hardship", self.hardship), ("cash flow", self.cash_flow)) if held]
+        return f"Evidence: {' and '.join(named) or 'none'}."
+
 
 def _normalise(text: str) -> str:
     """Lower case, compatibility forms folded (full-width letters), curly apostrophes straightened."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 TINY_NAME = "tiny"
 DEFAULT_TINY_DIR = "checkpoints/tiny"  # overridable with DEBTGPT_TINY_DIR
-BUILD_VERSION = 1  # bump when the recipe changes: an older build is then rebuilt
+BUILD_VERSION = 2  # bump when the recipe changes: an older build is then rebuilt
 MARKER = "tiny_build.json"
 
 VOCAB_SIZE = 3072

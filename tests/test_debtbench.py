@@ -7,6 +7,8 @@ import pytest
 
 from data_gen.make_data import make_data
 from debtgpt.config import DataConfig, EvalConfig
+from debtgpt.dialogue import Trajectory
+from debtgpt.policy import disclosed_evidence
 from eval.run import evaluate_collectors
 
 
@@ -45,6 +47,19 @@ def test_confrontational_debtors_are_the_hardest(report, collector):
 def test_the_expert_teacher_stays_within_policy(report):
     _, results = report
     assert results["collectors"]["expert"]["overall"]["violations"] == 0.0
+
+
+def test_the_teachers_thoughts_open_with_the_evidence_disclosed_before_each_turn(report):
+    root, _ = report
+    notes = set()
+    for line in (root / "report" / "trajectories" / "expert.jsonl").read_text().splitlines():
+        turns = Trajectory.from_dict(json.loads(line)).turns
+        for i, turn in enumerate(turns):
+            if turn.role == "collector":
+                note = disclosed_evidence(turns[:i]).note()
+                assert turn.thoughts.startswith(note), (turn.thoughts, note)
+                notes.add(note)
+    assert notes >= {"Evidence: none.", "Evidence: hardship.", "Evidence: hardship and cash flow."}
 
 
 def test_the_report_folder_has_metrics_leaderboard_and_plots(report):

@@ -39,6 +39,11 @@ def test_plans_longer_than_six_months_need_hardship_evidence():
     assert envelope_violations(Agreement(0.0, 0.25, 7, 24), HARDSHIP) == ()
 
 
+def test_the_evidence_note_names_what_was_disclosed():
+    assert [e.note() for e in (NONE, HARDSHIP, CASH_FLOW, Evidence(True, True))] == [
+        "Evidence: none.", "Evidence: hardship.", "Evidence: cash flow.", "Evidence: hardship and cash flow."]
+
+
 def test_every_broken_rule_is_reported():
     assert set(envelope_violations(Agreement(0.3, 0.05, 14, 24), NONE)) == {
         DISCOUNT_WITHOUT_HARDSHIP, UPFRONT_BELOW_MINIMUM, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP}

@@ -9,6 +9,8 @@ The scripted persona debtor lives in scripted_debtor.py and is re-exported here.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from debtgpt import tone
 from debtgpt.agents.base import Agent, View
 from debtgpt.agents.scripted_debtor import ScriptedDebtor  # noqa: F401  (one import for all scripted agents)
@@ -164,7 +166,10 @@ class ExpertCollector(Agent):
     role, name = "collector", "expert"
 
     def act(self, views: list[View]) -> list[Turn]:
-        return [self._turn(view) for view in views]
+        # Every thought opens with the evidence the turn rests on: a student imitating the teacher writes it
+        # down next to its proposal, instead of having to find a disclosure anywhere in the call's history.
+        return [replace(turn, thoughts=f"{view.evidence.note()} {turn.thoughts}".strip())
+                for view, turn in zip(views, map(self._turn, views))]
 
     def _turn(self, view: View) -> Turn:
         rng, memory = view.rng, view.memory
