@@ -54,16 +54,16 @@ def main() -> None:
     env = {**os.environ, "WANDB_MODE": "disabled"}
     if args.jobs > 1:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // args.jobs))
-    started, pending, running = time.time(), [] if args.table_only else [s for s in args.seeds if s not in done], {}
+    pending, running = [] if args.table_only else [s for s in args.seeds if s not in done], {}
     while pending or running:
         while pending and len(running) < args.jobs:
             seed = pending.pop(0)
             log = open(folders[seed] / "demo.log", "w")
             # -o: the copies share this tree's .venv, installed already; make must not reinstall it from a copy
             running[seed] = (subprocess.Popen(["make", "-o", ".venv/.installed", "demo", f"SEED={seed}"], cwd=folders[seed], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT), log)
+                                              stdout=log, stderr=subprocess.STDOUT), log, time.time())
             print(f"seed {seed}: make demo SEED={seed} in {folders[seed]} (log: demo.log)", flush=True)
-        for seed, (process, log) in list(running.items()):
+        for seed, (process, log, started) in list(running.items()):
             if process.poll() is not None:
                 log.close()
                 del running[seed]
