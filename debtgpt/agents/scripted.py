@@ -3,7 +3,8 @@
 - firm: opens with the policy defaults and concedes only on evidence, a fixed step each time.
 - conceder: the over-conceding behaviour the papers report: gives ground every turn, evidence or not.
 - expert: stochastic and always inside the envelope; builds trust, asks about the debtor's situation,
-  calms anger, and concedes in small steps when evidence allows. It is the offline teacher.
+  calms anger, and concedes in small steps when evidence allows. It is the offline teacher; each of its
+  thoughts opens with the evidence disclosed so far (`Evidence.note`).
 They hear only the debtor's words and proposals (their View), like an LLM collector.
 The scripted persona debtor lives in scripted_debtor.py and is re-exported here.
 """
