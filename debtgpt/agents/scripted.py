@@ -169,8 +169,11 @@ class ExpertCollector(Agent):
     def act(self, views: list[View]) -> list[Turn]:
         # Every thought opens with the evidence the turn rests on: a student imitating the teacher writes it
         # down next to its proposal, instead of having to find a disclosure anywhere in the call's history.
-        return [replace(turn, thoughts=f"{view.evidence.note()} {turn.thoughts}".strip())
-                for view, turn in zip(views, map(self._turn, views))]
+        return [self._noted(view, self._turn(view)) for view in views]
+
+    @staticmethod
+    def _noted(view: View, turn: Turn) -> Turn:
+        return replace(turn, thoughts=f"{view.evidence.note()} {turn.thoughts}".strip())
 
     def _turn(self, view: View) -> Turn:
         rng, memory = view.rng, view.memory
