@@ -88,3 +88,14 @@ def test_a_teacher_can_play_on_after_the_candidates():
     assert stats["forward_rollouts"] > 0 and stats["replay_mismatches"] > 0  # firm did not record these dialogues
     for row in rows:
         assert row["chosen_reward"] >= row["rejected_reward"]
+
+
+def test_the_teacher_takes_over_a_call_it_did_not_open():
+    # A continuation starts from another collector's history: the teacher's memory holds nothing of the
+    # opening (its concession ceiling, its steps so far), and it must still play every call to its end.
+    expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
+    starts = [replay(t, i, 20)[0] for t in recorded(40) for i in range(2, len(t.turns), 2)]
+    forward = run_dialogues([DialogueJob(s.trajectory.scenario, s.trajectory.sample, start=s) for s in starts],
+                            expert, debtor, seed=3)
+    assert len(forward) > 100
+    assert [t.error for t in forward if t.outcome == "error"] == []

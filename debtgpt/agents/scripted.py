@@ -75,6 +75,8 @@ _ACCEPT_SAY = (
     "Deal. I'll send you the details today.",
 )
 DEFAULT_TERMS = Agreement(**POLICY_DEFAULT_TERMS)
+# The expert draws one of these per call: how far it will go, at most, for a debtor in real trouble.
+MAX_DISCOUNTS = (0.15, 0.20, 0.25, 0.30)
 
 
 def _say(view: View, strategy: str, **slots) -> str:
@@ -179,7 +181,7 @@ class ExpertCollector(Agent):
         rng, memory = view.rng, view.memory
         if view.turn_index == 0:
             # Each dialogue gets its own concession ceiling: how far this expert will go with evidence.
-            memory["max_disc"] = rng.choice((0.15, 0.20, 0.25, 0.30))
+            memory["max_disc"] = rng.choice(MAX_DISCOUNTS)
             return Turn("collector", "non", "identity verification", _say(view, "identity verification"))
         heard = view.counterpart_turns()[-1].dialogue.lower() if view.counterpart_turns() else ""
         angry = bool(tone.ANGER.search(heard))
@@ -232,6 +234,8 @@ class ExpertCollector(Agent):
             terms = _with(terms, disc_ratio=view.rng.choice((0.05, 0.10, 0.15)), inst_prds=view.rng.choice((12, 18)))
         elif evidence.hardship and memory.get("hardship_step") == 1 and view.rng.random() < 0.3:
             memory["hardship_step"] = 2  # one last step for a debtor in real trouble
+            if "max_disc" not in memory:  # taking over a call another collector opened: no ceiling drawn yet
+                memory["max_disc"] = view.rng.choice(MAX_DISCOUNTS)
             terms = _with(terms, disc_ratio=min(memory["max_disc"], terms.disc_ratio + 0.05), inst_prds=24)
         # Never leave the envelope: undo whatever a step would break.
         if envelope_violations(terms, evidence):
