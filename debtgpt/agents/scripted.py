@@ -177,11 +177,18 @@ class ExpertCollector(Agent):
     def _noted(view: View, turn: Turn) -> Turn:
         return replace(turn, thoughts=f"{view.evidence.note()} {turn.thoughts}".strip())
 
+    @staticmethod
+    def _ceiling(view: View) -> float:
+        """This call's concession ceiling: how far the expert will go with evidence. Drawn once per call, when
+        first needed; a call another collector opened (a continuation) has none drawn at its greeting."""
+        if "max_disc" not in view.memory:
+            view.memory["max_disc"] = view.rng.choice(MAX_DISCOUNTS)
+        return view.memory["max_disc"]
+
     def _turn(self, view: View) -> Turn:
         rng, memory = view.rng, view.memory
         if view.turn_index == 0:
-            # Each dialogue gets its own concession ceiling: how far this expert will go with evidence.
-            memory["max_disc"] = rng.choice(MAX_DISCOUNTS)
+            self._ceiling(view)  # drawn at the greeting, so its place on the call's random stream is fixed
             return Turn("collector", "non", "identity verification", _say(view, "identity verification"))
         heard = view.counterpart_turns()[-1].dialogue.lower() if view.counterpart_turns() else ""
         angry = bool(tone.ANGER.search(heard))
@@ -234,9 +241,7 @@ class ExpertCollector(Agent):
             terms = _with(terms, disc_ratio=view.rng.choice((0.05, 0.10, 0.15)), inst_prds=view.rng.choice((12, 18)))
         elif evidence.hardship and memory.get("hardship_step") == 1 and view.rng.random() < 0.3:
             memory["hardship_step"] = 2  # one last step for a debtor in real trouble
-            if "max_disc" not in memory:  # taking over a call another collector opened: no ceiling drawn yet
-                memory["max_disc"] = view.rng.choice(MAX_DISCOUNTS)
-            terms = _with(terms, disc_ratio=min(memory["max_disc"], terms.disc_ratio + 0.05), inst_prds=24)
+            terms = _with(terms, disc_ratio=min(self._ceiling(view), terms.disc_ratio + 0.05), inst_prds=24)
         # Never leave the envelope: undo whatever a step would break.
         if envelope_violations(terms, evidence):
             return last
