@@ -19,6 +19,12 @@ Column contract (TRL): sft has `messages`; the DPO sets have conversational `pro
   `rollouts_per_candidate` times on common random numbers. Scoring: each forward rollout's reward from its
   stored scores and `reward`. Pairing (`turn_pair_rows`, pure selection): chosen = best mean reward,
   rejected = worst; prompt = the shared history; chosen and rejected are one assistant turn each.
+- dpo_accept: the expert's acceptance taught one decision at a time (README, "Making DPO learn", round 13).
+  At every collector turn of the rollouts where the debtor's standing counter-offer is one the expert accepts
+  and the collector did not: chosen = the expert's acceptance turn, rejected = the collector's own turn.
+  Negative pairs, at a share of the other turns (`accept_negatives`) where the collector's own turn is clean
+  (parsed, no violation): chosen = that turn, rejected = the acceptance. Train with `train.dpo level=accept`
+  and `decision_tokens`, which keeps only the tokens where the two sides part in the loss.
 Ties and pairs under `margin` are dropped and counted by reason; every candidate's scores stay in the rows.
 The sets of one run are written as one unit (`write_sets`).
 """
@@ -39,7 +45,7 @@ from debtgpt.config import PairsConfig, register_configs, require_at_least
 log = logging.getLogger(__name__)
 register_configs()
 
-SETS = ("sft", "dpo_dialogue", "dpo_turn")
+SETS = ("sft", "dpo_dialogue", "dpo_turn", "dpo_accept")
 # Drop reasons, as the cards count them.
 SINGLE_TRAJECTORY = "single_trajectory"
 TIE = "tie"
@@ -47,6 +53,9 @@ UNDER_MARGIN = "under_margin"
 NO_BRANCH_POINT = "no_branch_point"
 # (a branch point's own drop reasons are counted where they arise: data_gen/candidates.py)
 NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
+# dpo_accept's kinds of pair: where the expert accepts; where it does not, with no counter-offer standing or
+# with one it refuses
+ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused")
 
 
 def features(name: str):
@@ -59,6 +68,10 @@ def features(name: str):
         return Features({"messages": List(message), **common, "key": Value("string"), "reward": Value("float64"), "rank": Value("int32")})
     pair = {"prompt": List(message), "chosen": List(message), "rejected": List(message), **common,
             "chosen_reward": Value("float64"), "rejected_reward": Value("float64")}
+    if name == "dpo_accept":
+        return Features({"prompt": List(message), "chosen": List(message), "rejected": List(message), **common,
+                         "key": Value("string"), "branch_turn": Value("int32"), "kind": Value("string"),
+                         "dialogue_reward": Value("float64")})  # the reward of the rollout the turn is from
     if name == "dpo_dialogue":
         return Features({**pair, "chosen_key": Value("string"), "rejected_key": Value("string"),
                          "keys": List(Value("string")), "rewards": List(Value("float64"))})
@@ -209,13 +222,46 @@ def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict]
     return rows, dropped
 
 
+def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[list[dict], Counter]:
+    """The dpo_accept set: the expert's acceptance against the collector's own turn (module docstring)."""
+    from data_gen.candidates import candidate_text
+    from debtgpt.agents.prompting import collector_messages
+    from debtgpt.agents.scripted import acceptable_counter, expert_acceptance
+    from debtgpt.protocol import write_turn
+
+    shares = {"negative_no_counter": cfg.accept_negatives.no_counter, "negative_refused": cfg.accept_negatives.refused}
+    rows, counts = [], Counter()
+    for group in groups.values():
+        for t in sorted(group, key=lambda t: t.sample):
+            for i, turn in enumerate(t.turns):
+                if turn.role != "collector" or i == 0 or turn.action == "accept":
+                    continue
+                view = collector_view(t, i, max_turns)
+                if acceptable_counter(view) is not None:
+                    kind = "positive"
+                else:
+                    kind = "negative_no_counter" if view.standing_proposal("debtor") is None else "negative_refused"
+                    if turn.format_error is not None or turn.violations:
+                        continue  # a negative pair raises the collector's own turn: only a clean one
+                    if random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]:
+                        continue
+                acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
+                own = [{"role": "assistant", "content": candidate_text(turn)}]
+                chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
+                counts[(t.archetype, kind)] += 1
+                rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
+                             "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
+                             "kind": kind, "dialogue_reward": t.reward})
+    return rows, counts
+
+
 def set_card(name: str, rows: list[dict], dropped: Counter, groups: dict, cfg: dict, extra: dict) -> dict:
     """Counts overall and per archetype: scenarios, trajectories, rows, reward spread, drops by reason."""
     from debtgpt.constants import ARCHETYPES
     from debtgpt.io import package_versions
     from debtgpt.reward import reward_spread
 
-    reward_columns = ("reward",) if name == "sft" else ("chosen_reward", "rejected_reward")
+    reward_columns = {"sft": ("reward",), "dpo_accept": ("dialogue_reward",)}.get(name, ("chosen_reward", "rejected_reward"))
 
     def summary(archetype: str | None) -> dict:
         picked = [r for r in rows if archetype in (None, r["archetype"])]
@@ -254,13 +300,16 @@ def card_markdown(card: dict) -> str:
         "| archetype | scenarios | trajectories | rows | reward min / mean / max | dropped |",
         "|---|---|---|---|---|---|",
     ]
-    column = "reward" if card["set"] == "sft" else "chosen_reward"
+    column = {"sft": "reward", "dpo_accept": "dialogue_reward"}.get(card["set"], "chosen_reward")
     for archetype, s in [*card["by_archetype"].items(), ("all", card["overall"])]:
         spread = s[column]
         shown = "n/a" if spread["n"] == 0 else f"{spread['min']} / {spread['mean']} / {spread['max']}"
         drops = ", ".join(f"{k}: {v}" for k, v in s["dropped"].items()) or "none"
         lines.append(f"| {archetype} | {s['scenarios']} | {s['trajectories']} | {s['rows']} | {shown} | {drops} |")
-    if card["set"] != "sft":
+    if card["set"] == "dpo_accept":
+        kinds = ", ".join(f"{k}: {v}" for k, v in card["kinds"].items())
+        lines += ["", f"Rewards above are of the rollouts the pairs are from. Pairs by kind: {kinds}."]
+    elif card["set"] != "sft":
         lines += ["", "Rewards above are of the chosen side; card.json has the rejected side and every quantile."]
     if card["set"] == "dpo_dialogue":
         lines += ["", "Completions are whole dialogues: TRL's DPO loss covers the debtor's turns as well."]
@@ -367,6 +416,15 @@ def make_pairs(cfg: PairsConfig) -> dict:
         staged["dpo_turn"] = rows
         print(f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({forward} forward "
               f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))}")
+    if "dpo_accept" in cfg.sets:
+        for share in ("no_counter", "refused"):
+            if not 0 <= cfg.accept_negatives[share] <= 1:
+                raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
+        rows, counts = accept_pair_rows(groups, cfg, max_turns)
+        kinds = {kind: sum(n for (_, k), n in counts.items() if k == kind) for kind in ACCEPT_KINDS}
+        cards["dpo_accept"] = set_card("dpo_accept", rows, Counter(), groups, config, {**source, "kinds": kinds})
+        staged["dpo_accept"] = rows
+        print(f"pairs: dpo_accept {len(rows)} pairs ({', '.join(f'{k} {v}' for k, v in kinds.items())})")
     write_sets(out, staged, cards)
     print(f"pairs: {', '.join(staged)} -> {out}")
     return cards

@@ -38,7 +38,7 @@ Precision = Choice("Precision", [(v, v) for v in ("auto", "fp32", "bf16")])
 Overlength = Choice("Overlength", [(v, v) for v in ("fail", "drop")])
 FinalWeights = Choice("FinalWeights", [(v, v) for v in ("merged", "adapter")])
 WandbMode = Choice("WandbMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
-PairLevel = Choice("PairLevel", [(v, v) for v in ("turn", "dialogue")])
+PairLevel = Choice("PairLevel", [(v, v) for v in ("turn", "dialogue", "accept")])
 DebtorDice = Choice("DebtorDice", [(v, v) for v in ("sample", "scenario")])
 
 
@@ -291,9 +291,10 @@ class SFTRunConfig(TrainRunConfig):
 class DPORunConfig(TrainRunConfig):
     lr: float = 5e-5
     epochs: float = 1.0
-    # turn: pairs of one collector turn on a shared history (data/pairs/dpo_turn); dialogue: pairs of whole dialogues
+    # turn: pairs of one collector turn on a shared history (data/pairs/dpo_turn); dialogue: pairs of whole dialogues;
+    # accept: the expert's acceptance against the collector's own turn (dpo_accept)
     level: PairLevel = PairLevel.turn
-    # folder of dpo_turn/ and dpo_dialogue/ (HF datasets with prompt, chosen, rejected)
+    # folder of dpo_turn/, dpo_dialogue/ and dpo_accept/ (HF datasets with prompt, chosen, rejected)
     pairs_dir: str = "data/pairs"
     # the SFT model: the policy starts here and, with the adapter off, is the reference.
     # Set by the stage YAML to the SFT run of the same model choice (checkpoints/sft-<model>/final).
@@ -312,6 +313,11 @@ class DPORunConfig(TrainRunConfig):
     # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
     # "I accept" alone would tell chosen from rejected)
     mask_debtor_turns: bool = True
+    # [chosen, rejected]: only this many tokens of each side, from the first one where the two sides differ,
+    # enter the loss (turn-level and accept-level pairs); null = every collector token. A whole-turn loss spends
+    # its step on the words, which cost more nats than the decision itself (round 13); [24, 0] covers the tiny
+    # tokenizer's thought, strategy and action of an acceptance and keeps the rejected side out of the loss.
+    decision_tokens: Optional[List[int]] = None
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 
@@ -402,12 +408,20 @@ class RolloutsConfig:
 
 
 @dataclass
+class AcceptNegatives:
+    # where no counter-offer stands: the acceptance there is the mistake to keep unlikely
+    no_counter: float = 0.045
+    # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling)
+    refused: float = 0.15
+
+
+@dataclass
 class PairsConfig:
     # the rollouts to sample from (written by `make rollouts`)
     rollouts_dir: str = "data/rollouts/expert"
     # sft/, dpo_dialogue/ and dpo_turn/ go here
     out_dir: str = "data/pairs"
-    # which sets to build: any of sft, dpo_dialogue, dpo_turn
+    # which sets to build: any of sft, dpo_dialogue, dpo_turn, dpo_accept
     sets: List[str] = field(default_factory=lambda: ["sft", "dpo_dialogue", "dpo_turn"])
     # seed of branch-point choice, candidate streams and forward rollouts
     seed: int = 0
@@ -442,6 +456,9 @@ class PairsConfig:
     judge_rollouts: bool = False
     # the reward of every set: rollouts are scored again with these weights, forward rollouts with them too
     reward: RewardConfig = field(default_factory=RewardConfig)
+    # dpo_accept: shares of the collector's other clean turns made into negative pairs (its own turn over the
+    # expert's acceptance); round 13's d8 on validation
+    accept_negatives: AcceptNegatives = field(default_factory=AcceptNegatives)
     # discard turn-level candidates generated with other settings (else a changed setting is refused, named)
     overwrite: bool = False
     progress: bool = True

@@ -54,7 +54,7 @@ def test_the_defaults_are_those_make_runs():
     ("sft", "final_weights=both", "final_weights='both' is not allowed; allowed values: merged, adapter"),
     ("sft", "model.dtype=half", "model.dtype='half' is not allowed; allowed values: auto, float32, bfloat16"),
     ("dpo", "wandb.mode=on", "wandb.mode='on' is not allowed; allowed values: auto, online, offline, disabled"),
-    ("dpo", "level=episode", "level='episode' is not allowed; allowed values: turn, dialogue"),
+    ("dpo", "level=episode", "level='episode' is not allowed; allowed values: turn, dialogue, accept"),
     ("sft", "lrr=1", "lrr: Key 'lrr' not in 'SFTRunConfig'"),
 ])
 def test_a_bad_override_names_the_field_and_its_allowed_values(stage, override, line):

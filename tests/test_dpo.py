@@ -45,7 +45,7 @@ def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir,
 
 
 def test_an_unknown_level_or_a_missing_sft_model_fails_early(tiny_model_dir, pairs_dir, tmp_path):
-    with pytest.raises(ValueError, match=r"Invalid value 'episode', expected one of \[turn, dialogue\]\s+full_key: level"):
+    with pytest.raises(ValueError, match=r"Invalid value 'episode', expected one of \[turn, dialogue, accept\]\s+full_key: level"):
         dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="episode")  # the schema refuses it before any work
     with pytest.raises(FileNotFoundError, match="make sft"):
         train_dpo(dpo_config(tmp_path / "nothing", pairs_dir, tmp_path), tmp_path / "dpo")
@@ -85,3 +85,35 @@ def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
     assert batch["completion_mask"].sum(dim=1).tolist() == [sum(example["chosen_loss_mask"])] * 2 + [sum(example["rejected_loss_mask"])] * 2
     plain = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id)([example, example])
     assert (batch["completion_mask"] <= plain["completion_mask"]).all() and batch["input_ids"].equal(plain["input_ids"])
+
+
+def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pairs_dir, tmp_path):
+    from train.collector_turns import add_loss_masks
+    from train.model_loading import load_tokenizer
+    from trl.data_utils import common_prefix_length
+
+    tokenizer = load_tokenizer(str(tiny_model_dir), False)
+    prompt = [{"role": "system", "content": "You collect a debt."}, {"role": "user", "content": "I can pay 10% less."}]
+    chosen = [{"role": "assistant", "content": '{"thoughts": "Their proposal is inside the envelope.", "action": "accept"}'}]
+    rejected = [{"role": "assistant", "content": '{"thoughts": "Their terms need evidence.", "action": "non"}'}]
+    prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)["input_ids"]
+
+    def completion(messages):
+        return tokenizer.apply_chat_template(prompt + messages, tokenize=True, return_dict=True)["input_ids"][len(prompt_ids):]
+
+    example = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "prompt_ids": prompt_ids,
+               "chosen_ids": completion(chosen), "rejected_ids": completion(rejected)}
+    parted = common_prefix_length(example["chosen_ids"], example["rejected_ids"])
+    masks = add_loss_masks(example, tokenizer, decision_tokens=[4, 0])
+    assert [p for p, m in enumerate(masks["chosen_loss_mask"]) if m] == list(range(parted, parted + 4))
+    assert not any(masks["rejected_loss_mask"])  # the rejected side out of the loss
+    assert tokenizer.decode(example["chosen_ids"][parted:parted + 4]).startswith(" proposal")
+
+    # the option trains through the masking trainer even with the debtor unmasked; bad counts fail before any work
+    out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], mask_debtor_turns=False), tmp_path / "dpo")
+    assert type(out["trainer"]).__name__ == "CollectorTurnsDPOTrainer" and out["trainer"].state.global_step == 1
+    for bad, message in (([0, 0], "not both 0"), ([4], r"must be \[chosen, rejected\]")):
+        with pytest.raises(ValueError, match=message):
+            train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=bad), tmp_path / "bad")
+    with pytest.raises(ValueError, match="level=dialogue"):
+        train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], level="dialogue"), tmp_path / "bad")

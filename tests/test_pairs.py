@@ -190,3 +190,43 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
                                                 sets=["sft", "dpo_dialogue"], progress=False, sft_top_k=2, margin=0.3)))
     assert all(json.loads((out / n / "card.json").read_text())["config"]["sft_top_k"] == 2 for n in before)
     assert not list(out.glob(".sets-*"))
+
+
+def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn(built, tmp_path):
+    from data_gen.pairs import collector_view
+    from debtgpt.agents.scripted import ACCEPT_THOUGHT, acceptable_counter
+    from debtgpt.config import AcceptNegatives
+    from debtgpt.protocol import parse_turn
+
+    # the firm collector accepts only counter-offers at or under its own discount, where the expert takes 5
+    # points more: a few positives in every training scenario's 4 calls
+    rollouts = tmp_path / "firm"
+    make_rollouts(OmegaConf.structured(RolloutsConfig(
+        data_dir=str(built["root"] / "data"), out_dir=str(rollouts), collector="firm", max_scenarios=None,
+        samples_per_scenario=4, shard_size=8, progress=False,
+    )))
+    every = dict(rollouts_dir=str(rollouts), sets=["dpo_accept"], progress=False, accept_negatives=AcceptNegatives(1.0, 1.0))
+    card = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "all"), **every)))["dpo_accept"]
+    rows = load_from_disk(str(tmp_path / "all" / "dpo_accept")).to_list()
+    kinds = card["kinds"]
+    assert sum(kinds.values()) == len(rows) and all(kinds.values())  # every kind occurs
+    trajectories = {t.key(): t for t in load_rollouts(rollouts)[0]}
+    for row in rows:
+        t = trajectories[row["key"]]
+        view = collector_view(t, row["branch_turn"], 24)
+        own = t.turns[row["branch_turn"]]
+        acceptance, other = (row["chosen"], row["rejected"]) if row["kind"] == "positive" else (row["rejected"], row["chosen"])
+        accepted = parse_turn(acceptance[0]["content"], "collector")
+        assert accepted.action == "accept" and accepted.thoughts == f"{view.evidence.note()} {ACCEPT_THOUGHT}"
+        assert parse_turn(other[0]["content"], "collector").action == own.action != "accept"
+        assert (acceptable_counter(view) is not None) == (row["kind"] == "positive")
+        if row["kind"] != "positive":  # a negative pair raises the collector's own turn: a clean one only
+            assert own.format_error is None and not own.violations
+            assert (view.standing_proposal("debtor") is None) == (row["kind"] == "negative_no_counter")
+    # the shares draw the negatives; every positive stays
+    none = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "none"), **{
+        **every, "accept_negatives": AcceptNegatives(0.0, 0.0)})))["dpo_accept"]["kinds"]
+    assert none == {**kinds, "negative_no_counter": 0, "negative_refused": 0}
+    with pytest.raises(ValueError, match=r"accept_negatives.refused=1.5 must be in \[0, 1\]"):
+        make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "bad"), **{
+            **every, "accept_negatives": AcceptNegatives(0.1, 1.5)})))

@@ -1,4 +1,5 @@
-"""DPO whose loss counts the collector's turns only (DPORunConfig.mask_debtor_turns).
+"""DPO whose loss counts the collector's turns only (DPORunConfig.mask_debtor_turns), or only the decision
+where the two sides of a pair part (DPORunConfig.decision_tokens).
 
 TRL's DPOTrainer scores every token of a completion. A dialogue-level completion is the rest of the call, the
 debtor's replies included: those tokens are not the collector's choice, and the debtor's "I accept" alone tells
@@ -43,10 +44,16 @@ def collector_token_mask(tokenizer, prompt: list[dict], completion: list[dict], 
     return mask
 
 
-def add_loss_masks(example: dict, tokenizer) -> dict:
-    """The mask columns of one tokenized pair (TRL's prompt_ids, chosen_ids and rejected_ids are already set)."""
-    return {column: collector_token_mask(tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"])
-            for side, column in MASK_COLUMNS.items()}
+def add_loss_masks(example: dict, tokenizer, mask_debtor: bool = True, decision_tokens: list[int] | None = None) -> dict:
+    """The mask columns of one tokenized pair (TRL's prompt_ids, chosen_ids and rejected_ids are already set):
+    the collector's tokens (`mask_debtor`), cut to the decision (`decision_tokens`, DPORunConfig)."""
+    masks = {side: collector_token_mask(tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"])
+             if mask_debtor else [1] * len(example[f"{side}_ids"]) for side in MASK_COLUMNS}
+    if decision_tokens is not None:
+        parted = common_prefix_length(example["chosen_ids"], example["rejected_ids"])
+        for side, count in zip(MASK_COLUMNS, decision_tokens):
+            masks[side] = [m * int(parted <= p < parted + count) for p, m in enumerate(masks[side])]
+    return {MASK_COLUMNS[side]: mask for side, mask in masks.items()}
 
 
 @dataclass
@@ -68,11 +75,18 @@ class CollectorTurnsCollator(DataCollatorForPreference):
 
 class CollectorTurnsDPOTrainer(DPOTrainer):
     """DPOTrainer whose batches carry the mask columns, built once right after TRL tokenizes the pairs; pass it
-    a CollectorTurnsCollator (`collector_turns_collator`)."""
+    a CollectorTurnsCollator (`collector_turns_collator`). `mask_debtor` and `decision_tokens` as in
+    `add_loss_masks`."""
+
+    def __init__(self, *args, mask_debtor: bool = True, decision_tokens: list[int] | None = None, **kwargs):
+        self._mask_debtor, self._decision_tokens = mask_debtor, decision_tokens  # read by _prepare_dataset
+        super().__init__(*args, **kwargs)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-        return dataset.map(add_loss_masks, fn_kwargs={"tokenizer": self._tokenizer}, desc=f"Masking the debtor's turns in {dataset_name}")
+        what = "Cutting the loss to the decision" if self._decision_tokens is not None else "Masking the debtor's turns"
+        return dataset.map(add_loss_masks, fn_kwargs={"tokenizer": self._tokenizer, "mask_debtor": self._mask_debtor,
+                                                      "decision_tokens": self._decision_tokens}, desc=f"{what} in {dataset_name}")
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()

@@ -3,6 +3,7 @@
     python -m train.dpo                                    # turn-level pairs, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
     python -m train.dpo level=dialogue beta=0.2 loss_type=ipo run=dpo-dialogue
     python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
+    python -m train.dpo +experiment=accept_dpo             # level=accept, the loss cut to the decision (make accept)
 
 The reference model is the SFT model itself with the LoRA adapters switched off (peft_config given,
 ref_model=None): no second copy in memory. Only the collector's tokens enter the loss (mask_debtor_turns,
@@ -24,7 +25,7 @@ from debtgpt.config import DPORunConfig, register_configs
 
 register_configs()
 
-PAIR_LEVELS = {"turn": "dpo_turn", "dialogue": "dpo_dialogue"}
+PAIR_LEVELS = {"turn": "dpo_turn", "dialogue": "dpo_dialogue", "accept": "dpo_accept"}
 PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
 
@@ -40,6 +41,7 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     from train.trainer_config import check_run_config, trainer_arguments
 
     check_run_config(cfg)
+    decision_tokens = check_decision_tokens(cfg)
     if not cfg.lora.enabled:
         say("lora.enabled=false: full DPO, TRL loads a second copy of the SFT model as the reference")
     out_dir = Path(out_dir)
@@ -77,19 +79,34 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     say(f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
         f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
     trainer_class, collator = DPOTrainer, None
-    if cfg.mask_debtor_turns:
+    masks = {}
+    if cfg.mask_debtor_turns or cfg.decision_tokens is not None:
         from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
         trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
+        masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens)
     trainer = trainer_class(
         model=model, ref_model=None, args=args, train_dataset=train_set, processing_class=tokenizer,
         eval_dataset=heldout.select_columns(PAIR_COLUMNS) if len(heldout) else None,
-        peft_config=lora_config(cfg.lora), data_collator=collator,
+        peft_config=lora_config(cfg.lora), data_collator=collator, **masks,
     )
     say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
 
     result = train_and_save(trainer, tokenizer, cfg, str(init_from), out_dir, config, data_card, max_length, len(train_set), report_to)
     write_curves(trainer.state.log_history, out_dir)
     return result
+
+
+def check_decision_tokens(cfg: DPORunConfig) -> list[int] | None:
+    """decision_tokens as a list of two counts, or None; a dialogue-level pair parts at its first collector turn
+    and goes on for many turns, so the cut is for one-turn completions only."""
+    if cfg.decision_tokens is None:
+        return None
+    counts = list(cfg.decision_tokens)
+    if len(counts) != 2 or min(counts) < 0 or max(counts) == 0:
+        raise ValueError(f"decision_tokens={counts} must be [chosen, rejected]: two token counts >= 0, not both 0")
+    if cfg.level == "dialogue":
+        raise ValueError("decision_tokens needs one-turn completions: level=turn or level=accept, not level=dialogue")
+    return counts
 
 
 def split_heldout(dataset, fraction: float, seed: int):

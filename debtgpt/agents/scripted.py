@@ -162,6 +162,23 @@ class ConcederCollector(Agent):
         return _ask(view, terms, "emotional appeasement", thoughts="Make it easier so they say yes.")
 
 
+ACCEPT_THOUGHT = "Their proposal is inside the envelope."
+
+
+def acceptable_counter(view: View) -> Agreement | None:
+    """The debtor's standing counter-offer if the expert accepts it: inside the envelope, and at most 5 points
+    more discount than the collector's own last offer (further than that is haggling worth answering)."""
+    counter, last = view.standing_proposal("debtor"), view.own_last_proposal()
+    if counter is None or envelope_violations(counter, view.evidence):
+        return None
+    return counter if last is None or counter.disc_ratio <= last.disc_ratio + 0.05 else None
+
+
+def expert_acceptance(view: View) -> Turn:
+    """The expert's acceptance turn at `view`, its thought opening with the evidence note as in `act`."""
+    return ExpertCollector._noted(view, _accept(view, ACCEPT_THOUGHT))
+
+
 class ExpertCollector(Agent):
     """Stochastic, within the envelope, using all nine strategies; the offline teacher."""
     replayable = True
@@ -195,10 +212,8 @@ class ExpertCollector(Agent):
         last = view.own_last_proposal()
         counter = view.standing_proposal("debtor")
 
-        if counter is not None and not envelope_violations(counter, view.evidence) and (
-            last is None or counter.disc_ratio <= last.disc_ratio + 0.05
-        ):
-            return _accept(view, "Their proposal is inside the envelope.")
+        if acceptable_counter(view) is not None:
+            return _accept(view, ACCEPT_THOUGHT)
         if counter is not None and not view.evidence.hardship and rng.random() < 0.7 and set(
             envelope_violations(counter, view.evidence)
         ) <= {DISCOUNT_WITHOUT_HARDSHIP, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP}:
