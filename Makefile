@@ -114,7 +114,7 @@ demo: $(STAMP)
 
 # Round 13's acceptance lever (README, "Making DPO learn") on the demo's SFT model (run `make demo` first):
 # rollouts of every training scenario, the dpo_accept pairs, DPO with the loss cut to the decision, and
-# DebtBench against SFT on the validation split. About 15 minutes on 2 cores.
+# DebtBench against SFT on the validation split. About 21 minutes on 2 cores.
 accept: $(STAMP)
 	$(PY) -m debtgpt.stages \
 	  "data_gen.rollouts +experiment=accept_rollouts seed=$(SEED)" \
