@@ -66,12 +66,11 @@ def features(name: str):
     common = {"scenario_id": Value("string"), "archetype": Value("string")}
     if name == "sft":
         return Features({"messages": List(message), **common, "key": Value("string"), "reward": Value("float64"), "rank": Value("int32")})
-    pair = {"prompt": List(message), "chosen": List(message), "rejected": List(message), **common,
-            "chosen_reward": Value("float64"), "rejected_reward": Value("float64")}
+    sides = {"prompt": List(message), "chosen": List(message), "rejected": List(message), **common}
     if name == "dpo_accept":
-        return Features({"prompt": List(message), "chosen": List(message), "rejected": List(message), **common,
-                         "key": Value("string"), "branch_turn": Value("int32"), "kind": Value("string"),
+        return Features({**sides, "key": Value("string"), "branch_turn": Value("int32"), "kind": Value("string"),
                          "dialogue_reward": Value("float64")})  # the reward of the rollout the turn is from
+    pair = {**sides, "chosen_reward": Value("float64"), "rejected_reward": Value("float64")}
     if name == "dpo_dialogue":
         return Features({**pair, "chosen_key": Value("string"), "rejected_key": Value("string"),
                          "keys": List(Value("string")), "rewards": List(Value("float64"))})
@@ -222,7 +221,7 @@ def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict]
     return rows, dropped
 
 
-def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[list[dict], Counter]:
+def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dict]:
     """The dpo_accept set: the expert's acceptance against the collector's own turn (module docstring)."""
     from data_gen.candidates import candidate_text
     from debtgpt.agents.prompting import collector_messages
@@ -230,7 +229,7 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[li
     from debtgpt.protocol import write_turn
 
     shares = {"negative_no_counter": cfg.accept_negatives.no_counter, "negative_refused": cfg.accept_negatives.refused}
-    rows, counts = [], Counter()
+    rows = []
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
             for i, turn in enumerate(t.turns):
@@ -248,11 +247,10 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[li
                 acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
                 own = [{"role": "assistant", "content": candidate_text(turn)}]
                 chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
-                counts[(t.archetype, kind)] += 1
                 rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
                              "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
                              "kind": kind, "dialogue_reward": t.reward})
-    return rows, counts
+    return rows
 
 
 def set_card(name: str, rows: list[dict], dropped: Counter, groups: dict, cfg: dict, extra: dict) -> dict:
@@ -420,8 +418,9 @@ def make_pairs(cfg: PairsConfig) -> dict:
         for share in ("no_counter", "refused"):
             if not 0 <= cfg.accept_negatives[share] <= 1:
                 raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
-        rows, counts = accept_pair_rows(groups, cfg, max_turns)
-        kinds = {kind: sum(n for (_, k), n in counts.items() if k == kind) for kind in ACCEPT_KINDS}
+        rows = accept_pair_rows(groups, cfg, max_turns)
+        counted = Counter(r["kind"] for r in rows)
+        kinds = {kind: counted[kind] for kind in ACCEPT_KINDS}
         cards["dpo_accept"] = set_card("dpo_accept", rows, Counter(), groups, config, {**source, "kinds": kinds})
         staged["dpo_accept"] = rows
         print(f"pairs: dpo_accept {len(rows)} pairs ({', '.join(f'{k} {v}' for k, v in kinds.items())})")

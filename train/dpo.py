@@ -80,7 +80,7 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
         f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
     trainer_class, collator = DPOTrainer, None
     masks = {}
-    if cfg.mask_debtor_turns or cfg.decision_tokens is not None:
+    if cfg.mask_debtor_turns or decision_tokens is not None:
         from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
         trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
         masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens)
