@@ -17,11 +17,11 @@ ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
 PAIRS_CARD    := data/pairs/dpo_turn/card.json
 SFT_MODEL     := checkpoints/sft-tiny/final/config.json
 
-.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo accept seeds test browser screenshots bench clean
+.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo seeds test browser screenshots bench clean
 
 help:
 	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
-	@echo "               rollouts of the SFT model, pairs, DPO, and DebtBench of expert, SFT and DPO"
+	@echo "               rollouts of the SFT model, acceptance pairs, DPO, and DebtBench of expert, SFT and DPO"
 	@echo "make data      synthetic debt records and personas -> data/"
 	@echo "make eval      DebtBench evaluation of collectors side by side -> reports/<run>/"
 	@echo "make serve     web viewer of reports/ and a page to play the debtor, on http://127.0.0.1:8000"
@@ -31,7 +31,6 @@ help:
 	@echo "make dpo       DPO with LoRA on the preference pairs -> checkpoints/dpo-tiny/"
 	@echo "make sweep     Hydra multirun of SFT (SWEEP=\"lr=1e-3,2e-3\"; ARGS=hydra/launcher=slurm on a cluster)"
 	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
-	@echo "make accept    after make demo: DPO on the expert's acceptances (round 13), judged on validation"
 	@echo "make test      the test suite (offline, CPU; installs chromium for the browser test when root)"
 	@echo "make screenshots  README screenshots of the viewer, taken by the browser test -> docs/img/"
 	@echo "make bench     throughput benchmarks"
@@ -111,16 +110,6 @@ demo: $(STAMP)
 	  "data_gen.pairs +experiment=demo_sft_pairs seed=$(SEED)" \
 	  "train.dpo +experiment=demo_dpo seed=$(SEED)" \
 	  "eval.run +experiment=demo_eval seed=$(SEED)"
-
-# Round 13's acceptance lever (README, "Making DPO learn") on the demo's SFT model (run `make demo` first):
-# rollouts of every training scenario, the dpo_accept pairs, DPO with the loss cut to the decision, and
-# DebtBench against SFT on the validation split. About 21 minutes on 2 cores.
-accept: $(STAMP)
-	$(PY) -m debtgpt.stages \
-	  "data_gen.rollouts +experiment=accept_rollouts seed=$(SEED)" \
-	  "data_gen.pairs +experiment=accept_pairs seed=$(SEED)" \
-	  "train.dpo +experiment=accept_dpo seed=$(SEED)" \
-	  "eval.run +experiment=accept_eval seed=$(SEED)"
 
 # The demo once per seed, each in its own copy of the tree (sharing .venv), and the table of DPO - SFT per seed
 # -> benchmarks/results/learning_seeds.md

@@ -1,4 +1,5 @@
-"""SFT and DPO training throughput (tokens per second) on the CPU with the tiny model.
+"""SFT and DPO training throughput (tokens per second) on the CPU with the tiny model, and DPO with the loss cut to the
+decision with and without the rejected rows run.
 
     python -m benchmarks.train_throughput [--steps 8] [--scenarios 24]
 
@@ -95,10 +96,16 @@ def train_throughput(steps: int = 8, batch_size: int = 4, n_scenarios: int = 16)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = write_workload(root / "pairs", n_scenarios)
-        for kind, train in (("sft", train_sft), ("dpo", train_dpo)):
+        # decision_tokens=[24, 1] and [24, 0] process the same batches; with no rejected token in the loss ([24, 0])
+        # the rejected rows are not run (train.collector_turns.ChosenRowsOnly)
+        runs = (("sft", train_sft, {}), ("dpo", train_dpo, {}),
+                ("dpo_decision_rejected_run", train_dpo, {"decision_tokens": [24, 1]}),
+                ("dpo_decision", train_dpo, {"decision_tokens": [24, 0]}))
+        for kind, train, options in runs:
             # no held-out pairs: with logging_steps=1 DPO would evaluate them every step, inside the timed run
-            extra = {"init_from": str(root / "bench-sft" / "final"), "heldout_fraction": 0.0} if kind == "dpo" else {}
-            cfg = run_config(kind, data, root, steps, batch_size, **extra)
+            extra = {"init_from": str(root / "bench-sft" / "final"), "heldout_fraction": 0.0, "run": f"bench-{kind}",
+                     **options} if kind != "sft" else {}
+            cfg = run_config("dpo" if kind != "sft" else kind, data, root, steps, batch_size, **extra)
             start = time.perf_counter()
             out = train(cfg, root / cfg.run)
             seconds = time.perf_counter() - start
@@ -122,6 +129,9 @@ def main() -> None:
     for kind, row in results.items():
         print(f"{kind}: {row['tokens_per_second']:.0f} tokens/s ({row['tokens']} tokens in {row['train_seconds']:.1f} s, "
               f"{row['steps']} steps of {row['batch_size']}, max_length {row['max_length']})")
+    whole, chosen_only = results["dpo_decision_rejected_run"], results["dpo_decision"]
+    print(f"dpo with decision_tokens: the rejected rows skipped ([24, 0]) take {chosen_only['train_seconds'] / whole['train_seconds']:.2f}x "
+          f"the time of running them ([24, 1]) on the same {whole['steps']} batches")
 
 
 if __name__ == "__main__":

@@ -309,6 +309,9 @@ class DPORunConfig(TrainRunConfig):
     sft_weight: float = 0.0
     # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
     heldout_fraction: float = 0.1
+    # the held-out pairs are scored every this many steps (null: logging_steps); each pass is a forward over all
+    # of them, which on the tiny CPU default costs as much as ten training steps
+    eval_steps: Optional[int] = None
     # only the collector's turns of a completion enter the loss; TRL counts every completion token, and a
     # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
     # "I accept" alone would tell chosen from rejected)
@@ -332,8 +335,8 @@ class PublishConfig:
     # the collector of that report the model card is about (null: every collector in it)
     collector: Optional[str] = "dpo"
     # dataset folders whose cards (README.md or card.json) are copied beside the model card: what the demo's
-    # DPO model was trained on (its SFT set, then the dialogue-level pairs of the SFT model's rollouts)
-    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_dialogue"])
+    # DPO model was trained on (its SFT set, then the acceptance pairs of the SFT model's rollouts)
+    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_accept"])
     # the folder that is written, checked and pushed
     staging_dir: str = "checkpoints/publish"
     # write and check the folder, push nothing

@@ -112,6 +112,32 @@ def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pair
     # the option trains through the masking trainer even with the debtor unmasked; bad counts fail before any work
     out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], mask_debtor_turns=False), tmp_path / "dpo")
     assert type(out["trainer"]).__name__ == "CollectorTurnsDPOTrainer" and out["trainer"].state.global_step == 1
+    # the rejected rows, out of the loss, are not run: the same loss, gradient, reference log-probs and metrics
+    import torch
+    from train.collector_turns import ChosenRowsOnly
+    from trl import DPOTrainer
+
+    trainer = out["trainer"]
+    trainer.model.eval()  # no LoRA dropout, so two passes can agree
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+
+    def one_pass(compute_loss):
+        trainer.model.zero_grad()
+        loss = compute_loss(trainer.model, batch)
+        loss.backward()
+        grads = [p.grad.clone() for p in trainer.model.parameters() if p.requires_grad]
+        return loss.detach(), grads, {k: v[-1] for k, v in trainer._metrics["eval"].items()}
+
+    skipped, whole = one_pass(trainer.compute_loss), one_pass(lambda m, b: DPOTrainer.compute_loss(trainer, m, b))
+    assert torch.allclose(skipped[0], whole[0], atol=1e-6) and skipped[2] == pytest.approx(whole[2], abs=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(skipped[1], whole[1])) and any(g.abs().sum() > 0 for g in whole[1])
+    with torch.no_grad():
+        for a, b in zip(trainer.compute_ref_log_probs(trainer.model, batch), DPOTrainer.compute_ref_log_probs(trainer, trainer.model, batch)):
+            assert torch.allclose(a, b, atol=1e-5)
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    with pytest.raises(ValueError, match="rejected row has tokens in the loss"):
+        ChosenRowsOnly(trainer.model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                      labels=torch.ones_like(labels), fused_lm_head=True)
     for bad, message in (([0, 0], "not both 0"), ([4], r"must be \[chosen, rejected\]")):
         with pytest.raises(ValueError, match=message):
             train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=bad), tmp_path / "bad")

@@ -89,7 +89,7 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
 
 # Settings a run may resume under new values of: bookkeeping, and its length (max_steps, epochs: a longer
 # run continues the same training; the card's global_step says how far it went).
-RESUMABLE_SETTINGS = ("resume", "logging_steps", "save_steps", "save_total_limit", "wandb", "checkpoints_dir", "run",
+RESUMABLE_SETTINGS = ("resume", "logging_steps", "eval_steps", "save_steps", "save_total_limit", "wandb", "checkpoints_dir", "run",
                       "max_steps", "epochs")
 SETTINGS_FILE = "run_settings.json"
 

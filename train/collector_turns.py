@@ -8,6 +8,10 @@ changing how the collector negotiates. Here each completion token gets a 1 when 
 message (its content and closing tokens; not the role header the template writes before it) and 0 otherwise,
 and the collator multiplies TRL's completion mask by it. A turn-level completion is one assistant message, so
 its mask equals TRL's.
+
+With `decision_tokens=[n, 0]` no rejected token is in the loss, and every output of the fused LM head is zero where
+no label is: the rejected rows are then not run at all (ChosenRowsOnly), which halves DPO's forward and backward
+work and leaves the loss, its gradient and the logged metrics as they were.
 """
 from __future__ import annotations
 
@@ -73,6 +77,31 @@ class CollectorTurnsCollator(DataCollatorForPreference):
         return output
 
 
+class ChosenRowsOnly:
+    """The model, called on TRL's [chosen; rejected] batch, runs the chosen half only and gives the rejected half
+    the fused LM head's outputs for rows without a label: zeros (False for `is_top1`)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def __call__(self, **kwargs):
+        if not kwargs.get("fused_lm_head"):  # TRL's extra logits pass for compute_metrics: left whole
+            return self._model(**kwargs)
+        labels = kwargs["labels"]
+        half = labels.shape[0] // 2
+        if bool((labels[half:] != -100).any()):
+            raise ValueError("a rejected row has tokens in the loss; ChosenRowsOnly needs decision_tokens=[n, 0]")
+        outputs = self._model(**{k: v[:half] if torch.is_tensor(v) and v.dim() and v.shape[0] == 2 * half else v
+                                 for k, v in kwargs.items()})
+        for name, value in outputs.items():
+            if torch.is_tensor(value) and value.dim() and value.shape[0] == half:
+                outputs[name] = torch.cat([value, torch.zeros_like(value)])
+        return outputs
+
+
 class CollectorTurnsDPOTrainer(DPOTrainer):
     """DPOTrainer whose batches carry the mask columns, built once right after TRL tokenizes the pairs; pass it
     a CollectorTurnsCollator (`collector_turns_collator`). `mask_debtor` and `decision_tokens` as in
@@ -87,6 +116,16 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
         what = "Cutting the loss to the decision" if self._decision_tokens is not None else "Masking the debtor's turns"
         return dataset.map(add_loss_masks, fn_kwargs={"tokenizer": self._tokenizer, "mask_debtor": self._mask_debtor,
                                                       "decision_tokens": self._decision_tokens}, desc=f"{what} in {dataset_name}")
+
+    def _rejected_out_of_loss(self) -> bool:
+        return self._decision_tokens is not None and self._decision_tokens[1] == 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        model = ChosenRowsOnly(model) if self._rejected_out_of_loss() else model
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def compute_ref_log_probs(self, model, inputs):
+        return super().compute_ref_log_probs(ChosenRowsOnly(model) if self._rejected_out_of_loss() else model, inputs)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()

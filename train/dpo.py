@@ -3,7 +3,7 @@
     python -m train.dpo                                    # turn-level pairs, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
     python -m train.dpo level=dialogue beta=0.2 loss_type=ipo run=dpo-dialogue
     python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
-    python -m train.dpo +experiment=accept_dpo             # level=accept, the loss cut to the decision (make accept)
+    python -m train.dpo +experiment=demo_dpo               # level=accept, the loss cut to the decision (make demo)
 
 The reference model is the SFT model itself with the LoRA adapters switched off (peft_config given,
 ref_model=None): no second copy in memory. Only the collector's tokens enter the loss (mask_debtor_turns,
@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import DPORunConfig, register_configs
+from debtgpt.config import DPORunConfig, register_configs, require_at_least
 
 register_configs()
 
@@ -42,6 +42,10 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
 
     check_run_config(cfg)
     decision_tokens = check_decision_tokens(cfg)
+    if cfg.eval_steps is not None:
+        require_at_least(1, eval_steps=cfg.eval_steps)
+    if cfg.sft_weight < 0 or not 0 <= cfg.heldout_fraction < 1:
+        raise ValueError(f"sft_weight={cfg.sft_weight} must be >= 0 and heldout_fraction={cfg.heldout_fraction} in [0, 1)")
     if not cfg.lora.enabled:
         say("lora.enabled=false: full DPO, TRL loads a second copy of the SFT model as the reference")
     out_dir = Path(out_dir)
@@ -67,12 +71,10 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     data_card = dataset_card(data)
     report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
-    if cfg.sft_weight < 0 or not 0 <= cfg.heldout_fraction < 1:
-        raise ValueError(f"sft_weight={cfg.sft_weight} must be >= 0 and heldout_fraction={cfg.heldout_fraction} in [0, 1)")
     losses = dict(loss_type=[cfg.loss_type, "sft"], loss_weights=[1.0, cfg.sft_weight]) if cfg.sft_weight else dict(loss_type=[cfg.loss_type])
     typed = dict(beta=cfg.beta, precompute_ref_log_probs=cfg.precompute_ref_log_probs, **losses)
     if len(heldout):
-        typed.update(eval_strategy="steps", eval_steps=cfg.logging_steps, per_device_eval_batch_size=cfg.batch_size)
+        typed.update(eval_strategy="steps", eval_steps=cfg.eval_steps or cfg.logging_steps, per_device_eval_batch_size=cfg.batch_size)
     args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))  # before the model loads
 
     model = load_model(str(init_from), cfg.model)
