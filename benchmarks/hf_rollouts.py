@@ -4,7 +4,8 @@
 
 The workload is the demo's: the SFT collector, sampled hot (sft-explore: temperature 0.8, top-p 0.95, up
 to 160 tokens a turn), against the scripted debtor, 20 turns at most, on 192 training scenarios (as many
-dialogues as the demo's rollouts stage plays: 96 scenarios x 2). Two paths of the hf backend:
+dialogues as the demo's rollouts stage played until round 15: 96 scenarios x 2; it now plays 683 x 2). Two paths
+of the hf backend:
 - "generate": `model.generate` re-encodes each whole conversation every turn, 32 dialogues a batch (the
   path before the prefix cache; `prefix_cache_gib=0`);
 - "prefix cache": each dialogue's KV cache is kept between its turns, 128 dialogues a batch.
@@ -79,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="checkpoints/sft-tiny/final")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--dialogues", type=int, default=192)  # the demo's rollouts stage: 96 scenarios x 2
+    parser.add_argument("--dialogues", type=int, default=192)  # the demo's rollouts stage until round 15: 96 scenarios x 2
     parser.add_argument("--branch-points", type=int, default=32)
     args = parser.parse_args()
     if not (Path(args.model) / "config.json").is_file():

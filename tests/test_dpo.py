@@ -30,6 +30,7 @@ def test_dpo_with_lora_keeps_no_reference_copy_and_merges_final(tiny_model_dir, 
     trainer = out["trainer"]
     assert trainer.ref_model is None  # the reference is the SFT model with its adapters off
     assert trainer.args.beta == 0.2 and trainer.args.loss_type == ["sigmoid"] and not trainer.args.bf16
+    assert trainer.args.eval_steps == 1  # the held-out pairs at every logging step unless eval_steps says otherwise
     final = tmp_path / "dpo" / "final"
     assert (final / "model.safetensors").is_file() and not (final / "adapter_config.json").exists()
     assert json.loads((final / "train_card.json").read_text())["examples"] == out["examples"]
@@ -141,5 +142,8 @@ def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pair
     for bad, message in (([0, 0], "not both 0"), ([4], r"must be \[chosen, rejected\]")):
         with pytest.raises(ValueError, match=message):
             train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=bad), tmp_path / "bad")
+    with pytest.raises(ValueError, match="eval_steps=0 must be an integer of at least 1"):
+        train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, eval_steps=0), tmp_path / "bad")
+    assert train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, eval_steps=5), tmp_path / "spaced")["trainer"].args.eval_steps == 5
     with pytest.raises(ValueError, match="level=dialogue"):
         train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], level="dialogue"), tmp_path / "bad")
