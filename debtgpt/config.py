@@ -416,9 +416,9 @@ class AcceptNegatives:
     # 13's 0.045: +0.105 and +0.120 above SFT on validation against +0.059, a third of the empty acceptances
     no_counter: float = 0.15
     # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling). 0.05 against
-    # 0.15 (round 15): +0.151 and +0.162 above SFT on validation against +0.105 and +0.120. Their own turns there
-    # mostly read "Their terms need evidence", which the DPO model also wrote once the evidence was given, and then
-    # broke its JSON
+    # 0.15 (round 15): +0.151 and +0.162 above SFT on validation against +0.105 and +0.120. About half of the
+    # model's own turns there read "Their terms need evidence", which the DPO model also wrote once the evidence
+    # was given, and then broke its JSON
     refused: float = 0.05
 
 

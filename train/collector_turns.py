@@ -79,7 +79,8 @@ class CollectorTurnsCollator(DataCollatorForPreference):
 
 class ChosenRowsOnly:
     """The model, called on TRL's [chosen; rejected] batch, runs the chosen half only and gives the rejected half
-    the fused LM head's outputs for rows without a label: zeros (False for `is_top1`)."""
+    the fused LM head's outputs for rows without a label: zeros (False for `is_top1`). A mixture-of-experts model's
+    router loss then covers the chosen rows only."""
 
     def __init__(self, model):
         self._model = model
