@@ -56,6 +56,9 @@ NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
 # dpo_accept's kinds of pair: where the expert accepts; where it does not, with no counter-offer standing or
 # with one it refuses
 ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused")
+# The reward columns a set's card summarises; the first is the one its markdown table shows.
+REWARD_COLUMNS = {"sft": ("reward",), "dpo_accept": ("dialogue_reward",)}
+PAIR_REWARD_COLUMNS = ("chosen_reward", "rejected_reward")
 
 
 def features(name: str):
@@ -228,7 +231,12 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
     from debtgpt.agents.scripted import acceptable_counter, expert_acceptance
     from debtgpt.protocol import write_turn
 
-    shares = {"negative_no_counter": cfg.accept_negatives.no_counter, "negative_refused": cfg.accept_negatives.refused}
+    shares = {}
+    for kind in ACCEPT_KINDS[1:]:  # negative_<share>: the share of accept_negatives drawn for that kind
+        share = kind.removeprefix("negative_")
+        if not 0 <= cfg.accept_negatives[share] <= 1:
+            raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
+        shares[kind] = cfg.accept_negatives[share]
     rows = []
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
@@ -259,7 +267,7 @@ def set_card(name: str, rows: list[dict], dropped: Counter, groups: dict, cfg: d
     from debtgpt.io import package_versions
     from debtgpt.reward import reward_spread
 
-    reward_columns = {"sft": ("reward",), "dpo_accept": ("dialogue_reward",)}.get(name, ("chosen_reward", "rejected_reward"))
+    reward_columns = REWARD_COLUMNS.get(name, PAIR_REWARD_COLUMNS)
 
     def summary(archetype: str | None) -> dict:
         picked = [r for r in rows if archetype in (None, r["archetype"])]
@@ -298,7 +306,7 @@ def card_markdown(card: dict) -> str:
         "| archetype | scenarios | trajectories | rows | reward min / mean / max | dropped |",
         "|---|---|---|---|---|---|",
     ]
-    column = {"sft": "reward", "dpo_accept": "dialogue_reward"}.get(card["set"], "chosen_reward")
+    column = REWARD_COLUMNS.get(card["set"], PAIR_REWARD_COLUMNS)[0]
     for archetype, s in [*card["by_archetype"].items(), ("all", card["overall"])]:
         spread = s[column]
         shown = "n/a" if spread["n"] == 0 else f"{spread['min']} / {spread['mean']} / {spread['max']}"
@@ -415,9 +423,6 @@ def make_pairs(cfg: PairsConfig) -> dict:
         print(f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({forward} forward "
               f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))}")
     if "dpo_accept" in cfg.sets:
-        for share in ("no_counter", "refused"):
-            if not 0 <= cfg.accept_negatives[share] <= 1:
-                raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
         rows = accept_pair_rows(groups, cfg, max_turns)
         counted = Counter(r["kind"] for r in rows)
         kinds = {kind: counted[kind] for kind in ACCEPT_KINDS}
