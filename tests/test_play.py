@@ -131,3 +131,13 @@ def test_an_llm_collector_plays_through_the_same_path(table, tiny_model_dir, mon
     [saved] = table.saved()["tiny-llm"]
     assert saved.outcome == "hangup" and [t.role for t in saved.turns] == ["collector", "debtor", "collector", "debtor"]
     table.close()
+
+
+def test_a_collector_that_cannot_run_is_refused_before_its_first_turn_and_nothing_is_saved(client, table, monkeypatch):
+    """As `make eval` checks at start-up: gpt-4o without its key gets one line at once, and no error dialogue."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(BadRequest, match=r"^collector 'gpt-4o' \(.*gpt-4o.yaml, openai backend\) cannot run: no API key: OPENAI_API_KEY is not set"):
+        table.start("gpt-4o", "S1")
+    page = client.post("/play", data={"collector": "gpt-4o", "persona": "S1"})
+    assert page.status_code == 400 and "OPENAI_API_KEY is not set" in page.text and "Traceback" not in page.text
+    assert not table.games and not table.run_dir.exists()  # no game started, no report written

@@ -116,12 +116,24 @@ class PlayTable:
         if name not in self.collector_names():
             raise NotFound(f"no collector named {name!r}; allowed collectors: {', '.join(self.collector_names())}")
         if name not in self._collectors:
+            self._check(name)
             try:
                 self._collectors[name] = self.agents.collector(name)
             except Exception as error:  # a missing checkpoint or a bad spec: say so, keep serving
                 log.exception("collector %s could not be built", name)
                 raise BadRequest(f"collector {name!r} could not be started: {error}") from None
         return self._collectors[name]
+
+    def _check(self, name: str) -> None:
+        """eval's start-up check (key, server, package, checkpoint), so a collector that cannot run is refused in
+        one line before its first turn instead of failing in it and leaving an error dialogue in the report."""
+        from debtgpt.agents.factory import check_agents
+        from debtgpt.cli import StageError
+
+        try:
+            check_agents(collectors=[name], configs_dir=self.agents.configs_dir)
+        except (StageError, ValueError) as error:
+            raise BadRequest(" ".join(str(error).split())) from None
 
     def start(self, collector_name: str, scenario_id: str) -> Game:
         """A new dialogue; the collector speaks first, so its opening turn is there when the page shows."""
