@@ -14,8 +14,9 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from debtgpt.io import staging_folder
 
 TINY_NAME = "tiny"
 DEFAULT_TINY_DIR = "checkpoints/tiny"  # overridable with DEBTGPT_TINY_DIR
@@ -160,8 +161,7 @@ def ensure_tiny_model(path: str | os.PathLike = DEFAULT_TINY_DIR, seed: int = 0)
     model = build_model(tokenizer, seed)
     # Written beside the target and renamed, so a reader never sees half a model.
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tiny-", dir=path.parent))
-    staging.chmod(0o755)
+    staging = staging_folder(path.parent, ".tiny-")
     tokenizer.save_pretrained(staging)
     model.save_pretrained(staging)
     (staging / MARKER).write_text(
