@@ -23,9 +23,45 @@ def stage_errors(cfg=None, schema=None):
             reject_unknown_keys(cfg, schema)
         yield
     except (ValueError, FileNotFoundError, StageError) as error:  # MissingDataError is a FileNotFoundError
+        drop_unused_run_folder()
         if os.environ.get("DEBTGPT_TRACEBACK"):
             raise
         raise SystemExit("error: " + " ".join(str(error).split())) from None  # always one line
+
+
+# What Hydra puts in a run folder before the stage starts: its config copies and the job's log.
+HYDRA_BOOKKEEPING = (".hydra",)
+
+
+def drop_unused_run_folder() -> None:
+    """Remove the Hydra run folder (outputs/<stage>/<timestamp>/) of a stage that failed before writing anything
+    into it, and the parents that only held it: a refused run leaves nothing behind. A folder holding any
+    output (an earlier report under the same run name, a partial one) is kept whole."""
+    from pathlib import Path
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.RUN:
+        return  # a sweep's folder holds its other jobs too
+    folder = Path(hydra_cfg.runtime.output_dir)
+    log_name = f"{hydra_cfg.job.name}.log"
+    if not folder.is_dir() or any(p.name not in (*HYDRA_BOOKKEEPING, log_name) for p in folder.iterdir()):
+        return
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    stop = Path.cwd().resolve()
+    for parent in folder.resolve().parents:
+        if parent == stop or stop not in parent.parents:
+            break  # never above the directory the stage was started in
+        try:
+            parent.rmdir()  # only succeeds while empty
+        except OSError:
+            break
 
 
 def config_error_line(error: Exception) -> str:
