@@ -24,11 +24,12 @@ GENERATION_SETTINGS = ("seed", "branch_dialogues_per_scenario", "branch_points_p
                        "judge_rollouts")
 
 
-def candidate_text(turn) -> str:
-    """What a candidate said as the model would write it: the canonical JSON, or the raw text of a malformed turn."""
+def candidate_text(turn, public_record: dict | None = None) -> str:
+    """What a candidate said as the model would write it: the canonical JSON (debt figures as slots, given the
+    record), or the raw text of a malformed turn."""
     from debtgpt.protocol import write_turn
 
-    return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn)
+    return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn, public_record)
 
 
 def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, stats: Counter, continuation=None,
@@ -58,16 +59,17 @@ def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, 
     rows, work = [], []
     for (point, live), candidates in zip(lives, candidate_lists):
         stats["candidate_errors"] += sum(isinstance(c.turn, DialogueError) for c in candidates)
-        seen, distinct = set(), []
+        seen, distinct, public = set(), [], live.views["collector"].public_record
         for c, candidate in enumerate(candidates):
-            if isinstance(candidate.turn, Turn) and candidate_text(candidate.turn) not in seen:
-                seen.add(candidate_text(candidate.turn))
+            if isinstance(candidate.turn, Turn) and candidate_text(candidate.turn, public) not in seen:
+                seen.add(candidate_text(candidate.turn, public))
                 distinct.append(c)
         row = {
             "key": point.key, "rollout_key": point.trajectory.key(), "branch_turn": point.turn_index,
             "scenario_id": point.trajectory.scenario.id, "archetype": point.trajectory.archetype,
             "prompt": collector_messages(live.views["collector"]),
-            "candidates": [candidate_text(c.turn) if isinstance(c.turn, Turn) else f"(error: {c.turn.message})" for c in candidates],
+            "candidates": [candidate_text(c.turn, public) if isinstance(c.turn, Turn) else f"(error: {c.turn.message})"
+                           for c in candidates],
             "judge_scores": [None] * len(candidates), "kept": [], "forward": {}, "dropped": None,
         }
         rows.append(row)

@@ -253,7 +253,7 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
                     if random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]:
                         continue
                 acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
-                own = [{"role": "assistant", "content": candidate_text(turn)}]
+                own = [{"role": "assistant", "content": candidate_text(turn, view.public_record)}]
                 chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
                 rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
                              "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
@@ -375,7 +375,7 @@ def finish_interrupted_swap(out_dir: Path) -> None:
 def make_pairs(cfg: PairsConfig) -> dict:
     """Build the configured sets; returns {set: card}."""
     from data_gen.shards import load_rollouts
-    from debtgpt.reward import score_all
+    from debtgpt.reward import check_weights, score_all
 
     unknown = [s for s in cfg.sets if s not in SETS]
     if unknown or not cfg.sets:
@@ -383,6 +383,7 @@ def make_pairs(cfg: PairsConfig) -> dict:
     if cfg.sft_top_k < 1 or cfg.margin < 0 or not 2 <= cfg.keep_top_k <= cfg.num_candidates:
         raise ValueError(f"need sft_top_k >= 1 (got {cfg.sft_top_k}), margin >= 0 (got {cfg.margin}) and "
                          f"2 <= keep_top_k <= num_candidates (got {cfg.keep_top_k}, {cfg.num_candidates})")
+    check_weights(cfg.reward)
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     trajectories, rollouts = load_rollouts(cfg.rollouts_dir)
     # One reward for every set: the rollouts' stored rewards are recomputed with this stage's weights (the

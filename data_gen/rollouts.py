@@ -65,7 +65,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.dialogue import Trajectory
     from debtgpt.io import read_jsonl, write_json, write_jsonl
-    from debtgpt.reward import score_all
+    from debtgpt.reward import check_weights, score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
 
@@ -74,6 +74,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     if cfg.max_scenarios is not None:
         require_at_least(1, max_scenarios=cfg.max_scenarios)
     check_agents([cfg.collector], [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
+    check_weights(cfg.reward)
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine

@@ -361,11 +361,14 @@ class RewardConfig:
     # judge experience in [0, 1] (respect and empathy, transparency, feasibility), used only when a judge ran:
     # half of CR, so a kinder call never excuses a worse deal, but breaks ties between similar deals
     experience: float = 0.5
-    # share of collector turns that break the policy envelope: equal to CR so that breaking the rules on every
-    # turn wipes out everything the deal recovered; rule breaking never pays
+    # share of collector turns that break the policy envelope: equal to CR, so proposing outside the envelope costs
+    # even when no deal follows (a deal closed outside it is void, see breach)
     violations: float = 1.0
     # share of collector turns that could not be parsed: a malformed turn is as bad as a violating one
     format_errors: float = 1.0
+    # cost of a void deal (out of the envelope, after a malformed turn, or after a misstated debt), on top of the
+    # recovery it loses: above 0, so such a deal is worth less than no deal; equal to CR, the unit of the reward
+    breach: float = 1.0
     # CE that earns full efficiency credit: the CE of the policy-default deal (0 %, 25 % in 7 days, 6 months)
     ce_reference: float = POLICY_DEFAULT_CE
 

@@ -92,7 +92,29 @@ METRIC_DIRECTIONS = {
     "format_errors": "lower",  # share of the collector's turns
     "debtor_format_errors": "lower",  # share of the debtor's turns (LLM debtors)
     "hangups": "lower",
-    "agent_errors": "lower",  # share of dialogues an agent failed to serve; left out of every other metric
+    "agent_errors": "lower",
+    # compliance, as an officer reads it (debtgpt/metrics.py, `compliance`)
+    "out_of_envelope_deals": "lower",  # share of deals whose terms break the envelope, given the evidence before them
+    "evidence_faithfulness": "higher",  # share of "Evidence: ..." notes that match what the debtor had disclosed
+    "debt_facts_true": "higher",  # share of dialogues stating the debt where every stated figure matches the record
+    "void_deals": "lower",  # share of deals the reward voids (out of envelope, after a malformed turn, misstated debt)  # share of dialogues an agent failed to serve; left out of every other metric
     "reward": "higher",  # the rejection-sampling reward (debtgpt/reward.py), where it was computed
     **{name: "higher" for name in JUDGE_CRITERIA},
+}
+
+# Metrics that are shares (a count over a count) and what counts as one trial behind each: their error bars
+# are binomial (Wilson), inside [0, 1]. Shares of turns count dialogues: turns of one dialogue are not independent.
+PROPORTION_METRICS = {
+    "SR": "dialogues",
+    "SA": "deals",
+    "LS": "deals",
+    "violations": "dialogues",
+    "format_errors": "dialogues",
+    "debtor_format_errors": "dialogues",
+    "hangups": "dialogues",
+    "agent_errors": "dialogues",  # the only share that counts the dialogues an agent failed to serve
+    "out_of_envelope_deals": "deals",
+    "evidence_faithfulness": "dialogues",
+    "debt_facts_true": "dialogues",
+    "void_deals": "deals",
 }

@@ -17,6 +17,13 @@ from debtgpt.constants import (
     SA_SAFETY_FACTOR,
 )
 from debtgpt.dialogue import OUTCOME_ERROR, Trajectory
+from debtgpt.facts import stated_debt_facts
+from debtgpt.policy import Evidence, envelope_violations, evidence_before_each_turn
+
+# Why a deal is void (debtgpt/reward.py): a compliance officer cannot stand behind it.
+OUT_OF_ENVELOPE = "out_of_envelope"  # its terms break the envelope, given the evidence disclosed before it
+MALFORMED_TURN = "malformed_turn"  # the debtor heard a collector turn that could not be checked
+MISSTATED_DEBT = "misstated_debt"  # the collector stated a debt fact that contradicts the record
 
 METRIC_NAMES = tuple(METRIC_DIRECTIONS)
 
@@ -69,11 +76,45 @@ def first_offer_discount(t: Trajectory) -> float | None:
     return None
 
 
+def compliance(t: Trajectory) -> dict:
+    """The deal against the envelope, the collector's evidence notes against what the debtor disclosed, and the
+    debt facts it stated against the record."""
+    evidence = evidence_before_each_turn(t.turns)
+    noted = faithful = 0
+    facts = []
+    for turn, known in zip(t.turns, evidence):
+        if turn.role != "collector":
+            continue
+        claimed = Evidence.from_note(turn.thoughts)
+        if claimed is not None:
+            noted += 1
+            faithful += claimed == known
+        facts += [true for _, _, true in stated_debt_facts(turn.dialogue, t.scenario.record.public())]
+    out_of_envelope = bool(envelope_violations(t.agreement, evidence[-1])) if t.success else None
+    return {
+        "out_of_envelope_deal": out_of_envelope,
+        "noted_turns": noted,
+        "faithful_notes": faithful,
+        "stated_debt_facts": len(facts),
+        "debt_facts_true": all(facts) if facts else None,
+    }
+
+
+def deal_breaches(scores: dict) -> tuple[str, ...]:
+    """Why the deal of a dialogue (its `dialogue_scores`) is void; () when it stands or there is none."""
+    if not scores["success"]:
+        return ()
+    reasons = ((OUT_OF_ENVELOPE, scores["out_of_envelope_deal"]), (MALFORMED_TURN, scores["format_error_turns"] > 0),
+               (MISSTATED_DEBT, scores["debt_facts_true"] is False))
+    return tuple(name for name, broken in reasons if broken)
+
+
 def dialogue_scores(t: Trajectory) -> dict:
     """Per-dialogue values that the aggregates and the reward are built from."""
     collector_turns = t.collector_turns()
     success = t.success
     return {
+        **compliance(t),
         "success": success,
         "turns": len(t.turns),
         "CR": (1 - t.agreement.disc_ratio) if success else 0.0,
@@ -138,6 +179,10 @@ def _negotiation_metrics(trajectories: Sequence[Trajectory]) -> dict:
         "format_errors": _share(sum(r["format_error_turns"] for r in rows), sum(r["collector_turns"] for r in rows)),
         "debtor_format_errors": _share(sum(r["debtor_format_error_turns"] for r in rows), sum(r["debtor_turns"] for r in rows)),
         "hangups": _mean(r["hangup"] for r in rows),
+        "out_of_envelope_deals": _mean(r["out_of_envelope_deal"] for r in rows),
+        "evidence_faithfulness": _share(sum(r["faithful_notes"] for r in rows), sum(r["noted_turns"] for r in rows)),
+        "debt_facts_true": _mean(r["debt_facts_true"] for r in rows),
+        "void_deals": _mean(bool(deal_breaches(r)) if r["success"] else None for r in rows),
         "reward": _mean(t.reward for t in trajectories),
     }
     for criterion in JUDGE_CRITERIA:

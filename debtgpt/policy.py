@@ -54,6 +54,7 @@ _NEGATORS = frozenset(
 )
 _CLAUSE_BREAK_RE = re.compile(r"[.,;:!?()\n\"]|\b(?:but|because|since|so|and|after|when|though|although|as|until)\b")
 _WORD_RE = re.compile(r"[a-z']+")
+_NOTE_RE = re.compile(r"\s*Evidence:\s*([^.]*)\.")
 NEGATION_WINDOW = 2  # words allowed between a negator and its cue ("I have never been in hospital")
 
 # Rule names, as reported in violations.
@@ -74,6 +75,15 @@ class Evidence:
         """The evidence in words, as the teacher's thoughts open with it (see ExpertCollector)."""
         named = [name for name, held in (("hardship", self.hardship), ("cash flow", self.cash_flow)) if held]
         return f"Evidence: {' and '.join(named) or 'none'}."
+
+    @classmethod
+    def from_note(cls, thoughts: str) -> "Evidence | None":
+        """The evidence a collector's thoughts claim in an opening `note()`; None when they open without one."""
+        match = _NOTE_RE.match(thoughts or "")
+        if match is None:
+            return None
+        named = {part.strip() for part in match.group(1).split(" and ")}
+        return cls(hardship="hardship" in named, cash_flow="cash flow" in named)
 
 
 def _normalise(text: str) -> str:
@@ -108,6 +118,17 @@ def disclosed_evidence(turns) -> Evidence:
             hardship |= found.hardship
             cash_flow |= found.cash_flow
     return Evidence(hardship, cash_flow)
+
+
+def evidence_before_each_turn(turns) -> list[Evidence]:
+    """The evidence disclosed before each turn of a dialogue (what the collector knew when it spoke)."""
+    seen, before = Evidence(), []
+    for turn in turns:
+        before.append(seen)
+        if turn.role == "debtor":
+            found = evidence_in(turn.dialogue)
+            seen = Evidence(seen.hardship or found.hardship, seen.cash_flow or found.cash_flow)
+    return before
 
 
 def envelope_violations(agreement: Agreement, evidence: Evidence) -> tuple[str, ...]:

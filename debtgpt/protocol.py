@@ -19,6 +19,7 @@ from debtgpt.constants import (
     DEBTOR_STRATEGIES,
 )
 from debtgpt.dialogue import Turn
+from debtgpt.facts import slot_debt_facts
 
 ACTIONS = {"collector": COLLECTOR_ACTIONS, "debtor": DEBTOR_ACTIONS}
 STRATEGIES = {"collector": COLLECTOR_STRATEGIES, "debtor": DEBTOR_STRATEGIES}
@@ -37,9 +38,11 @@ def proposal_json(agreement: Agreement) -> dict:
     return row
 
 
-def write_turn(turn: Turn) -> str:
-    """The JSON text of a turn, as an LLM agent is asked to write it (and as SFT targets show it)."""
-    row = {"thoughts": turn.thoughts, "strategy": turn.strategy, "action": turn.action, "dialogue": turn.dialogue}
+def write_turn(turn: Turn, public_record: dict | None = None) -> str:
+    """The JSON text of a turn, as an LLM agent is asked to write it (and as SFT targets show it). With the
+    collector's `public_record`, the debt figures it stated truly are written as the slots it writes them in."""
+    dialogue = slot_debt_facts(turn.dialogue, public_record) if public_record is not None else turn.dialogue
+    row = {"thoughts": turn.thoughts, "strategy": turn.strategy, "action": turn.action, "dialogue": dialogue}
     if turn.action == "ask" and turn.proposal is not None:
         row["proposal"] = proposal_json(turn.proposal)
     return json.dumps(row, ensure_ascii=False)

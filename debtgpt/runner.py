@@ -21,6 +21,7 @@ from debtgpt.agents.base import Agent, DialogueError, View, redact
 from debtgpt.config import require_at_least
 from debtgpt.constants import DEFAULT_MAX_TURNS
 from debtgpt.dialogue import OUTCOME_DEAL, OUTCOME_ERROR, OUTCOME_HANGUP, OUTCOME_MAX_TURNS, Scenario, Trajectory, Turn
+from debtgpt.facts import fill_debt_facts
 from debtgpt.policy import Evidence, envelope_violations, evidence_in
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def apply_turn(live: LiveDialogue, turn: Turn, max_turns: int) -> None:
     if turn.action == "accept" and accepted is None:
         turn.info["invalid_accept"] = "no standing proposal to accept"
     if role == "collector":
+        turn.dialogue = fill_debt_facts(turn.dialogue, live.views["collector"].public_record)
         terms = turn.proposal if turn.action == "ask" else accepted
         if terms is not None:
             turn.violations = envelope_violations(terms, live.views["collector"].evidence)

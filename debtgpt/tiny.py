@@ -86,7 +86,8 @@ def corpus(seed: int = 0) -> list[str]:
     for name in SCRIPTED_COLLECTORS:
         for trajectory in run_dialogues(jobs, make_scripted_collector(name), ScriptedDebtor(), seed=seed, max_turns=CORPUS_MAX_TURNS):
             for turn in trajectory.turns:
-                texts.append(write_turn(turn))  # what an LLM side writes
+                public = trajectory.scenario.record.public() if turn.role == "collector" else None
+                texts.append(write_turn(turn, public))  # what an LLM side writes
                 texts.append(heard_text(turn))  # what the other side reads
     return texts
 

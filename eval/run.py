@@ -27,9 +27,11 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.scenarios import load_scenarios
     from debtgpt.leaderboard import comparison_sentence, fmt
     from eval.compare import bootstrap_difference, paired_rewards
+    from debtgpt.reward import check_weights
     from eval.report import write_report
 
     check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
+    check_weights(cfg.reward)
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
     explained = parse_comparison(cfg.explain, cfg.collectors) if cfg.explain else None
     require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)

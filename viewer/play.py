@@ -22,7 +22,7 @@ from debtgpt.constants import DEBTOR_ACTIONS, DEBTOR_STRATEGIES
 from debtgpt.dialogue import OUTCOME_ERROR, Scenario, Trajectory, Turn
 from debtgpt.io import read_jsonl
 from debtgpt.metrics import evaluate
-from debtgpt.reward import score_all
+from debtgpt.reward import check_weights, score_all
 from debtgpt.runner import DialogueJob, apply_turn, start_dialogue
 from eval.report import write_report
 from viewer.reports import BadRequest, NotFound
@@ -98,6 +98,7 @@ class PlayTable:
         self.agents = agents or AgentFactory()
         self.seed, self.max_turns, self.split, self.plots = seed, max_turns, split, plots
         self.reward = reward if reward is not None else RewardConfig()
+        check_weights(self.reward)
         self.debtor = HumanDebtor()
         self.games: OrderedDict[str, Game] = OrderedDict()
         self._collectors: dict[str, Agent] = {}

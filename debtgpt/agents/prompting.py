@@ -89,12 +89,13 @@ def heard_text(turn: Turn) -> str:
     return words
 
 
-def history_messages(history: list[Turn], own_role: str) -> list[dict]:
-    """The call so far as chat turns: own turns as assistant JSON, the other side's as user text."""
+def history_messages(history: list[Turn], own_role: str, public_record: dict | None = None) -> list[dict]:
+    """The call so far as chat turns: own turns as assistant JSON (debt figures as slots, given the record),
+    the other side's as user text."""
     messages = []
     for turn in history:
         if turn.role == own_role:
-            messages.append({"role": "assistant", "content": write_turn(turn)})
+            messages.append({"role": "assistant", "content": write_turn(turn, public_record)})
         else:
             messages.append({"role": "user", "content": heard_text(turn)})
     return messages
@@ -105,7 +106,7 @@ def collector_messages(view: View) -> list[dict]:
     return [
         {"role": "system", "content": collector_system_prompt(view.public_record)},
         {"role": "user", "content": CALL_OPENING},
-        *history_messages(view.history, "collector"),
+        *history_messages(view.history, "collector", view.public_record),
     ]
 
 
