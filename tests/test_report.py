@@ -8,7 +8,7 @@ from debtgpt.config import RewardConfig
 from debtgpt.metrics import evaluate
 from debtgpt.reward import score_all
 from debtgpt.leaderboard import leaderboard_markdown, leaderboard_tables
-from eval.report import error_half_width, write_report
+from eval.report import collector_intervals, error_half_width, wilson_interval, write_report
 
 
 def small_report(names=("firm", "expert"), reward=True):
@@ -51,3 +51,45 @@ def test_a_rerun_into_the_same_folder_replaces_its_files(tmp_path):
     assert "reward.png" not in {p.name for p in (tmp_path / "plots").glob("*.png")}
     write_report(tmp_path, results, by_collector, plots=False)
     assert not list((tmp_path / "plots").glob("*.png"))
+
+
+def nine_deals_in_ten(name="firm"):
+    terms = Agreement(0.0, 0.25, 7, 6)
+    rows = [deal(make_scenario("Cooperative", sid=f"S{i}"), terms, [collector("ask", terms), debtor("accept")]) for i in range(9)]
+    rows.append(no_deal(make_scenario("Cooperative", sid="S9"), [collector(), debtor("hangup"), collector(), debtor()]))
+    for t in rows:
+        t.collector = name
+    return rows
+
+
+def test_a_share_gets_a_wilson_interval_inside_0_and_1_where_the_normal_one_passes_1():
+    rows = nine_deals_in_ten()
+    result = evaluate(rows)
+    assert result["overall"]["SR"] == 0.9
+    assert 0.9 + error_half_width([float(t.success) for t in rows]) > 1  # what the plots drew before
+    low, high = collector_intervals(result, rows)["overall"]["SR"]
+    assert (round(low, 3), round(high, 3)) == (0.596, 0.982)  # Wilson's score interval of 9 of 10
+    assert wilson_interval(1.0, 10)[1] == 1.0 and wilson_interval(0.0, 4)[0] == 0.0 and wilson_interval(0.5, 0) is None
+    low, high = collector_intervals(result, rows)["overall"]["hangups"]
+    assert 0 < low < 0.1 < high < 1  # one hangup in ten dialogues
+
+
+def test_shares_of_deals_count_deals_and_means_keep_their_normal_interval():
+    rows = nine_deals_in_ten()
+    intervals = collector_intervals(evaluate(rows), rows)["overall"]
+    assert intervals["SA"] == list(wilson_interval(evaluate(rows)["overall"]["SA"], 9))  # 9 deals, not 10 dialogues
+    turns = [float(len(t.turns)) for t in rows]
+    mean = sum(turns) / len(turns)
+    assert intervals["AT"] == [mean - error_half_width(turns), mean + error_half_width(turns)]
+    assert "CCI" not in intervals  # a composite gets none
+
+
+def test_the_report_keeps_the_intervals_it_plots(tmp_path):
+    rows = nine_deals_in_ten()
+    write_report(tmp_path, {"collectors": {"firm": evaluate(rows)}}, {"firm": rows})
+    saved = json.loads((tmp_path / "metrics.json").read_text())["collectors"]["firm"]["intervals_95"]
+    for group, metrics in saved.items():
+        for name in ("SR", "SA", "LS", "hangups", "violations", "agent_errors"):
+            if name in metrics:
+                assert 0 <= metrics[name][0] <= metrics[name][1] <= 1, (group, name)
+    assert saved["overall"]["SR"][1] < 1 and saved["Avoidant"] == {}  # an empty group is n/a, with no interval
