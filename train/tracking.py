@@ -39,20 +39,54 @@ def numbers(card: dict, prefix: str) -> dict:
     return flat
 
 
+# WANDB_MODE values wandb itself accepts, and the mode each means here.
+ENV_WANDB_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
+DEFAULT_WANDB_URL = "https://api.wandb.ai"
+# How long the server may take to answer before the run logs offline instead: a stage never waits on the network.
+WANDB_PROBE_TIMEOUT_S = 5.0
+
+
 def wandb_mode(cfg) -> str:
-    if os.environ.get("WANDB_MODE") == "disabled" or cfg.wandb.mode == "disabled":
+    """The mode a run logs in. WANDB_MODE in the environment is honoured: `disabled` or `offline` there is never
+    overridden into the network; with wandb.mode=auto it decides, and otherwise a key (WANDB_API_KEY) means online."""
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env and env not in ENV_WANDB_MODES:
+        raise ValueError(f"WANDB_MODE={env!r} in the environment is not allowed; allowed values: {', '.join(ENV_WANDB_MODES)}")
+    env = ENV_WANDB_MODES.get(env)
+    configured = getattr(cfg.wandb.mode, "name", cfg.wandb.mode)
+    if "disabled" in (env, configured):
         return "disabled"
-    if cfg.wandb.mode == "auto":
-        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
-    return cfg.wandb.mode
+    if configured == "auto":
+        return env or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return "offline" if env == "offline" else configured
+
+
+def wandb_server_problem(timeout_s: float = WANDB_PROBE_TIMEOUT_S) -> str | None:
+    """Why the wandb server (WANDB_BASE_URL) cannot be reached, or None when it answers (any HTTP status)."""
+    import httpx
+
+    url = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_URL).rstrip("/")
+    try:
+        httpx.get(url + "/healthz", timeout=timeout_s)
+    except httpx.HTTPError as error:
+        return f"the wandb server at {url} cannot be reached ({type(error).__name__})"
+    return None
 
 
 def start_wandb(cfg, run_name: str, out_dir: Path, config: dict, data_card: dict) -> str:
-    """Open the wandb run the trainer's callback then logs into; returns TRL's report_to."""
+    """Open the wandb run the trainer's callback then logs into; returns TRL's report_to.
+
+    Online with no server to answer, the run logs offline with one warning line (sync it later), rather than
+    waiting minutes and ending the stage in a traceback.
+    """
     mode = wandb_mode(cfg)
     if mode == "disabled":
         return "none"
-    os.environ["WANDB_MODE"] = mode
+    if mode == "online" and int(os.environ.get("RANK", "0")) == 0 and (problem := wandb_server_problem()):
+        mode = "offline"
+        say(f"warning: {problem}; logging offline into {out_dir}/wandb (upload later with `wandb sync {out_dir}/wandb/offline-run-*`; "
+            "set WANDB_MODE=offline to skip this check)")
+    os.environ["WANDB_MODE"] = mode  # the trainer's callback reads it
     if int(os.environ.get("RANK", "0")) == 0:  # the trainer's callback logs from the main process only
         import wandb
 
