@@ -56,6 +56,8 @@ NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
 # dpo_accept's kinds of pair: where the expert accepts; where it does not, with no counter-offer standing or
 # with one it refuses
 ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused")
+# the chosen side of a negative pair (config.AcceptNegatives.refusal)
+ACCEPT_REFUSALS = ("own", "teacher")
 # The reward columns a set's card summarises; the first is the one its markdown table shows.
 REWARD_COLUMNS = {"sft": ("reward",), "dpo_accept": ("dialogue_reward",)}
 PAIR_REWARD_COLUMNS = ("chosen_reward", "rejected_reward")
@@ -228,7 +230,7 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
     """The dpo_accept set: the expert's acceptance against the collector's own turn (module docstring)."""
     from data_gen.candidates import candidate_text
     from debtgpt.agents.prompting import collector_messages
-    from debtgpt.agents.scripted import acceptable_counter, expert_acceptance
+    from debtgpt.agents.scripted import acceptable_counter, expert_acceptance, expert_turn, unfaithful_acceptance
     from debtgpt.protocol import write_turn
 
     shares = {}
@@ -237,6 +239,9 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
         if not 0 <= cfg.accept_negatives[share] <= 1:
             raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
         shares[kind] = cfg.accept_negatives[share]
+    refusal = cfg.accept_negatives["refusal"]
+    if refusal not in ACCEPT_REFUSALS:
+        raise ValueError(f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}")
     rows = []
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
@@ -252,9 +257,13 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
                         continue  # a negative pair raises the collector's own turn: only a clean one
                     if random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]:
                         continue
-                acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
-                own = [{"role": "assistant", "content": candidate_text(turn, view.public_record)}]
-                chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
+                if kind == "positive" or refusal == "own":
+                    acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
+                    own = [{"role": "assistant", "content": candidate_text(turn, view.public_record)}]
+                    chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
+                else:
+                    chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), view.public_record)}]
+                    rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
                 rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
                              "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
                              "kind": kind, "dialogue_reward": t.reward})

@@ -423,6 +423,10 @@ class AcceptNegatives:
     # model's own turns there read "Their terms need evidence", which the DPO model also wrote once the evidence
     # was given, and then broke its JSON
     refused: float = 0.05
+    # the chosen side of a negative pair: the collector's own clean turn (own), or the teacher's turn at that state
+    # with its true evidence note, over an acceptance whose note claims the evidence the counter-offer needs
+    # (teacher): what a refusal looks like, and that the note states what the debtor said, not what a deal needs
+    refusal: str = "own"
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 SLOTS = {"principal": "{principal}", "days_overdue": "{days_overdue}"}
-_NUMBER = r"\d[\d,]*(?:\.\d+)?"
+_NUMBER = r"(?<![\d,.])\d[\d,]*(?:\.\d+)?(?![\d,])"  # whole figures only: no backtracking into "25" of "25 %"
 _NOT_TERMS = r"(?!\s*(?:%|percent|days?|months?))"  # "a payment of 25 %" is a term, not the debt
 # Statement forms: the teacher's phrasings and the common ones ("18,832 is overdue", "overdue for 24 days").
 _AMOUNT_RES = (

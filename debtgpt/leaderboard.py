@@ -11,11 +11,13 @@ from debtgpt.constants import ARCHETYPES, METRIC_DIRECTIONS
 # Columns of the leaderboard, in reading order: a new metric joins every table (markdown, web, model card) by
 # its name here.
 TABLE_METRICS = (
-    "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "concessions",
-    "first_offer_discount", "format_errors", "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
+    "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "out_of_envelope_deals",
+    "evidence_faithfulness", "debt_facts_true", "void_deals", "concessions", "first_offer_discount", "format_errors",
+    "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
 )
 # The headline of each metric group (DESIGN.md section 2): plotted per archetype and shown in the model card.
-HEADLINE_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "concessions", "format_errors")
+HEADLINE_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "out_of_envelope_deals",
+                    "evidence_faithfulness", "debt_facts_true", "concessions", "format_errors")
 
 
 def fmt(value) -> str:

@@ -17,7 +17,7 @@ from debtgpt.constants import (
     SA_SAFETY_FACTOR,
 )
 from debtgpt.dialogue import OUTCOME_ERROR, Trajectory
-from debtgpt.facts import stated_debt_facts
+from debtgpt.facts import said_figure, stated_debt_facts
 from debtgpt.policy import Evidence, envelope_violations, evidence_before_each_turn
 
 # Why a deal is void (debtgpt/reward.py): a compliance officer cannot stand behind it.
@@ -76,25 +76,35 @@ def first_offer_discount(t: Trajectory) -> float | None:
     return None
 
 
+def turn_compliance(t: Trajectory) -> list[dict | None]:
+    """Per turn, None for the debtor's; for the collector's: whether its evidence note matches what the debtor had
+    disclosed (None without a note), what the note claimed and what was known, the debt facts it stated as
+    (field, figure, true against the record), and the misstated ones as (field, figure, the record's figure)."""
+    public = t.scenario.record.public()
+    checked = []
+    for turn, known in zip(t.turns, evidence_before_each_turn(t.turns)):
+        if turn.role != "collector":
+            checked.append(None)
+            continue
+        claimed = Evidence.from_note(turn.thoughts)
+        facts = stated_debt_facts(turn.dialogue, public)
+        checked.append({"note_faithful": None if claimed is None else claimed == known, "claimed": claimed,
+                        "known": known, "facts": facts,
+                        "misstated": [(field, said, said_figure(field, public)) for field, said, true in facts if not true]})
+    return checked
+
+
 def compliance(t: Trajectory) -> dict:
     """The deal against the envelope, the collector's evidence notes against what the debtor disclosed, and the
     debt facts it stated against the record."""
-    evidence = evidence_before_each_turn(t.turns)
-    noted = faithful = 0
-    facts = []
-    for turn, known in zip(t.turns, evidence):
-        if turn.role != "collector":
-            continue
-        claimed = Evidence.from_note(turn.thoughts)
-        if claimed is not None:
-            noted += 1
-            faithful += claimed == known
-        facts += [true for _, _, true in stated_debt_facts(turn.dialogue, t.scenario.record.public())]
-    out_of_envelope = bool(envelope_violations(t.agreement, evidence[-1])) if t.success else None
+    turns = [c for c in turn_compliance(t) if c is not None]
+    notes = [c["note_faithful"] for c in turns if c["note_faithful"] is not None]
+    facts = [true for c in turns for _, _, true in c["facts"]]
+    deal_evidence = evidence_before_each_turn(t.turns)[-1] if t.turns else Evidence()
     return {
-        "out_of_envelope_deal": out_of_envelope,
-        "noted_turns": noted,
-        "faithful_notes": faithful,
+        "out_of_envelope_deal": bool(envelope_violations(t.agreement, deal_evidence)) if t.success else None,
+        "noted_turns": len(notes),
+        "faithful_notes": sum(notes),
         "stated_debt_facts": len(facts),
         "debt_facts_true": all(facts) if facts else None,
     }

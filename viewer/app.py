@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from debtgpt.agreement import RATIO_FIELDS
 from debtgpt.constants import AGREEMENT_GRID, ARCHETYPES, DEBTOR_STRATEGIES, METRIC_DIRECTIONS
 from debtgpt.records import PUBLIC_RECORD_FIELDS
+from debtgpt.metrics import turn_compliance
 from debtgpt.leaderboard import arrow, comparison_sentence, fmt, leaderboard_tables
 from viewer.play import PlayTable
 from viewer.reports import OUTCOMES, BadRequest, Filters, NotFound, ReportStore
@@ -54,7 +55,8 @@ def reward_parts(parts: dict) -> list[tuple[str, object]]:
 def templates() -> Jinja2Templates:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt, percent=percent, term=term, arrow=arrow, reward_parts=reward_parts)
+    env.filters.update(fmt=fmt, percent=percent, term=term, arrow=arrow, reward_parts=reward_parts,
+                       turn_compliance=turn_compliance)
     env.globals.update(grid=AGREEMENT_GRID, archetypes=ARCHETYPES, outcomes=OUTCOMES, public_fields=PUBLIC_RECORD_FIELDS,
                        debtor_strategies=DEBTOR_STRATEGIES, directions=METRIC_DIRECTIONS)
     return Jinja2Templates(env=env)

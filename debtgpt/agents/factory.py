@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from debtgpt.agents.base import Agent
+from debtgpt.agents.guard import GUARD_SUFFIX, EnvelopeGuard
 from debtgpt.agents.scripted import SCRIPTED_COLLECTORS, ScriptedDebtor, make_scripted_collector
 from debtgpt.backends.base import Backend, Sampling
 
@@ -56,7 +57,8 @@ def available(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[
 def check_names(role: str, names, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> None:
     """Fail before any work starts if a name is unknown, naming the allowed ones."""
     allowed = available(role, configs_dir)
-    unknown = [n for n in names if n not in allowed]
+    # any collector can run behind the envelope guard as NAME+guard (agents/guard.py)
+    unknown = [n for n in names if (n.removesuffix(GUARD_SUFFIX) if role == "collector" else n) not in allowed]
     if unknown:
         raise ValueError(f"unknown {role}(s) {', '.join(map(repr, unknown))}; allowed {role}s: {', '.join(allowed)}")
     if len(set(names)) != len(names):
@@ -182,6 +184,7 @@ def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path =
     for role, names in (("collector", collectors), ("debtor", debtors), ("judge", judges)):
         check_names(role, list(names), configs_dir)
         for name in names:
+            name = name.removesuffix(GUARD_SUFFIX) if role == "collector" else name
             if name not in spec_files(role, configs_dir):
                 continue  # built in
             spec = load_spec(role, name, configs_dir)
@@ -226,6 +229,8 @@ class AgentFactory:
 
     def collector(self, name: str) -> Agent:
         check_names("collector", [name], self.configs_dir)
+        if name.endswith(GUARD_SUFFIX):
+            return EnvelopeGuard(self.collector(name.removesuffix(GUARD_SUFFIX)))
         if name in SCRIPTED_COLLECTORS:
             return make_scripted_collector(name)
         spec = load_spec("collector", name, self.configs_dir)

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass, replace
 
 from debtgpt.agents.base import Agent, DialogueError, View
+from debtgpt.agents.guard import breaks_envelope, safe_turn
 from debtgpt.agents.prompting import collector_messages, heard_text, request_seeds
 from debtgpt.backends.base import Backend, Sampling
-from debtgpt.agreement import Agreement
 from debtgpt.constants import POLICY_DEFAULT_TERMS, POLICY_MAX_PMT_DAYS, POLICY_MIN_PMT_RATIO, POLICY_PREFERRED_INST_PRDS
 from debtgpt.dialogue import Turn
 from debtgpt.policy import (
@@ -36,7 +36,6 @@ RULE_FEEDBACK = {
     LONG_PLAN_WITHOUT_HARDSHIP: f"a plan longer than {max(POLICY_PREFERRED_INST_PRDS)} months needs disclosed hardship: "
                                 f"set inst_prds to {' or '.join(map(str, POLICY_PREFERRED_INST_PRDS))}",
 }
-SAFE_TERMS = Agreement(**POLICY_DEFAULT_TERMS)  # within the envelope whatever the debtor has disclosed
 MAX_PLAN_CHARS = 800  # a plan is a note for one turn, not an essay
 
 
@@ -65,31 +64,6 @@ def envelope_feedback(view: View, turn: Turn) -> list[str]:
         else:
             problems += [f"accepting the debtor's offer breaks policy: {RULE_FEEDBACK[r]}" for r in envelope_violations(standing, view.evidence)]
     return problems
-
-
-def breaks_envelope(view: View, turn: Turn) -> bool:
-    """Whether sending this turn would propose, or agree to, terms outside the policy envelope."""
-    if turn.format_error is not None:
-        return False  # counted as talk: it proposes nothing
-    if turn.action == "ask" and turn.proposal is not None:
-        return bool(envelope_violations(turn.proposal, view.evidence))
-    if turn.action == "accept":
-        standing = view.standing_proposal("debtor")
-        return standing is None or bool(envelope_violations(standing, view.evidence))
-    return False
-
-
-def safe_turn(view: View, draft: Turn) -> Turn:
-    """The judging module's fallback: the collector's own standing offer if it is still within the envelope,
-    else the policy defaults (always within it), said plainly; the rejected draft is kept in `info`."""
-    own = view.own_last_proposal()
-    terms = own if own is not None and not envelope_violations(own, view.evidence) else SAFE_TERMS
-    return Turn(
-        role="collector", action="ask", strategy="repayment negotiation",
-        dialogue=f"What I can offer within our policy is {terms.describe()}.",
-        thoughts="The drafts kept breaking policy; restate terms that are within it.", proposal=terms,
-        raw=draft.raw, info={**draft.info, "fallback": "safe terms", "rejected_draft": write_turn(draft)},
-    )
 
 
 def with_note(messages: list[dict], note: str) -> list[dict]:

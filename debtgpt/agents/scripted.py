@@ -22,6 +22,7 @@ from debtgpt.policy import (
     DISCOUNT_WITHOUT_HARDSHIP,
     LONG_PLAN_WITHOUT_HARDSHIP,
     PAYMENT_DAYS_WITHOUT_CASH_FLOW,
+    Evidence,
     envelope_violations,
 )
 
@@ -177,6 +178,22 @@ def acceptable_counter(view: View) -> Agreement | None:
 def expert_acceptance(view: View) -> Turn:
     """The expert's acceptance turn at `view`, its thought opening with the evidence note as in `act`."""
     return ExpertCollector._noted(view, _accept(view, ACCEPT_THOUGHT))
+
+
+def expert_turn(view: View) -> Turn:
+    """What the expert says at `view` of a call another collector played so far (the view is used up)."""
+    return ExpertCollector().act([view])[0]
+
+
+def unfaithful_acceptance(view: View) -> Turn:
+    """An acceptance of the standing counter-offer whose note claims the evidence that offer needs, whatever the
+    debtor disclosed: the mistake a student makes when it writes the note as a pattern."""
+    counter, known = view.standing_proposal("debtor"), view.evidence
+    broken = set(envelope_violations(counter, Evidence())) if counter is not None else set()
+    claimed = Evidence(hardship=known.hardship or bool(broken & {DISCOUNT_WITHOUT_HARDSHIP, LONG_PLAN_WITHOUT_HARDSHIP}),
+                       cash_flow=known.cash_flow or PAYMENT_DAYS_WITHOUT_CASH_FLOW in broken)
+    turn = _accept(view, ACCEPT_THOUGHT)
+    return replace(turn, thoughts=f"{claimed.note()} {turn.thoughts}")
 
 
 class ExpertCollector(Agent):
