@@ -73,8 +73,11 @@ class Evidence:
 
     def note(self) -> str:
         """The evidence in words, as the teacher's thoughts open with it (see ExpertCollector)."""
+        return f"Evidence: {self.described()}."
+
+    def described(self) -> str:
         named = [name for name, held in (("hardship", self.hardship), ("cash flow", self.cash_flow)) if held]
-        return f"Evidence: {' and '.join(named) or 'none'}."
+        return " and ".join(named) or "none"
 
     @classmethod
     def from_note(cls, thoughts: str) -> "Evidence | None":

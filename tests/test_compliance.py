@@ -80,3 +80,26 @@ def test_system_prompt_names_the_slots():
 
     view = View("k", "collector", make_scenarios(1)[0].record.public(), [], random.Random(0), 20)
     assert "{principal}" in collector_messages(view)[0]["content"]
+
+
+def test_the_transcript_flags_a_misstated_debt_and_an_untrue_note(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from debtgpt.config import RewardConfig
+    from debtgpt.reward import score_all
+    from eval.report import write_report
+    from viewer.app import create_app
+
+    scenario = make_scenarios(1)[0]
+    turns = [
+        Turn("collector", "non", "statement of facts", "You have 1,7 overdue for 15 days.", thoughts="Evidence: hardship."),
+        Turn("debtor", "hangup", "complaint", "Wrong. Goodbye."),
+    ]
+    t = Trajectory(scenario, "x", "scripted", 0, turns=turns, outcome="hangup")
+    score_all([t], RewardConfig())
+    write_report(tmp_path / "reports" / "r", {"collectors": {"x": evaluate([t])}, "config": {}}, {"x": [t]}, plots=False)
+    page = TestClient(create_app(tmp_path / "reports", None)).get(f"/runs/r/dialogues/x/{scenario.id}/0")
+    assert page.status_code == 200, page.text[:300]
+    assert f"says 1,7 for the overdue amount; the record has {scenario.record.principal:,.0f}" in page.text
+    assert f"says 15 for the days overdue; the record has {scenario.record.days_overdue}" in page.text
+    assert "evidence note not true: it claims hardship; the debtor had disclosed none" in page.text
