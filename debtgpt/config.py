@@ -332,11 +332,9 @@ class PublishConfig:
     repo_id: str = "debtgpt-tiny-dpo"
     # a DebtBench report (eval.run) whose tables go into the model card; the default is `make demo`'s
     metrics: str = "reports/demo/metrics.json"
-    # the collector of that report the model card is about (null: every collector in it)
+    # the collector of that report the model card is about (null: every collector in it); its recorded weight
+    # fingerprint must be the checkpoint's. The datasets on the card come from the checkpoint's train_card.json.
     collector: Optional[str] = "dpo"
-    # dataset folders whose cards (README.md or card.json) are copied beside the model card: what the demo's
-    # DPO model was trained on (its SFT set, then the acceptance pairs of the SFT model's rollouts)
-    datasets: list[str] = field(default_factory=lambda: ["data/pairs/sft", "data/pairs-sft/dpo_accept"])
     # the folder that is written, checked and pushed
     staging_dir: str = "checkpoints/publish"
     # write and check the folder, push nothing

@@ -22,6 +22,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
     from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.metrics import evaluate
+    from debtgpt.provenance import collector_fingerprint
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
@@ -68,6 +69,8 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
             score_all(trajectories, cfg.reward)
             by_collector[name] = trajectories
             results["collectors"][name] = evaluate(trajectories)
+            # which weights these numbers belong to: publish refuses to put them on another checkpoint's card
+            results["collectors"][name]["weights"] = collector_fingerprint(name)
             overall = results["collectors"][name]["overall"]
             log.info("%s: SR=%s CR=%s violations=%s agent errors=%s", name, *(fmt(overall[m]) for m in ("SR", "CR", "violations", "agent_errors")))
     finally:

@@ -17,12 +17,13 @@ import re
 import shutil
 from pathlib import Path
 
+from debtgpt.provenance import TRAIN_CARD, training_history
 from train.console import say
 from train.model_loading import load_model
 from train.tracking import finish_wandb, redact
 from train.trainer_config import training_dtype
 
-CARD_NAME = "train_card.json"
+CARD_NAME = TRAIN_CARD
 
 
 def last_checkpoint(out_dir: str | Path) -> str | None:
@@ -72,10 +73,19 @@ def save_final(trainer, tokenizer, cfg, init_path: str, out_dir: Path, card: dic
     return final
 
 
+def new_run_id() -> str:
+    """A training run's own id: the same run name retrained into the same folder still gets a new one."""
+    import secrets
+    import time
+
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}"
+
+
 def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, trainer) -> dict:
     from debtgpt.io import command_line, package_versions
 
     return {
+        "run_id": new_run_id(),  # with the weights' hash, what eval and publish tie a report to (debtgpt/provenance.py)
         "config": cfg_dict,
         "command": command_line(),
         "versions": package_versions(),
@@ -156,7 +166,9 @@ def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, confi
     result = trainer.train(resume_from_checkpoint=resume)
     say(f"trained to step {trainer.state.global_step}: loss {result.training_loss:.4f}")
 
-    final = save_final(trainer, tokenizer, cfg, init_path, out_dir, run_card(config, data_card, max_length, examples, trainer))
+    card = run_card(config, data_card, max_length, examples, trainer)
+    card["history"] = training_history(card, init_path)  # what the model card tells (train/publish.py)
+    final = save_final(trainer, tokenizer, cfg, init_path, out_dir, card)
     say(f"saved {final}")
     finish_wandb(report_to)
     return {

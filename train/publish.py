@@ -4,7 +4,8 @@
     python -m train.publish dry_run=true        # write and check the folder, push nothing (make publish DRY_RUN=1)
 
 The model card carries the DebtBench tables of a report (eval.run's metrics.json), overall and per archetype,
-and the cards of the datasets the model was trained on. The token comes from HF_TOKEN in the environment and
+only when that report scored these very weights (the fingerprint eval records: a hash of the weight files and
+the training run's id); how the model was trained and on which datasets comes from its own train_card.json. The token comes from HF_TOKEN in the environment and
 is only handed to huggingface_hub: it is never written to the folder, the card or a log.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from omegaconf import OmegaConf
 from debtgpt.cli import StageError, run_stage, stage_errors
 from debtgpt.config import PublishConfig, register_configs
 from debtgpt.leaderboard import collector_table, markdown_table, read_results, setting_line
+from debtgpt.provenance import describe, model_fingerprint, same_model, training_step
+from debtgpt.provenance import train_card as read_train_card
 
 register_configs()
 
@@ -71,28 +74,45 @@ def evaluation_tables(report: dict, collector: str | None) -> list[str]:
     return lines
 
 
-def dataset_summaries(staging: Path, datasets: list[str]) -> list[str]:
-    """Copy each dataset's README.md / card.json under datasets/<name>/ and list them."""
+def dataset_summaries(staging: Path, history: list[dict]) -> list[str]:
+    """Each training run's dataset under datasets/<name>/: its card as the run recorded it (card.json), and the
+    folder's README.md only while that folder still holds the same version of the set."""
     lines = []
-    for path in map(Path, datasets):
-        cards = [path / name for name in ("README.md", "card.json") if (path / name).is_file()]
-        if not cards:
-            print(f"publish: no dataset card in {path}, left out of the model card")
+    for step in history:
+        if not step.get("data"):
             continue
+        path, card = Path(step["data"]), step.get("data_card") or {}
         name = "-".join(path.parts[-2:])  # pairs-sft-dpo_turn and pairs-dpo_turn must not overwrite each other
         target = staging / "datasets" / name
         target.mkdir(parents=True, exist_ok=True)
-        for card in cards:
-            shutil.copy2(card, target / card.name)
-        card = json.loads((path / "card.json").read_text()) if (path / "card.json").is_file() else {}
-        rows = card.get("overall", {}).get("rows", "?")  # the pairs stage's card (data_gen/pairs.py)
-        lines.append(f"- `{path}` ({rows} rows): [card](datasets/{name}/{cards[0].name})")
-    return lines or ["- (no dataset card found)"]
+        if card:
+            (target / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        now = json.loads((path / "card.json").read_text()) if (path / "card.json").is_file() else None
+        if now == card and (path / "README.md").is_file():
+            shutil.copy2(path / "README.md", target / "README.md")
+        rows = step.get("data_rows") if step.get("data_rows") is not None else "?"
+        link = f": [card](datasets/{name}/card.json)" if card else " (no card recorded)"
+        lines.append(f"- `{path}` ({rows} rows; {step['method'].upper()} of run `{step.get('run')}`){link}")
+    return lines or ["- (the training card records no dataset)"]
 
 
-def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, datasets: list[str]) -> str:
-    train_card = json.loads((checkpoint / "train_card.json").read_text()) if (checkpoint / "train_card.json").is_file() else {}
+def training_lines(history: list[dict], base: str) -> list[str]:
+    """What the checkpoint's own training card says about how it was made, run by run."""
+    if not history:
+        return ["- this checkpoint has no training card (train_card.json): it was not made by this project's train "
+                "stages, so nothing is claimed here about its training"]
+    lines = [f"- starting model: `{base}`"]
+    for step in history:
+        lines.append(f"- {step['method'].upper()}: run `{step.get('run')}` (id `{step.get('run_id') or 'unrecorded'}`), "
+                     f"{step.get('global_step', '?')} optimizer steps at learning rate {step.get('lr', '?')} on `{step.get('data')}`; "
+                     f"command `{step.get('command', '?')}`")
+    return lines
+
+
+def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, fingerprint: dict, scored: str) -> str:
+    train_card = read_train_card(checkpoint)
     trained = train_card.get("config", {})
+    history = train_card.get("history") or ([training_step(train_card)] if train_card else [])
     if is_adapter(checkpoint):
         base = json.loads((checkpoint / "adapter_config.json").read_text())["base_model_name_or_path"]
         header = ["library_name: peft", f"base_model: {base}"]
@@ -101,23 +121,44 @@ def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, datasets: lis
         base = trained.get("init_from") or trained.get("model", {}).get("name", "unknown")  # DPO starts from the SFT model
         header = ["library_name: transformers"]
         usage = "full (merged) weights: load them with `transformers.AutoModelForCausalLM.from_pretrained`."
+    if history and history[0]["method"] == "sft" and history[0].get("model") and not is_adapter(checkpoint):
+        base = history[0]["model"]  # the model SFT started from, before every run the history lists
+    elif history and history[0]["method"] == "dpo":
+        base = f"{base} (its own training is not recorded in this checkpoint's card)"
+    methods = [step["method"] for step in history]
+    how = " then ".join(dict.fromkeys(m.upper() for m in methods)) if methods else None
+    trained_line = (f"A debt-collection negotiation agent (DebtGPT collector) trained with {how} on rejection-sampled dialogues."
+                    if how else "A debt-collection negotiation agent (DebtGPT collector); how it was trained is not recorded.")
     config = report.get("config", {})
     lines = [
-        "---", *header, "tags: [debt-collection, negotiation, dpo, sft, trl]", "---", "",
+        "---", *header, f"tags: [{', '.join(['debt-collection', 'negotiation', *dict.fromkeys(methods), 'trl'])}]", "---", "",
         f"# {cfg.repo_id}", "",
-        "A debt-collection negotiation agent (DebtGPT collector) trained with SFT and DPO on rejection-sampled",
-        f"dialogues. This repository holds {usage}", "",
+        trained_line, f"This repository holds {usage}", "",
         "Each turn is one JSON object (thoughts, strategy, action, dialogue, and a four-field proposal with `ask`).", "",
         "## Training", "",
-        f"- starting model: `{base}`; run `{trained.get('run', '?')}`, {train_card.get('global_step', '?')} optimizer steps",
-        f"- learning rate {trained.get('lr', '?')}, max_length {train_card.get('max_length', '?')} (measured, nothing truncated)",
-        f"- command: `{train_card.get('command', '?')}`", "",
+        *training_lines(history, base),
+        f"- max_length {train_card.get('max_length', '?')} (measured, nothing truncated)" if train_card else "", "",
         "## Evaluation (DebtBench)", "",
+        f"Collector `{scored}` of `{cfg.metrics}` is these weights ({describe(fingerprint)}).", "",
         setting_line(config), "",
         *evaluation_tables(report, cfg.collector),
-        "## Training data", "", *dataset_summaries(staging_folder(cfg), datasets), "",
+        "## Training data", "", *dataset_summaries(staging_folder(cfg), history), "",
     ]
     return "\n".join(lines)
+
+
+def scored_collector(cfg: PublishConfig, report: dict, fingerprint: dict) -> str:
+    """The report's collector whose weights are the checkpoint's; one line naming both when there is none."""
+    names = [cfg.collector] if cfg.collector is not None else list(report["collectors"])
+    for name in names:
+        if same_model(report["collectors"][name].get("weights"), fingerprint):
+            return name
+    theirs = report["collectors"][names[0]].get("weights") if len(names) == 1 else None
+    scored = (f"collector {names[0]!r} of metrics={cfg.metrics} ({describe(theirs)}"
+              f"{', loaded from ' + theirs['model'] if theirs and theirs.get('model') else ''})") if len(names) == 1 else \
+        f"any collector of metrics={cfg.metrics} ({', '.join(names)})"
+    raise StageError(f"checkpoint={cfg.checkpoint} ({describe(fingerprint)}) is not the model scored as {scored}; "
+                     f"evaluate this checkpoint (make eval) and publish with that report, or publish the checkpoint the report scored")
 
 
 def staging_folder(cfg: PublishConfig) -> Path:
@@ -151,11 +192,13 @@ def publish(cfg: PublishConfig) -> Path:
         raise FileNotFoundError(f"checkpoint={cfg.checkpoint} lacks {'; '.join(problems)}; train first (`make dpo`)")
     report = read_results(cfg.metrics)
     evaluation_tables(report, cfg.collector)  # an unknown collector fails before anything is written
+    fingerprint = model_fingerprint(checkpoint)
+    scored = scored_collector(cfg, report, fingerprint)  # another model's scores never go on this card
     prepare_staging(staging)
     shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"), dirs_exist_ok=True)
     print(f"copied {checkpoint} ({'adapter' if is_adapter(checkpoint) else 'merged weights'}) to {staging}")
 
-    (staging / "README.md").write_text(model_card(cfg, checkpoint, report, list(cfg.datasets)))
+    (staging / "README.md").write_text(model_card(cfg, checkpoint, report, fingerprint, scored))
     problems = check_publish_folder(staging)
     if problems:
         raise RuntimeError(f"{staging} lacks {'; '.join(problems)}")
