@@ -56,11 +56,13 @@ def make_data(cfg: DataConfig) -> dict:
         from debtgpt import portfolio
 
         real = portfolio.read_portfolio(cfg.real_csv, cfg.ctgan.min_rows)
-        print(f"data: fitting CTGAN on {len(real)} rows of {cfg.real_csv} ({cfg.ctgan.epochs} epochs, CPU)", flush=True)
+        rules = portfolio.portfolio_rules(real, cfg.ctgan.rules)  # a declared rule the CSV breaks fails before fitting
+        print(f"data: fitting CTGAN on {len(real)} rows of {cfg.real_csv} ({cfg.ctgan.epochs} epochs, CPU); "
+              f"rules kept: {', '.join(map(str, rules)) or 'none'}", flush=True)
         model = portfolio.fit_ctgan(real, cfg.ctgan.epochs, cfg.ctgan.batch_size, cfg.seed, cfg.ctgan.progress)
-        synthetic, dropped = portfolio.sample_portfolio(model, real, cfg.num_records)
+        synthetic, dropped, redrawn = portfolio.sample_portfolio(model, real, cfg.num_records, rules)
         records = portfolio.records_from_samples(synthetic, cfg.seed)
-        report = portfolio.portfolio_report(real, synthetic, dropped, cfg.seed)
+        report = portfolio.portfolio_report(real, synthetic, dropped, cfg.seed, rules, redrawn)
         plots = portfolio.write_quality_plots(real, synthetic, report, Path(cfg.out_dir) / "quality")
         extra = {"portfolio": report | {"plots": [str(p.relative_to(cfg.out_dir)) for p in plots]}}
         versions = ("numpy", "ctgan", "rdt", "torch", "scikit-learn")
@@ -79,11 +81,17 @@ def main(cfg: DataConfig) -> None:
     log.info("wrote %s scenarios to %s: %s", card["counts"]["all"], cfg.out_dir, card["counts"])
     print(f"data: {card['counts']} -> {cfg.out_dir}/ (shares {card['archetype_shares']['all']})")
     if "portfolio" in card:
+        from debtgpt.portfolio import collapse_warning
+
         report = card["portfolio"]
         privacy = report["distance_to_closest_record"]
         print(f"data: detection AUC {report['detection']['roc_auc']:.3f} (0.5 = indistinguishable), "
               f"{privacy['exact_copies']} copies of real rows, {privacy['share_closer_than_real_median']:.0%} of rows "
               f"closer to a real row than the real median neighbour; plots in {cfg.out_dir}/quality/")
+        print(f"data: {report['rules']['redrawn_rows']} sampled rows redrawn for breaking the real data's rules "
+              f"({', '.join(f'{rule}: {n}' for rule, n in report['rules']['redrawn_by_rule'].items())})")
+        if warning := collapse_warning(report):
+            print(warning)  # last, so it is what the user sees when make data ends
 
 
 if __name__ == "__main__":

@@ -52,6 +52,10 @@ class CTGANConfig:
     min_rows: int = 100
     # a progress bar over the epochs with the generator and discriminator losses
     progress: bool = True
+    # rules every synthetic record keeps, "a <= b" over numeric contract columns, beside those learned from the
+    # CSV (each order among principal, outstanding_balance and total_loan that every real row keeps); a record
+    # that breaks one is redrawn, never clipped
+    rules: List[str] = field(default_factory=list)
 
 
 @dataclass

@@ -10,6 +10,8 @@ the card or a record. The fitted model is never saved (it could memorise rows); 
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +31,20 @@ from debtgpt.records import (
 NUMERIC_COLUMNS = tuple(c for c in PORTFOLIO_COLUMNS if c not in CATEGORICAL_COLUMNS)
 CATEGORIES = {"gender": GENDERS, "overdue_reason_category": OVERDUE_REASON_CATEGORIES}
 # Bounds of a plausible record; CTGAN's mode-specific normalisation can overshoot a column's range a little.
-FLOORS = {"age": 18, "days_overdue": 1, "principal": 1.0}
+# The principal has no floor to clip to: a drawn debt of 0 or less is redrawn, since clipping piles every
+# such draw onto one value (a collapsed mode: 10 % of records at exactly 1.0).
+FLOORS = {"age": 18, "days_overdue": 1}
 CEILINGS = {"age": 100}
-# Redraw rounds before giving up on samples distinct from every real row (a model that only copies).
+# Redraw rounds before giving up on samples distinct from every real row and within the rules.
 MAX_DRAWS = 20
+# Contract columns whose order a portfolio fixes (the overdue part of a balance of a loan): each "a <= b"
+# among them that holds in every real row becomes a rule every synthetic row keeps.
+CONTRACT_AMOUNTS = ("principal", "outstanding_balance", "total_loan")
+_RULE_RE = re.compile(r"^\s*(\w+)\s*<=\s*(\w+)\s*$")
+# A synthetic value is a collapsed mode when at least this share of the records holds it and that share is
+# this many times the real rows' share of it.
+COLLAPSE_MIN_SHARE = 0.05
+COLLAPSE_RATIO = 5.0
 
 
 class PortfolioError(ValueError):
@@ -100,6 +112,46 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
     return real[list(PORTFOLIO_COLUMNS)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """smaller <= larger in every row: learned from the real rows, or declared (ctgan.rules)."""
+
+    smaller: str
+    larger: str
+    source: str = "learned"
+
+    def __str__(self) -> str:
+        return f"{self.smaller} <= {self.larger}"
+
+    def broken(self, rows: pd.DataFrame) -> pd.Series:
+        return rows[self.smaller].astype(float) > rows[self.larger].astype(float)
+
+
+# Every record's debt is positive (read_portfolio refuses a principal of 0): a draw of 0 or less is redrawn.
+POSITIVE_PRINCIPAL = "principal > 0"
+
+
+def learn_rules(real: pd.DataFrame) -> list[Rule]:
+    """Each order between the contract amounts that every real row keeps (principal <= total_loan, ...)."""
+    return [Rule(a, b) for a in CONTRACT_AMOUNTS for b in CONTRACT_AMOUNTS if a != b and not Rule(a, b).broken(real).any()]
+
+
+def portfolio_rules(real: pd.DataFrame, declared=()) -> list[Rule]:
+    """The learned rules and the declared ones ("a <= b" over numeric contract columns); a declared rule must
+    hold in every real row, or the CSV and the rule disagree and the stage says where."""
+    rules = learn_rules(real)
+    for text in declared:
+        match = _RULE_RE.match(str(text))
+        if not match or not set(match.groups()) <= set(NUMERIC_COLUMNS) or match[1] == match[2]:
+            raise PortfolioError(f"ctgan.rules entry {text!r} must be 'a <= b' with two numeric contract columns; "
+                                 f"allowed columns: {', '.join(NUMERIC_COLUMNS)}")
+        rule = Rule(match[1], match[2], "declared")
+        if rule.broken(real).any():
+            raise PortfolioError(f"ctgan.rules entry {str(rule)!r} does not hold in real_csv {_rows(rule.broken(real))}")
+        rules = [r for r in rules if (r.smaller, r.larger) != (rule.smaller, rule.larger)] + [rule]
+    return rules
+
+
 def fit_ctgan(real: pd.DataFrame, epochs: int, batch_size: int, seed: int, progress: bool = True):
     """CTGAN fitted on the CPU; `progress` shows a bar over the epochs with both losses."""
     from ctgan import CTGAN
@@ -124,19 +176,32 @@ def _row_keys(rows: pd.DataFrame) -> list[tuple]:
     return list(_plausible(rows)[list(PORTFOLIO_COLUMNS)].itertuples(index=False, name=None))
 
 
-def sample_portfolio(model, real: pd.DataFrame, n: int) -> tuple[pd.DataFrame, int]:
-    """n plausible rows, none equal to a real row; also how many draws were dropped for equalling one."""
+def sample_portfolio(model, real: pd.DataFrame, n: int, rules=()) -> tuple[pd.DataFrame, int, dict]:
+    """n plausible rows, none equal to a real row and every one within the rules; also how many draws were
+    dropped for equalling a real row, and how many were redrawn for breaking each rule."""
     real_keys = set(_row_keys(real))
     kept: list[pd.DataFrame] = []
     dropped = have = 0
+    redrawn = {POSITIVE_PRINCIPAL: 0, **{str(rule): 0 for rule in rules}}
     for _ in range(MAX_DRAWS):
-        draw = _plausible(model.sample(max(n - have, 64)))
+        draw = _plausible(model.sample(max(n - have, 64))).reset_index(drop=True)
+        outside = draw["principal"] <= 0
+        redrawn[POSITIVE_PRINCIPAL] += int(outside.sum())
+        for rule in rules:  # a row is counted under the first rule it breaks
+            broken = rule.broken(draw) & ~outside
+            redrawn[str(rule)] += int(broken.sum())
+            outside |= broken
+        draw = draw[~outside]
         copies = np.array([key in real_keys for key in _row_keys(draw)], dtype=bool)
         dropped += int(copies.sum())
         kept.append(draw[~copies])
         have += int((~copies).sum())
         if have >= n:
-            return pd.concat(kept, ignore_index=True).iloc[:n][list(PORTFOLIO_COLUMNS)], dropped
+            return pd.concat(kept, ignore_index=True).iloc[:n][list(PORTFOLIO_COLUMNS)], dropped, redrawn
+    if sum(redrawn.values()) > dropped:
+        worst = max(redrawn, key=redrawn.get)
+        raise PortfolioError(f"CTGAN kept breaking the real data's rules ({sum(redrawn.values())} rows redrawn in {MAX_DRAWS} "
+                             f"draws, most for {worst}); train it longer (ctgan.epochs)")
     raise PortfolioError(f"CTGAN kept reproducing real rows ({dropped} copies in {MAX_DRAWS} draws); it memorised the CSV")
 
 
@@ -253,12 +318,43 @@ def privacy(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int) ->
     }
 
 
-def portfolio_report(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int, seed: int) -> dict:
+def collapsed_modes(real: pd.DataFrame, synthetic: pd.DataFrame) -> list[dict]:
+    """Numeric values the synthetic rows repeat far more often than the real rows do (a GAN's collapsed mode)."""
+    real, found = _plausible(real), []
+    for column in NUMERIC_COLUMNS:
+        shares = synthetic[column].value_counts(normalize=True)
+        value, share = shares.index[0], float(shares.iloc[0])
+        real_share = float((real[column] == value).mean())
+        if share >= COLLAPSE_MIN_SHARE and share >= COLLAPSE_RATIO * real_share:
+            found.append({"column": column, "value": value.item() if hasattr(value, "item") else value,
+                          "synthetic_share": round(share, 4), "real_share": round(real_share, 4)})
+    return found
+
+
+def collapse_warning(report: dict) -> str | None:
+    """The one warning line `make data` ends with when the card flags collapsed modes."""
+    modes = report.get("collapsed_modes") or []
+    if not modes:
+        return None
+    listed = "; ".join(f"{m['column']}={m['value']} in {m['synthetic_share']:.1%} of records ({m['real_share']:.1%} of real rows)" for m in modes)
+    return f"warning: CTGAN repeats values far more often than the real data (collapsed modes): {listed}; train it longer (ctgan.epochs) before using these records"
+
+
+def portfolio_report(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int, seed: int,
+                     rules=(), redrawn: dict | None = None) -> dict:
     """The quality and privacy section of the data card: aggregates only, never a real row."""
+    redrawn = redrawn or {}
     return {
         "real_rows": len(real),
         "synthetic_rows": len(synthetic),
         "columns": list(PORTFOLIO_COLUMNS),
+        "rules": {
+            "kept": [{"rule": str(rule), "source": rule.source} for rule in rules] + [{"rule": POSITIVE_PRINCIPAL, "source": "contract"}],
+            "redrawn_rows": sum(redrawn.values()),
+            "redrawn_by_rule": redrawn,
+            "broken_in_records": sum(int(rule.broken(synthetic).sum()) for rule in rules) + int((synthetic["principal"] <= 0).sum()),
+        },
+        "collapsed_modes": collapsed_modes(real, synthetic),
         "marginals": marginals(real, synthetic),
         "correlations": correlations(real, synthetic),
         "detection": detection(real, synthetic, seed),

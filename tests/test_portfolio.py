@@ -16,7 +16,16 @@ from omegaconf import OmegaConf
 from data_gen.make_data import make_data
 from data_gen.rollouts import make_rollouts
 from debtgpt.config import CTGANConfig, DataConfig, EvalConfig, RolloutsConfig
-from debtgpt.portfolio import PortfolioError, detection, privacy, read_portfolio, sample_portfolio
+from debtgpt.portfolio import (
+    PortfolioError,
+    collapse_warning,
+    collapsed_modes,
+    detection,
+    portfolio_rules,
+    privacy,
+    read_portfolio,
+    sample_portfolio,
+)
 from debtgpt.records import _REASON_TEXTS, PORTFOLIO_COLUMNS, generate_records
 from eval.run import evaluate_collectors
 
@@ -100,6 +109,9 @@ def test_fitting_shows_progress_and_the_layout_is_the_usual_one(portfolio_run):
     assert "detection AUC" in data.stdout
     card = json.loads((written / "data" / "card.json").read_text())
     assert card["counts"]["all"] == 40 and card["config"]["source"] == "ctgan"
+    assert f"data: {card['portfolio']['rules']['redrawn_rows']} sampled rows redrawn" in data.stdout
+    last = data.stdout.strip().splitlines()[-1]  # make data ends on the collapse warning when the card has one
+    assert last == (collapse_warning(card["portfolio"]) or last) and last.startswith(("warning:", "data:"))
     assert card["versions"]["ctgan"]
     assert json.loads((written / "report" / "metrics.json").read_text())["collectors"]["expert"]["n"] == 4
 
@@ -148,8 +160,8 @@ def test_sampling_redraws_rows_equal_to_real_ones(tmp_path):
         def sample(self, n):
             return next(self.draws)
 
-    rows, dropped = sample_portfolio(Copier(), real, 40)
-    assert dropped == 30 and len(rows) == 40
+    rows, dropped, redrawn = sample_portfolio(Copier(), real, 40)
+    assert dropped == 30 and len(rows) == 40 and sum(redrawn.values()) == 0
     assert privacy(real, rows, dropped)["exact_copies"] == 0
 
 
@@ -229,3 +241,58 @@ def test_only_contract_columns_are_read(tmp_path):
     real = read_portfolio(path, 50)
     assert list(real.columns) == list(PORTFOLIO_COLUMNS)
     assert isinstance(real, pd.DataFrame) and real["age"].dtype.kind == "i"
+
+
+RULES = {"principal <= total_loan", "outstanding_balance <= total_loan", "principal <= outstanding_balance"}
+
+
+def test_the_rules_every_real_row_keeps_are_learned_and_declared_ones_checked(tmp_path):
+    real = read_portfolio(write_csv(tmp_path / "a.csv", portfolio_rows(60)), 50)
+    assert {str(rule) for rule in portfolio_rules(real)} == RULES
+    assert {str(r) for r in portfolio_rules(real, ["daily_income <= total_loan"])} == RULES | {"daily_income <= total_loan"}
+    with pytest.raises(PortfolioError, match=r"^ctgan.rules entry 'total_loan <= principal' does not hold in real_csv data rows 1, 2, 3"):
+        portfolio_rules(real, ["total_loan <= principal"])
+    with pytest.raises(PortfolioError, match=r"'loan <= principal' must be 'a <= b' with two numeric contract columns; allowed columns: age, principal"):
+        portfolio_rules(real, ["loan <= principal"])
+
+
+def test_rows_that_break_a_rule_are_redrawn_and_counted(tmp_path):
+    real = read_portfolio(write_csv(tmp_path / "a.csv", portfolio_rows(60)), 50)
+    fresh = read_portfolio(write_csv(tmp_path / "b.csv", portfolio_rows(100, seed=9)), 50)
+    broken = fresh.iloc[:20].assign(principal=fresh.total_loan.iloc[:20] * 2)  # a principal above the whole loan
+    negative = fresh.iloc[20:25].assign(principal=-50.0)  # clipping these would pile them onto one value
+
+    class Breaker:
+        draws = iter([pd.concat([broken, negative, fresh.iloc[25:45]]), fresh.iloc[45:]])
+
+        def sample(self, n):
+            return next(self.draws)
+
+    rows, dropped, redrawn = sample_portfolio(Breaker(), real, 40, portfolio_rules(real))
+    assert redrawn == {"principal > 0": 5, "principal <= outstanding_balance": 20, "outstanding_balance <= total_loan": 0,
+                       "principal <= total_loan": 0}  # counted under the first rule broken
+    assert len(rows) == 40 and (rows.principal <= rows.total_loan).all() and (rows.principal > 0).all()
+
+
+def test_ctgan_records_keep_the_real_rules_and_the_card_counts_the_redraws(tmp_path):
+    """A real (tiny) CTGAN on a CSV where the rules hold: two epochs break them often; no record does."""
+    real_csv = write_csv(tmp_path / "loans.csv", portfolio_rows(80))
+    card = make_data(ctgan_config(real_csv, tmp_path / "data"))
+    rules = card["portfolio"]["rules"]
+    assert {r["rule"] for r in rules["kept"]} == RULES | {"principal > 0"} and rules["broken_in_records"] == 0
+    assert rules["redrawn_rows"] == sum(rules["redrawn_by_rule"].values()) > 0
+    records = [json.loads(line) for line in (tmp_path / "data" / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 40
+    assert all(0 < r["principal"] <= r["outstanding_balance"] <= r["total_loan"] for r in records)
+
+
+def test_a_collapsed_mode_is_flagged_on_the_card_and_in_one_warning_line(tmp_path):
+    real = read_portfolio(write_csv(tmp_path / "a.csv", portfolio_rows(100)), 50)
+    synthetic = read_portfolio(write_csv(tmp_path / "b.csv", portfolio_rows(100, seed=9)), 50)
+    assert collapsed_modes(real, synthetic) == []  # fresh draws of the same portfolio repeat nothing
+    synthetic.loc[:11, "principal"] = 1.0  # 12 % of records at one value the real rows never hold
+    [mode] = collapsed_modes(real, synthetic)
+    assert mode == {"column": "principal", "value": 1.0, "synthetic_share": 0.12, "real_share": 0.0}
+    line = collapse_warning({"collapsed_modes": [mode]})
+    assert "\n" not in line and line.startswith("warning: CTGAN repeats values") and "principal=1.0 in 12.0% of records (0.0% of real rows)" in line
+    assert collapse_warning({"collapsed_modes": []}) is None
