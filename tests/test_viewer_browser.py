@@ -76,7 +76,7 @@ def site(tmp_path_factory):
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1300,1000"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
@@ -123,6 +123,22 @@ def go(driver, element) -> None:
     WebDriverWait(driver, 60).until(left(page))
 
 
+WINDOW_WIDTH = 1400  # the narrowest window every page must fit without scrolling sideways
+
+
+def assert_fits_the_window(driver) -> None:
+    """No horizontal scroll (the body's scroll width within the window's) and every table inside its card."""
+    widths = driver.execute_script(
+        "return [document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[2] == WINDOW_WIDTH and max(widths[:2]) <= widths[2], (driver.current_url, widths)
+    spilled = driver.execute_script("""
+        return [...document.querySelectorAll('.card table')].filter(table => {
+            const card = table.closest('.card').getBoundingClientRect(), box = table.getBoundingClientRect();
+            return box.right > card.right + 0.5 || box.left < card.left - 0.5;
+        }).map(table => table.className);""")
+    assert spilled == [], (driver.current_url, spilled)
+
+
 def texts(driver, css: str) -> list[str]:
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
@@ -154,10 +170,14 @@ def test_a_report_its_plots_and_a_transcript(site, browser, tmp_path):
     thoughts.find_element(By.TAG_NAME, "summary").click()
     assert thoughts.get_attribute("open") is not None
     screenshot(browser, "transcript", tmp_path)
+    assert_fits_the_window(browser)
 
     go(browser, browser.find_element(By.CSS_SELECTOR, "#compare-form button"))
     columns = browser.find_elements(By.CSS_SELECTOR, ".side-by-side .column h2")
     assert [c.text for c in columns] == ["expert", "firm"]
+    assert_fits_the_window(browser)  # the side-by-side page: the right-hand collector is not cut off
+    right = browser.find_element(By.ID, "column-2").rect
+    assert right["x"] + right["width"] <= WINDOW_WIDTH
 
 
 def start_game(browser, url: str, collector: str, persona_index: int) -> str:
@@ -205,6 +225,8 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
             take_turn(browser, "say", "What would you offer me?")
     assert browser.find_element(By.CSS_SELECTOR, ".outcome .outcome-label").text == "DEAL"
     assert browser.find_elements(By.CSS_SELECTOR, "#agreement")
+    assert browser.find_elements(By.CSS_SELECTOR, ".outcome table.parts")
+    assert_fits_the_window(browser)  # the finished game: its reward table stays inside its card
 
     hangup_persona = start_game(browser, url, "firm", 1)
     take_turn(browser, "hangup", TYPED, "emotional confrontation")
@@ -212,7 +234,9 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
     assert texts(browser, "#play-transcript .turn.debtor .words") == [TYPED]  # the markup is text, not a bold element
 
     browser.get(url)
+    assert_fits_the_window(browser)
     go(browser, browser.find_element(By.LINK_TEXT, "play"))
+    assert_fits_the_window(browser)
     for outcome, collector, persona in (("deal", "expert", deal_persona), ("hangup", "firm", hangup_persona)):
         Select(browser.find_element(By.NAME, "outcome")).select_by_value(outcome)
         go(browser, browser.find_element(By.ID, "apply-filters"))
