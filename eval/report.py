@@ -50,7 +50,7 @@ def wilson_interval(share: float, n: int, z: float = Z_95) -> tuple[float, float
     z2 = z * z
     centre = (share + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(share, centre - half)), min(1.0, max(share, centre + half))  # rounding must not drop the share itself
 
 
 def proportion_trials(metric: str, trajectories) -> int:
@@ -129,8 +129,8 @@ def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = H
         for i, (name, values) in enumerate(table.items()):
             xs = [x + (i - (len(collectors) - 1) / 2) * width for x in range(len(groups))]
             intervals = [known[name].get(group, {}).get(metric) for group in groups]
-            below = [v - iv[0] if iv else 0 for v, iv in zip(values, intervals)]
-            above = [iv[1] - v if iv else 0 for v, iv in zip(values, intervals)]
+            below = [max(0.0, v - iv[0]) if iv else 0 for v, iv in zip(values, intervals)]
+            above = [max(0.0, iv[1] - v) if iv else 0 for v, iv in zip(values, intervals)]
             bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name,
                           yerr=[below, above] if any(intervals) else None,
                           error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
