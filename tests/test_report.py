@@ -70,7 +70,7 @@ def test_a_share_gets_a_wilson_interval_inside_0_and_1_where_the_normal_one_pass
     low, high = collector_intervals(result, rows)["overall"]["SR"]
     assert (round(low, 3), round(high, 3)) == (0.596, 0.982)  # Wilson's score interval of 9 of 10
     assert wilson_interval(1.0, 10)[1] == 1.0 and wilson_interval(0.0, 4)[0] == 0.0 and wilson_interval(0.5, 0) is None
-    for share, n in ((0.0, 3), (1.0, 7), (1 / 3, 3), (0.0, 10_000)):  # the share itself is always inside, despite rounding
+    for share, n in ((0.0, 11), (1.0, 6), (1 / 3, 3), (0.0, 10_000)):  # the share itself is always inside, despite rounding
         low, high = wilson_interval(share, n)
         assert 0.0 <= low <= share <= high <= 1.0
     low, high = collector_intervals(result, rows)["overall"]["hangups"]
