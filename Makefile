@@ -14,8 +14,17 @@ SEEDS     ?= 1 2 3
 DATA_CARD     := data/card.json
 TINY_MODEL    := checkpoints/tiny/config.json
 ROLLOUTS_CARD := data/rollouts/$(COLLECTOR)/card.json
-PAIRS_CARD    := data/pairs/dpo_turn/card.json
-SFT_MODEL     := checkpoints/sft-tiny/final/config.json
+# The recipe (make sft, make dpo, make eval; make demo runs the same stages): one home for each stage's command.
+EXPERT_ROLLOUTS   := data_gen.rollouts collector=expert
+SFT_SET           := data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft]
+SFT_ROLLOUTS      := data_gen.rollouts +experiment=sft_rollouts
+ACCEPT_PAIRS      := data_gen.pairs +experiment=sft_pairs
+EXPERT_ROLLOUTS_CARD := data/rollouts/expert/card.json
+SFT_SET_CARD      := data/pairs/sft/card.json
+SFT_MODEL         := checkpoints/sft-tiny/final/config.json
+SFT_ROLLOUTS_CARD := data/rollouts/sft-explore/card.json
+ACCEPT_PAIRS_CARD := data/pairs-sft/dpo_accept/card.json
+DPO_MODEL         := checkpoints/dpo-tiny/final/config.json
 
 .PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo seeds test browser screenshots bench clean
 
@@ -56,11 +65,23 @@ $(TINY_MODEL): | $(STAMP)
 $(ROLLOUTS_CARD): | $(STAMP) $(DATA_CARD)
 	$(PY) -m data_gen.rollouts collector=$(COLLECTOR)
 
-$(PAIRS_CARD): | $(STAMP) $(ROLLOUTS_CARD)
-	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/$(COLLECTOR)
+$(EXPERT_ROLLOUTS_CARD): | $(STAMP) $(DATA_CARD)
+	$(PY) -m $(EXPERT_ROLLOUTS)
 
-$(SFT_MODEL): | $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+$(SFT_SET_CARD): | $(STAMP) $(EXPERT_ROLLOUTS_CARD)
+	$(PY) -m $(SFT_SET)
+
+$(SFT_MODEL): | $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
 	$(PY) -m train.sft
+
+$(SFT_ROLLOUTS_CARD): | $(STAMP) $(SFT_MODEL)
+	$(PY) -m $(SFT_ROLLOUTS)
+
+$(ACCEPT_PAIRS_CARD): | $(STAMP) $(SFT_ROLLOUTS_CARD)
+	$(PY) -m $(ACCEPT_PAIRS)
+
+$(DPO_MODEL): | $(STAMP) $(ACCEPT_PAIRS_CARD)
+	$(PY) -m train.dpo
 
 data: $(STAMP)
 	$(PY) -m data_gen.make_data $(ARGS)
@@ -68,7 +89,9 @@ data: $(STAMP)
 tiny: $(STAMP)
 	$(PY) -m debtgpt.tiny
 
-eval: $(STAMP) $(DATA_CARD)
+# Plain `make eval` scores the recipe's collectors (expert, untrained, SFT, DPO), building what is missing; with
+# ARGS it scores what they name and builds nothing.
+eval: $(STAMP) $(DATA_CARD) $(if $(ARGS),,$(DPO_MODEL))
 	$(PY) -m eval.run $(ARGS)
 
 # Localhost only unless ARGS="host=..." says otherwise; played dialogues go to reports/play/.
@@ -82,15 +105,16 @@ rollouts: $(STAMP) $(DATA_CARD)
 pairs: $(STAMP) $(ROLLOUTS_CARD)
 	$(PY) -m data_gen.pairs rollouts_dir=data/rollouts/$(COLLECTOR) $(ARGS)
 
-# Resumes from the newest checkpoint of an interrupted run.
-sft: $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+# Resumes from the newest checkpoint of an interrupted run. SFT on the teacher's best dialogues; DPO on the
+# acceptance pairs of the SFT model's own rollouts (both built first when missing).
+sft: $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
 	$(PY) -m train.sft $(ARGS)
 
-dpo: $(STAMP) $(PAIRS_CARD) $(SFT_MODEL)
+dpo: $(STAMP) $(ACCEPT_PAIRS_CARD) $(SFT_MODEL)
 	$(PY) -m train.dpo $(ARGS)
 
 # make sweep SWEEP="lr=1e-3,2e-3 lora.r=8,16"   (empty SWEEP: the grid in configs/sweep.yaml)
-sweep: $(STAMP) $(PAIRS_CARD) $(TINY_MODEL)
+sweep: $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
 	$(PY) -m train.sft --config-name sweep -m $(SWEEP) $(ARGS)
 
 publish: $(STAMP)
@@ -103,13 +127,13 @@ demo: $(STAMP)
 	$(PY) -m debtgpt.stages \
 	  "data_gen.make_data seed=$(SEED)" \
 	  "debtgpt.tiny" \
-	  "data_gen.rollouts collector=expert seed=$(SEED)" \
-	  "data_gen.pairs rollouts_dir=data/rollouts/expert out_dir=data/pairs sets=[sft] seed=$(SEED)" \
-	  "train.sft run=sft-tiny max_steps=250 seed=$(SEED)" \
-	  "data_gen.rollouts +experiment=demo_sft_rollouts seed=$(SEED)" \
-	  "data_gen.pairs +experiment=demo_sft_pairs seed=$(SEED)" \
-	  "train.dpo +experiment=demo_dpo seed=$(SEED)" \
-	  "eval.run +experiment=demo_eval seed=$(SEED)"
+	  "$(EXPERT_ROLLOUTS) seed=$(SEED)" \
+	  "$(SFT_SET) seed=$(SEED)" \
+	  "train.sft seed=$(SEED)" \
+	  "$(SFT_ROLLOUTS) seed=$(SEED)" \
+	  "$(ACCEPT_PAIRS) seed=$(SEED)" \
+	  "train.dpo seed=$(SEED)" \
+	  "eval.run run=demo seed=$(SEED)"
 
 # The demo once per seed, each in its own copy of the tree (sharing .venv), and the table of DPO - SFT per seed
 # -> benchmarks/results/learning_seeds.md

@@ -80,8 +80,10 @@ class DataConfig:
 
 @dataclass
 class EvalConfig:
-    # collectors to evaluate side by side: scripted names or files in configs/agents/collector/
-    collectors: list[str] = field(default_factory=lambda: ["firm", "conceder", "expert"])
+    # collectors to evaluate side by side: scripted names or files in configs/agents/collector/, each optionally
+    # behind the envelope guard as NAME+guard. The default is the recipe's: the teacher, the untrained tiny model,
+    # and the SFT and DPO collectors of `make sft` and `make dpo`
+    collectors: list[str] = field(default_factory=lambda: ["expert", "untrained", "sft", "dpo"])
     # the debtor simulator every collector talks to: scripted or a file in configs/agents/debtor/
     debtor: str = "scripted"
     # experience judge: none or a file in configs/agents/judge/ (adds respect_empathy, transparency, feasibility)
@@ -100,23 +102,24 @@ class EvalConfig:
     max_turns: int = DEFAULT_MAX_TURNS
     # live dialogues per batch
     batch_size: int = 256
-    # dialogues per scenario and collector
-    samples: int = 1
+    # dialogues per scenario and collector (2: 390 paired dialogues on the 195 test personas)
+    samples: int = 2
     # evaluate only the first scenarios of the split (smoke runs of slow collectors); null = all
     max_scenarios: Optional[int] = None
     # reward of every evaluated dialogue (the same reward as rejection sampling)
     reward: RewardConfig = field(default_factory=lambda: RewardConfig())
-    # mean-reward comparisons "A:B" (A minus B, paired by scenario) with a bootstrap confidence interval
-    compare: list[str] = field(default_factory=list)
+    # mean-reward comparisons "A:B" (A minus B, paired by scenario) with a bootstrap confidence interval; the
+    # default names the recipe's collectors, so with other collectors name yours (or compare=[])
+    compare: list[str] = field(default_factory=lambda: ["dpo:sft", "sft:untrained", "dpo:expert"])
     # bootstrap resamples and confidence level of those intervals
     bootstrap_samples: int = 2000
     confidence: float = 0.95
     # PNG plots of the main metrics per archetype
     plots: bool = True
-    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (e.g. dpo:sft)
-    explain: Optional[str] = None
-    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md
-    curves: Optional[str] = None
+    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (null: none)
+    explain: Optional[str] = "dpo:sft"
+    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md (null: none)
+    curves: Optional[str] = "checkpoints/dpo-tiny"
     # a progress bar per collector
     progress: bool = True
 
@@ -287,19 +290,22 @@ class SFTRunConfig(TrainRunConfig):
     # for the tiny default; real models: +experiment=sft_qwen2.5-7b-instruct (1e-4 with LoRA)
     lr: float = 2e-3
     epochs: float = 2.0
+    # the tiny default stops at 250 steps (1.6 epochs of the teacher's dialogues); real presets set -1
+    max_steps: int = 250
     # HF dataset (save_to_disk) with a conversational `messages` column
     data: str = "data/pairs/sft"
 
 
 @dataclass
 class DPORunConfig(TrainRunConfig):
-    lr: float = 5e-5
+    # the defaults are the recipe on the tiny model (make dpo; docs/experiments/): LoRA, sigmoid, beta 0.1, one epoch
+    lr: float = 2e-4
     epochs: float = 1.0
-    # turn: pairs of one collector turn on a shared history (data/pairs/dpo_turn); dialogue: pairs of whole dialogues;
-    # accept: the expert's acceptance against the collector's own turn (dpo_accept)
-    level: PairLevel = PairLevel.turn
+    # accept: the teacher's decision against the collector's own turn (dpo_accept, the recipe); turn: pairs of one
+    # collector turn on a shared history (dpo_turn); dialogue: pairs of whole dialogues (dpo_dialogue)
+    level: PairLevel = PairLevel.accept
     # folder of dpo_turn/, dpo_dialogue/ and dpo_accept/ (HF datasets with prompt, chosen, rejected)
-    pairs_dir: str = "data/pairs"
+    pairs_dir: str = "data/pairs-sft"
     # the SFT model: the policy starts here and, with the adapter off, is the reference.
     # Set by the stage YAML to the SFT run of the same model choice (checkpoints/sft-<model>/final).
     init_from: str = MISSING
@@ -307,7 +313,7 @@ class DPORunConfig(TrainRunConfig):
     # TRL DPO loss: sigmoid, ipo, hinge, robust, ... (several with loss_weights in trl)
     loss_type: str = "sigmoid"
     # reference log-probs computed once before training (no reference forward pass per step)
-    precompute_ref_log_probs: bool = False
+    precompute_ref_log_probs: bool = True
     # weight of an NLL term on the chosen turn beside the DPO loss (RPO; TRL loss_type "sft"); 0 = plain DPO.
     # It keeps the chosen turns likely, so DPO moves probability between candidates rather than off both.
     sft_weight: float = 0.0
@@ -315,16 +321,16 @@ class DPORunConfig(TrainRunConfig):
     heldout_fraction: float = 0.1
     # the held-out pairs are scored every this many steps (null: logging_steps); each pass is a forward over all
     # of them, which on the tiny CPU default costs as much as ten training steps
-    eval_steps: Optional[int] = None
+    eval_steps: Optional[int] = 50
     # only the collector's turns of a completion enter the loss; TRL counts every completion token, and a
     # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
     # "I accept" alone would tell chosen from rejected)
     mask_debtor_turns: bool = True
     # [chosen, rejected]: only this many tokens of each side, from the first one where the two sides differ,
     # enter the loss (turn-level and accept-level pairs); null = every collector token. A whole-turn loss spends
-    # its step on the words, which cost more nats than the decision itself (round 13); [24, 0] covers the tiny
-    # tokenizer's thought, strategy and action of an acceptance and keeps the rejected side out of the loss.
-    decision_tokens: Optional[List[int]] = None
+    # its step on the words, which cost more nats than the decision itself; [24, 0] covers the tiny tokenizer's
+    # evidence note, thought, strategy and action, and keeps the rejected side out of the loss (its rows not run).
+    decision_tokens: Optional[List[int]] = field(default_factory=lambda: [24, 0])
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 

@@ -19,8 +19,8 @@ from debtgpt.config import (CONFIG_DIR, DataConfig, DPORunConfig, EvalConfig, Pa
 REPO = Path(__file__).resolve().parents[1]
 SCHEMAS = {"data": DataConfig, "eval": EvalConfig, "rollouts": RolloutsConfig, "pairs": PairsConfig, "sft": SFTRunConfig,
            "dpo": DPORunConfig, "sweep": SFTRunConfig, "publish": PublishConfig, "serve": ServeConfig}
-EXPERIMENTS = {"eval": ["demo_eval"], "rollouts": ["demo_sft_rollouts"], "pairs": ["demo_sft_pairs"],
-               "sft": ["sft_qwen2.5-0.5b", "sft_qwen2.5-7b-instruct"], "dpo": ["demo_dpo", "dpo_qwen2.5-7b-instruct"]}
+EXPERIMENTS = {"rollouts": ["sft_rollouts"], "pairs": ["sft_pairs"],
+               "sft": ["sft_qwen2.5-0.5b", "sft_qwen2.5-7b-instruct"], "dpo": ["dpo_qwen2.5-7b-instruct"]}
 CASES = [(stage, []) for stage in SCHEMAS] + [(stage, [f"+experiment={e}"]) for stage, names in EXPERIMENTS.items() for e in names]
 
 
@@ -41,7 +41,7 @@ def test_a_stage_yaml_restates_no_schema_default(stage):
 def test_the_defaults_are_those_make_runs():
     sft, dpo = stage_config("sft"), stage_config("dpo")
     assert (sft.run, sft.lr, sft.epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
-    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 5e-5, "turn", "checkpoints/sft-tiny/final", True)
+    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 2e-4, "accept", "checkpoints/sft-tiny/final", True)
     assert stage_config("dpo", ["model=qwen2.5-0.5b"]).init_from == "checkpoints/sft-qwen2.5-0.5b/final"
     publish = stage_config("publish")
     assert (publish.metrics, publish.collector) == ("reports/demo/metrics.json", "dpo")
@@ -71,3 +71,17 @@ def test_a_stage_ends_a_bad_choice_with_one_error_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr == "error: source='csv' is not allowed; allowed values: synthetic, ctgan\n"
     assert not any(tmp_path.iterdir())
+
+
+def test_make_sft_dpo_and_eval_are_the_demos_recipe():
+    """The demo runs the stages with their defaults (and a seed), so `make sft && make dpo && make eval` trains and
+    scores the models it describes."""
+    demo = (REPO / "Makefile").read_text().split("\ndemo:")[1].split("\n\n")[0]
+    stages = re.findall(r'"([^"]+)"', demo)
+    assert {"train.sft seed=$(SEED)", "train.dpo seed=$(SEED)", "eval.run run=demo seed=$(SEED)"} <= set(stages)
+    sft, dpo, evaluation = stage_config("sft", []), stage_config("dpo", []), stage_config("eval", [])
+    pairs = stage_config("pairs", ["+experiment=sft_pairs"])
+    assert sft.run == "sft-tiny" and sft.max_steps == 250 and not sft.lora.enabled
+    assert dpo.init_from == "checkpoints/sft-tiny/final" and dpo.level.name == "accept"
+    assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [24, 0]
+    assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"

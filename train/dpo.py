@@ -1,9 +1,10 @@
 """DPO of the SFT collector on the rejection-sampled preference pairs, LoRA on the SFT model.
 
-    python -m train.dpo                                    # turn-level pairs, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
-    python -m train.dpo level=dialogue beta=0.2 loss_type=ipo run=dpo-dialogue
+    python -m train.dpo                                    # the recipe: acceptance pairs of data/pairs-sft, the loss cut
+                                                           # to the decision, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
+    python -m train.dpo level=turn pairs_dir=data/pairs decision_tokens=null run=dpo-turn   # turn-level pairs
+    python -m train.dpo level=dialogue pairs_dir=data/pairs decision_tokens=null beta=0.2 run=dpo-dialogue
     python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
-    python -m train.dpo +experiment=demo_dpo               # level=accept, the loss cut to the decision (make demo)
 
 The reference model is the SFT model itself with the LoRA adapters switched off (peft_config given,
 ref_model=None): no second copy in memory. Only the collector's tokens enter the loss (mask_debtor_turns,
