@@ -160,6 +160,9 @@ def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, confi
                    max_length: int, examples: int, report_to: str) -> dict:
     """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
     check_run_settings(out_dir, run_settings(config, data_card, trainer, init_path), cfg.resume)
+    from train.preemption import PreemptionCheckpoint
+
+    trainer.add_callback(PreemptionCheckpoint())  # under a scheduler, preemption saves this step's checkpoint first
     trainer.accelerator.wait_for_everyone()
     resume = last_checkpoint(out_dir) if cfg.resume else None
     say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")
