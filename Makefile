@@ -26,7 +26,7 @@ SFT_ROLLOUTS_CARD := data/rollouts/sft-explore/card.json
 ACCEPT_PAIRS_CARD := data/pairs-sft/dpo_accept/card.json
 DPO_MODEL         := checkpoints/dpo-tiny/final/config.json
 
-.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep publish demo seeds test browser screenshots bench clean
+.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep cluster-start cluster-stop publish demo seeds test browser screenshots bench clean
 
 help:
 	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
@@ -38,7 +38,8 @@ help:
 	@echo "make pairs     SFT set and DPO pairs (dialogue and turn level) -> data/pairs/"
 	@echo "make sft       supervised fine-tuning of the tiny model -> checkpoints/sft-tiny/"
 	@echo "make dpo       DPO with LoRA on the preference pairs -> checkpoints/dpo-tiny/"
-	@echo "make sweep     Hydra multirun of SFT (SWEEP=\"lr=1e-3,2e-3\"; ARGS=hydra/launcher=slurm on a cluster)"
+	@echo "make sweep     Hydra multirun of SFT, DPO or eval (STAGE=sft SWEEP=\"lr=1e-3,2e-3\" LAUNCHER=slurm), ending with a table"
+	@echo "make cluster-start / cluster-stop   a single-node SLURM cluster on 127.0.0.1 for LAUNCHER=slurm_local (root)"
 	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
 	@echo "make test      the test suite (offline, CPU; installs chromium for the browser test when root)"
 	@echo "make screenshots  README screenshots of the viewer, taken by the browser test -> docs/img/"
@@ -113,9 +114,30 @@ sft: $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
 dpo: $(STAMP) $(ACCEPT_PAIRS_CARD) $(SFT_MODEL)
 	$(PY) -m train.dpo $(ARGS)
 
-# make sweep SWEEP="lr=1e-3,2e-3 lora.r=8,16"   (empty SWEEP: the grid in configs/sweep.yaml)
-sweep: $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
-	$(PY) -m train.sft --config-name sweep -m $(SWEEP) $(ARGS)
+# make sweep [STAGE=sft|dpo|eval] [SWEEP="lr=1e-3,2e-3"] [LAUNCHER=local|slurm|slurm_local] [ARGS=...]
+# A given SWEEP replaces the default grid (SFT's is in configs/sweep.yaml; DPO and eval have none); each point runs
+# what `make $(STAGE)` runs but for the swept values. LAUNCHER=slurm submits one SLURM job per point
+# (configs/hydra/launcher/), slurm_local on the cluster of `make cluster-start`. The sweep ends with its table,
+# printed and written to sweep_summary.md in the sweep folder; a rerun resumes each point from its checkpoint.
+STAGE    ?= sft
+LAUNCHER ?= local
+SWEEP_COMMAND_sft  := train.sft --config-name sweep
+SWEEP_COMMAND_dpo  := train.dpo
+SWEEP_COMMAND_eval := eval.run
+SWEEP_NEEDS_sft    := $(SFT_SET_CARD) $(TINY_MODEL)
+SWEEP_NEEDS_dpo    := $(ACCEPT_PAIRS_CARD) $(SFT_MODEL)
+SWEEP_NEEDS_eval   := $(DATA_CARD) $(if $(ARGS),,$(DPO_MODEL))
+sweep: $(STAMP) $(SWEEP_NEEDS_$(STAGE))
+	@case "$(STAGE)" in sft|dpo|eval) ;; *) echo "error: STAGE=$(STAGE) is not allowed; allowed values: sft, dpo, eval" >&2; exit 2;; esac
+	$(PY) -m $(SWEEP_COMMAND_$(STAGE)) -m hydra/launcher=$(LAUNCHER) $(if $(strip $(SWEEP)),hydra.sweeper.params=null $(SWEEP)) $(ARGS)
+
+# A single-node SLURM cluster on 127.0.0.1 for LAUNCHER=slurm_local (root; installs slurm-wlm, slurmdbd, munge and
+# mariadb-server where missing; state in .cluster/). scripts/cluster.sh status shows the daemons and the queue.
+cluster-start:
+	scripts/cluster.sh start
+
+cluster-stop:
+	scripts/cluster.sh stop
 
 publish: $(STAMP)
 	$(PY) -m train.publish $(if $(DRY_RUN),dry_run=true) $(ARGS)
