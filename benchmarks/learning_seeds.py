@@ -5,7 +5,8 @@
 Each seed runs in <work>/seed-N, a copy of the tracked files with .venv linked in, so the runs share
 nothing but the installed packages. The seed drives data (so the personas, test split included, differ),
 rollouts, training and evaluation. Writes benchmarks/results/learning_seeds.md with the command, and per
-seed the comparisons of the demo's report (mean-reward difference, 95 % CI, n).
+seed the comparisons of the demo's report (mean-reward difference, 95 % CI, n) and each collector's compliance
+(deals outside the envelope, format errors, true debt facts, faithful evidence notes).
 """
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "learning_seeds.md"
+COMPLIANCE = ("SR", "out_of_envelope_deals", "void_deals", "format_errors", "debt_facts_true", "evidence_faithfulness")
+
+
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def prepare(work: Path, seed: int, fresh: bool = False) -> Path:
@@ -74,23 +80,29 @@ def main() -> None:
              f"(`python -m benchmarks.learning_seeds --seeds {' '.join(map(str, args.seeds))}`) on "
              f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores; each seed is a whole `make demo SEED=N`, test split.", "",
              "| seed | comparison | difference | 95 % CI | half-width | n (scenarios) | above 0 |", "|---|---|---:|---|---:|---|---|"]
-    failed, dpo_sft = [], []
+    failed, dpo_sft, compliance = [], [], []
     for seed in args.seeds:
         metrics = folders[seed] / "reports" / "demo" / "metrics.json"
         if not metrics.is_file():
             failed.append(seed)
             lines.append(f"| {seed} | (the demo failed: see {folders[seed] / 'demo.log'}) | | | | | |")
             continue
-        for name, c in json.loads(metrics.read_text()).get("comparisons", {}).items():
+        report = json.loads(metrics.read_text())
+        for name, result in report["collectors"].items():
+            compliance.append(f"| {seed} | {name} | " + " | ".join(_share(result["overall"].get(m)) for m in COMPLIANCE) + " |")
+        for name, c in report.get("comparisons", {}).items():
             a, b = name.split(":")
             if name == "dpo:sft":
                 dpo_sft.append(c)
             lines.append(f"| {seed} | {a} - {b} | {c['difference']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
                          f"{c.get('half_width', float('nan')):.3f} | {c['n']} ({c.get('scenarios', '?')}) | "
                          f"{'yes' if c['ci_low'] > 0 else 'no' if c['ci_high'] < 0 else 'not shown'} |")
-    if dpo_sft:  # issue 11's robustness goal: above 0 in every seed, CI above 0 in at least two
+    if dpo_sft:  # the robustness goal: above 0 in every seed, CI above 0 in at least two
         lines += ["", f"DPO - SFT is above 0 in {sum(c['difference'] > 0 for c in dpo_sft)} of {len(dpo_sft)} finished seeds, "
                       f"and its CI lies above 0 in {sum(c['ci_low'] > 0 for c in dpo_sft)}."]
+    if compliance:
+        lines += ["", "Compliance on the test split (shares; n/a: nothing to count):", "",
+                  "| seed | collector | " + " | ".join(COMPLIANCE) + " |", "|---|---|" + "---:|" * len(COMPLIANCE), *compliance]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"learning_seeds: {RESULTS}")

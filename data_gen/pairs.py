@@ -53,9 +53,14 @@ UNDER_MARGIN = "under_margin"
 NO_BRANCH_POINT = "no_branch_point"
 # (a branch point's own drop reasons are counted where they arise: data_gen/candidates.py)
 NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
-# dpo_accept's kinds of pair: where the expert accepts; where it does not, with no counter-offer standing or
-# with one it refuses
-ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused")
+# dpo_accept's kinds of pair: where the teacher accepts; where it does not, with no counter-offer standing or with
+# one it refuses; and the teacher's turn over the collector's mistake (a malformed or out-of-envelope turn, an
+# untrue evidence note)
+ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused", "correction", "untrue_note")
+# the share of each kind drawn (config.AcceptNegatives field); every positive is kept
+ACCEPT_SHARES = {"negative_no_counter": "no_counter", "negative_refused": "refused", "correction": "corrections",
+                 "untrue_note": "untrue_notes"}
+CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
 ACCEPT_REFUSALS = ("own", "teacher")
 # The reward columns a set's card summarises; the first is the one its markdown table shows.
@@ -227,47 +232,62 @@ def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict]
 
 
 def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dict]:
-    """The dpo_accept set: the expert's acceptance against the collector's own turn (module docstring)."""
+    """The dpo_accept set: the teacher's decision against the collector's own turn (module docstring)."""
     from data_gen.candidates import candidate_text
     from debtgpt.agents.prompting import collector_messages
     from debtgpt.agents.scripted import acceptable_counter, expert_acceptance, expert_turn, unfaithful_acceptance
+    from debtgpt.metrics import turn_compliance
     from debtgpt.protocol import write_turn
 
-    shares = {}
-    for kind in ACCEPT_KINDS[1:]:  # negative_<share>: the share of accept_negatives drawn for that kind
-        share = kind.removeprefix("negative_")
-        if not 0 <= cfg.accept_negatives[share] <= 1:
-            raise ValueError(f"accept_negatives.{share}={cfg.accept_negatives[share]} must be in [0, 1]")
-        shares[kind] = cfg.accept_negatives[share]
+    shares = {kind: cfg.accept_negatives[field] for kind, field in ACCEPT_SHARES.items()}
+    for kind, field in ACCEPT_SHARES.items():
+        if not 0 <= shares[kind] <= 1:
+            raise ValueError(f"accept_negatives.{field}={shares[kind]} must be in [0, 1]")
     refusal = cfg.accept_negatives["refusal"]
     if refusal not in ACCEPT_REFUSALS:
         raise ValueError(f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}")
     rows = []
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
+            checked = turn_compliance(t)
             for i, turn in enumerate(t.turns):
-                if turn.role != "collector" or i == 0 or turn.action == "accept":
+                if turn.role != "collector" or i == 0:
                     continue
                 view = collector_view(t, i, max_turns)
-                if acceptable_counter(view) is not None:
-                    kind = "positive"
+                kind = accept_kind(turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0)
+                if kind is None or (kind != "positive" and
+                                    random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]):
+                    continue
+                public = view.public_record
+                own = [{"role": "assistant", "content": candidate_text(turn, public)}]
+                if kind == "positive":
+                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}], own
+                elif kind in CORRECTIONS:
+                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}], own
+                elif refusal == "own":
+                    chosen, rejected = own, [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
                 else:
-                    kind = "negative_no_counter" if view.standing_proposal("debtor") is None else "negative_refused"
-                    if turn.format_error is not None or turn.violations:
-                        continue  # a negative pair raises the collector's own turn: only a clean one
-                    if random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]:
-                        continue
-                if kind == "positive" or refusal == "own":
-                    acceptance = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
-                    own = [{"role": "assistant", "content": candidate_text(turn, view.public_record)}]
-                    chosen, rejected = (acceptance, own) if kind == "positive" else (own, acceptance)
-                else:
-                    chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), view.public_record)}]
+                    chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}]
                     rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
                 rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
                              "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
                              "kind": kind, "dialogue_reward": t.reward})
     return rows
+
+
+def accept_kind(turn, checked: dict, view, teacher_accepts: bool, notes_checked: bool) -> str | None:
+    """Which kind of acceptance pair the collector's turn at `view` makes (ACCEPT_KINDS), None for none. Untrue
+    notes are a kind of their own only when `notes_checked`; otherwise such turns stay negatives, as they were."""
+    if teacher_accepts and turn.action != "accept":
+        return "positive"
+    if turn.format_error is not None or turn.violations:
+        return "correction"
+    if notes_checked and checked["note_faithful"] is False:
+        return "untrue_note"
+    if turn.action == "accept":
+        return None
+    # a negative pair raises the collector's own clean turn (or the teacher's) at a state with no acceptance
+    return "negative_no_counter" if view.standing_proposal("debtor") is None else "negative_refused"
 
 
 def set_card(name: str, rows: list[dict], dropped: Counter, groups: dict, cfg: dict, extra: dict) -> dict:

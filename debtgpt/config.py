@@ -435,6 +435,10 @@ class AcceptNegatives:
     # with its true evidence note, over an acceptance whose note claims the evidence the counter-offer needs
     # (teacher): what a refusal looks like, and that the note states what the debtor said, not what a deal needs
     refusal: str = "own"
+    # where the collector's own turn was malformed or out of the envelope: the teacher's turn over it
+    corrections: float = 0.0
+    # where the collector's evidence note was untrue: the teacher's turn (its note true) over it
+    untrue_notes: float = 0.0
 
 
 @dataclass

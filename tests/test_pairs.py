@@ -209,7 +209,9 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
     card = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "all"), **every)))["dpo_accept"]
     rows = load_from_disk(str(tmp_path / "all" / "dpo_accept")).to_list()
     kinds = card["kinds"]
-    assert sum(kinds.values()) == len(rows) and all(kinds.values())  # every kind occurs
+    # every kind of the teacher's acceptance occurs; firm never breaks the envelope, so nothing to correct
+    assert sum(kinds.values()) == len(rows) and all(kinds[k] for k in ("positive", "negative_no_counter", "negative_refused"))
+    assert kinds["correction"] == kinds["untrue_note"] == 0
     trajectories = {t.key(): t for t in load_rollouts(rollouts)[0]}
     for row in rows:
         t = trajectories[row["key"]]
@@ -230,3 +232,38 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
     with pytest.raises(ValueError, match=r"accept_negatives.refused=1.5 must be in \[0, 1\]"):
         make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "bad"), **{
             **every, "accept_negatives": AcceptNegatives(0.1, 1.5)})))
+
+
+def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tmp_path):
+    from data_gen.pairs import collector_view
+    from debtgpt.config import AcceptNegatives
+    from debtgpt.policy import Evidence, envelope_violations
+    from debtgpt.protocol import parse_turn
+
+    # the conceder breaks the envelope on most turns and accepts any counter-offer
+    rollouts = tmp_path / "conceder"
+    make_rollouts(OmegaConf.structured(RolloutsConfig(
+        data_dir=str(built["root"] / "data"), out_dir=str(rollouts), collector="conceder", max_scenarios=None,
+        samples_per_scenario=2, shard_size=8, progress=False,
+    )))
+    settings = AcceptNegatives(no_counter=0.0, refused=1.0, refusal="teacher", corrections=1.0)
+    card = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "out"), rollouts_dir=str(rollouts),
+                                                       sets=["dpo_accept"], progress=False, accept_negatives=settings)))
+    rows = load_from_disk(str(tmp_path / "out" / "dpo_accept")).to_list()
+    assert card["dpo_accept"]["kinds"]["correction"] > 0
+    trajectories = {t.key(): t for t in load_rollouts(rollouts)[0]}
+    for row in rows:
+        t = trajectories[row["key"]]
+        view = collector_view(t, row["branch_turn"], 24)
+        chosen = parse_turn(row["chosen"][0]["content"], "collector")
+        if row["kind"] == "correction":  # the collector's own malformed or violating turn, below the teacher's
+            own = t.turns[row["branch_turn"]]
+            assert own.format_error is not None or own.violations
+            assert chosen.format_error is None and chosen.thoughts.startswith(view.evidence.note())
+            assert chosen.proposal is None or not envelope_violations(chosen.proposal, view.evidence)
+        if row["kind"] == "negative_refused":  # an acceptance whose note claims what the offer needs, below the teacher
+            rejected = parse_turn(row["rejected"][0]["content"], "collector")
+            assert rejected.action == "accept" and chosen.action != "accept"
+            claimed = Evidence.from_note(rejected.thoughts)
+            assert claimed is not None and (claimed != view.evidence or
+                                            envelope_violations(view.standing_proposal("debtor"), view.evidence))

@@ -227,6 +227,8 @@ class ExpertCollector(Agent):
         heard = view.counterpart_turns()[-1].dialogue.lower() if view.counterpart_turns() else ""
         angry = bool(tone.ANGER.search(heard))
         last = view.own_last_proposal()
+        if last is not None and envelope_violations(last, view.evidence):
+            last = None  # a call another collector opened with terms outside the envelope: start from the defaults
         counter = view.standing_proposal("debtor")
 
         if acceptable_counter(view) is not None:
