@@ -63,7 +63,7 @@ write_config() {
   cpus="$(nproc)"
   # leave a quarter of the memory (at least 1 GiB) to the system and the daemons
   mem_mb="$(awk '/MemTotal/ {m = int($2 / 1024); r = int(m / 4); if (r < 1024) r = 1024; print m - r}' /proc/meminfo)"
-  mkdir -p "$STATE"/{etc,log,pids,munge,ctld,spool,mysql}
+  mkdir -p "$STATE"/{etc,log,pids,run,munge,ctld,spool,mysql}
   chmod 755 "$STATE/munge"  # clients reach the socket inside; the key itself is 0400
   [ -s "$STATE/munge/munge.key" ] || { dd if=/dev/urandom of="$STATE/munge/munge.key" bs=1024 count=1 status=none; chmod 400 "$STATE/munge/munge.key"; }
   [ -s "$STATE/etc/db_password" ] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$STATE/etc/db_password"; chmod 600 "$STATE/etc/db_password"; }
@@ -82,8 +82,8 @@ SlurmctldPort=6817
 SlurmdPort=6818
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/spool
-SlurmctldPidFile=$STATE/pids/slurmctld.daemon.pid
-SlurmdPidFile=$STATE/pids/slurmd.daemon.pid
+SlurmctldPidFile=$STATE/run/slurmctld.pid
+SlurmdPidFile=$STATE/run/slurmd.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
 SlurmdLogFile=$STATE/log/slurmd.log
 # no cgroups here: track processes by their parents and bind no tasks
@@ -122,7 +122,7 @@ DbdHost=localhost
 DbdAddr=127.0.0.1
 DbdPort=6819
 SlurmUser=root
-PidFile=$STATE/pids/slurmdbd.daemon.pid
+PidFile=$STATE/run/slurmdbd.pid
 LogFile=$STATE/log/slurmdbd.log
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
@@ -134,7 +134,8 @@ EOF
   chmod 600 "$STATE/etc/slurmdbd.conf"  # slurmdbd refuses a config others can read: it holds the password
 }
 
-# Start a daemon in the foreground of its own session and record its PID.
+# Start a daemon in the foreground of its own session and record its PID in pids/ (the daemons' own PID files,
+# which some leave behind, go to run/).
 launch() {
   local name="$1"; shift
   setsid "$@" > "$STATE/log/$name.out" 2>&1 < /dev/null &
@@ -145,7 +146,8 @@ wait_for() {  # wait_for SECONDS DAEMON DESCRIPTION COMMAND...: until COMMAND su
   local seconds="$1" daemon="$2" what="$3"; shift 3
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    alive "$daemon" || die "$daemon exited while starting; see $STATE/log/$daemon.out"
+    # the PID alone: for a moment after the fork its command line is still setsid's
+    kill -0 "$(pid_of "$daemon")" 2>/dev/null || die "$daemon exited while starting; see $STATE/log/$daemon.out"
     [ $SECONDS -lt $deadline ] || die "$what not ready after ${seconds} s (logs in $STATE/log/)"
     sleep 0.2
   done
@@ -160,7 +162,7 @@ start_database() {
       > "$STATE/log/mariadb-install.out" 2>&1 || die "mariadb-install-db failed (see $STATE/log/mariadb-install.out)"
   fi
   launch mariadbd mariadbd --no-defaults --datadir="$STATE/mysql/data" --socket="$STATE/mysql/mysqld.sock" \
-    --pid-file="$STATE/pids/mariadbd.daemon.pid" --port="$DB_PORT" --bind-address=127.0.0.1 --user=root \
+    --pid-file="$STATE/run/mariadbd.pid" --port="$DB_PORT" --bind-address=127.0.0.1 --user=root \
     --log-error="$STATE/log/mariadb.log" --innodb-buffer-pool-size=64M
   wait_for 60 mariadbd mariadb sql -e "SELECT 1"
   local password; password="$(cat "$STATE/etc/db_password")"
@@ -204,7 +206,7 @@ start() {
   rm -rf "${STATE:?}/ctld/"* "${STATE:?}/spool/"*
 
   launch munged munged --foreground --force --key-file="$STATE/munge/munge.key" --socket="$STATE/munge/munge.socket.2" \
-    --pid-file="$STATE/pids/munged.daemon.pid" --seed-file="$STATE/munge/munge.seed" --log-file="$STATE/log/munged.log"
+    --pid-file="$STATE/run/munged.pid" --seed-file="$STATE/munge/munge.seed" --log-file="$STATE/log/munged.log"
   wait_for 20 munged munged test -S "$STATE/munge/munge.socket.2"
   start_database
   launch slurmdbd slurmdbd -D  # reads slurmdbd.conf beside $SLURM_CONF
