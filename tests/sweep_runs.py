@@ -14,8 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def sweep_command(sweep: str, args: str, launcher: str, stage: str) -> list[str]:
     # -o: the test brings its own data and model, so make must not build the default ones first
-    return ["make", "-o", ".venv/.installed", "-o", "data/pairs/sft/card.json", "-o", "checkpoints/tiny/config.json",
-            "sweep", "PY=" + sys.executable, f"STAGE={stage}", f"LAUNCHER={launcher}", f"SWEEP={sweep}", f"ARGS={args} +trl.disable_tqdm=true"]
+    built = (".venv/.installed", "data/pairs/sft/card.json", "checkpoints/tiny/config.json", "data/pairs-sft/dpo_accept/card.json",
+             "checkpoints/sft-tiny/final/config.json", "data/card.json")
+    return ["make", *(f"-o{target}" for target in built),
+            "sweep", "PY=" + sys.executable, f"STAGE={stage}", f"LAUNCHER={launcher}", f"SWEEP={sweep}",
+            f"ARGS={args}" + (" +trl.disable_tqdm=true" if stage != "eval" else "")]
 
 
 @contextmanager

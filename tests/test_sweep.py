@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -92,3 +93,29 @@ def test_a_job_neither_accounting_nor_the_queue_knows_is_lost_not_waited_on(monk
     monkeypatch.setattr(launchers, "POLL_MIN_S", 0.01)
     outcomes = launchers.wait_for_jobs([GoneJob()], [["lr=1e-3"]])
     assert outcomes["41"][0] is None and outcomes["41"][1] == "LOST"
+
+
+def test_a_dpo_sweep_names_the_best_point_by_held_out_preference_accuracy(tiny_model_dir, tmp_path):
+    pairs = write_workload(tmp_path / "pairs", n_scenarios=2)
+    done = make_sweep("beta=0.1,0.3", f"level=turn pairs_dir={pairs} init_from={tiny_model_dir} max_steps=2 batch_size=1 eval_steps=1 "
+                      f"heldout_fraction=0.5 checkpoints_dir={tmp_path} run=dpo", tiny_model_dir, stage="dpo")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = summary(tmp_path / "dpo")
+    assert [p["state"] for p in table["points"]] == ["COMPLETED", "COMPLETED"]
+    assert {p["heldout_name"] for p in table["points"]} == {"eval_rewards/accuracies"}
+    assert table["best_by"] == "eval_rewards/accuracies, higher is better"
+
+
+def test_an_eval_sweep_ranks_its_points_by_the_first_collectors_mean_reward(tmp_path):
+    import sys
+
+    subprocess.run([sys.executable, "-m", "data_gen.make_data", f"out_dir={tmp_path / 'data'}", "num_records=30"], cwd=REPO, check=True,
+                   capture_output=True, timeout=120)
+    done = make_sweep("seed=0,1", f"data_dir={tmp_path / 'data'} collectors=[firm,expert] compare=[] explain=null curves=null max_scenarios=2 "
+                      f"plots=false progress=false reports_dir={tmp_path} run=ev", tmp_path, stage="eval")
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = summary(tmp_path / "ev")
+    rewards = [p["heldout"] for p in table["points"]]
+    assert [p["heldout_name"] for p in table["points"]] == ["reward(firm)", "reward(firm)"]
+    assert table["points"][table["best"]]["heldout"] == max(rewards)
+    assert all((Path(p["checkpoint"]) / "metrics.json").is_file() for p in table["points"])

@@ -65,10 +65,13 @@ def read_point(folder: str | Path, overrides: list[str], job_id: str = "local", 
                 break
         point.checkpoint = str(folder / "final")
     elif metrics_path.is_file():
-        collectors = json.loads(metrics_path.read_text()).get("collectors", {})
-        if collectors:
-            name, result = next(iter(collectors.items()))
-            point.heldout_name, point.heldout = f"reward({name})", _finite(result.get("overall", {}).get("reward"))
+        report = json.loads(metrics_path.read_text())
+        collectors = report.get("collectors", {})
+        # the first collector as the run named them (the report's own keys are sorted)
+        order = [c for c in report.get("config", {}).get("collectors", []) if c in collectors] or list(collectors)
+        if order:
+            name = order[0]
+            point.heldout_name, point.heldout = f"reward({name})", _finite(collectors[name].get("overall", {}).get("reward"))
         point.checkpoint = str(folder)
     else:
         from train.checkpoints import last_checkpoint
@@ -126,7 +129,7 @@ def summary_markdown(points: list[PointResult], title: str) -> str:
     lines += ["", f"best: {point_label(best, shared)} (by {rule}): {best.checkpoint}" if best else f"best: none ({rule})"]
     if failed:
         lines.append(f"failed: {len(failed)} of {len(points)} points ({', '.join(point_label(p, shared) for p in failed)}); "
-                     "rerun the same sweep to resume them from their newest checkpoints")
+                     "rerun the same sweep to retry them (a training point resumes from its newest checkpoint)")
     return "\n".join(lines) + "\n"
 
 

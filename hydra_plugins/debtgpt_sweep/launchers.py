@@ -50,13 +50,14 @@ def _title(launcher, kind: str) -> str:
 
 def _finish(sweep_dir: Path, points, title: str) -> None:
     """Write and print the table; a sweep with a failed point then ends with one line and status 1."""
-    from train.sweeps import COMPLETED, write_summary
+    from train.sweeps import COMPLETED, point_label, shared_overrides, write_summary
 
     text = write_summary(sweep_dir, points, title)
     print("\n" + text + f"(written to {sweep_dir / 'sweep_summary.md'})", flush=True)
     failed = [p for p in points if p.state != COMPLETED]
     if failed:
-        names = "; ".join(f"{' '.join(p.overrides) or '(defaults)'}: {p.state}" for p in failed)
+        shared = shared_overrides(points)
+        names = "; ".join(f"{point_label(p, shared)}: {p.state}" for p in failed)
         raise SystemExit(f"error: {len(failed)} of {len(points)} sweep points did not complete ({names}); see {sweep_dir / 'sweep_summary.md'}")
 
 
