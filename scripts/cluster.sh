@@ -17,7 +17,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="${CLUSTER_DIR:-$ROOT/.cluster}"
 DB_PORT="${CLUSTER_DB_PORT:-6820}"
 # how long a requeued job waits before it can start again is this plus 1 s (Slurm's default is 120 s)
-CRED_EXPIRE_S=10
+CRED_EXPIRE_S=5
 SYSTEM_CONF=/etc/slurm/slurm.conf
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)  # start order; stop goes in reverse
 
