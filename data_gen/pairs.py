@@ -57,8 +57,8 @@ NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
 # one it refuses; and the teacher's turn over the collector's mistake (a malformed or out-of-envelope turn, an
 # untrue evidence note)
 ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused", "correction", "untrue_note")
-# the share of each kind drawn (config.AcceptNegatives field); every positive is kept
-ACCEPT_SHARES = {"negative_no_counter": "no_counter", "negative_refused": "refused", "correction": "corrections",
+# the share of each kind drawn (config.AcceptNegatives field)
+ACCEPT_SHARES = {"positive": "positives", "negative_no_counter": "no_counter", "negative_refused": "refused", "correction": "corrections",
                  "untrue_note": "untrue_notes"}
 CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
@@ -255,8 +255,8 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
                     continue
                 view = collector_view(t, i, max_turns)
                 kind = accept_kind(turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0)
-                if kind is None or (kind != "positive" and
-                                    random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]):
+                # every positive is kept at share 1, so the draw only ever thins the other kinds there
+                if kind is None or (shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]):
                     continue
                 public = view.public_record
                 own = [{"role": "assistant", "content": candidate_text(turn, public)}]

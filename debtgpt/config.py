@@ -439,6 +439,9 @@ class AcceptNegatives:
     corrections: float = 0.0
     # where the collector's evidence note was untrue: the teacher's turn (its note true) over it
     untrue_notes: float = 0.0
+    # where the teacher accepts the debtor's counter-offer and the collector did not: its acceptance over the
+    # collector's turn (every one at 1)
+    positives: float = 1.0
 
 
 @dataclass
