@@ -1,4 +1,4 @@
-"""Branching a finished dialogue at a collector turn (turn-level rejection sampling, DESIGN.md section 4).
+"""Branching a finished dialogue at a collector turn (turn-level rejection sampling, docs/design.md section 4).
 
 `runner.replay` rebuilds the dialogue at the branch point with both sides' state (a scripted agent's memory
 and random stream included). Each candidate turn is sampled from its own copy of the collector's view, on

@@ -1,10 +1,10 @@
-"""Every constant of the negotiation world, in one place (DESIGN.md sections 1 to 3).
+"""Every constant of the negotiation world, in one place (docs/design.md sections 1 to 3).
 
 Names follow the papers: compare this file with the design reference line by line.
 """
 from __future__ import annotations
 
-# --- Agreement grid (DESIGN.md section 1). Ratios are fractions: 25 % is 0.25. -----------------
+# --- Agreement grid (docs/design.md section 1). Ratios are fractions: 25 % is 0.25. -----------------
 AGREEMENT_GRID: dict[str, tuple] = {
     "disc_ratio": (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30),
     "pmt_ratio": tuple(round(0.05 * k, 2) for k in range(1, 11)),  # 5 % to 50 %
@@ -13,7 +13,7 @@ AGREEMENT_GRID: dict[str, tuple] = {
 }
 AGREEMENT_FIELDS: tuple[str, ...] = tuple(AGREEMENT_GRID)
 
-# --- Policy envelope: the collector's rules (DESIGN.md section 1) ------------------------------
+# --- Policy envelope: the collector's rules (docs/design.md section 1) ------------------------------
 POLICY_DEFAULT_TERMS = {"disc_ratio": 0.0, "pmt_ratio": 0.25, "pmt_days": 7, "inst_prds": 6}
 POLICY_MIN_PMT_RATIO = 0.25  # at least 25 % up front
 POLICY_MAX_PMT_DAYS = 7  # more days only on credible cash-flow evidence
@@ -66,7 +66,7 @@ OVERDUE_REASON_CATEGORIES = (
     "forgot to pay",
 )
 
-# --- Metrics (DESIGN.md section 2) --------------------------------------------------------------
+# --- Metrics (docs/design.md section 2) --------------------------------------------------------------
 SA_SAFETY_FACTOR = 0.85  # share of liquid means a debtor can safely pay up front
 LS_SAFETY_FACTOR = 0.95  # share of income a debtor can commit to installments
 DAYS_PER_MONTH = 30

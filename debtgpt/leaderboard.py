@@ -15,7 +15,7 @@ TABLE_METRICS = (
     "evidence_faithfulness", "debt_facts_true", "void_deals", "concessions", "first_offer_discount", "format_errors",
     "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
 )
-# The headline of each metric group (DESIGN.md section 2): plotted per archetype and shown in the model card.
+# The headline of each metric group (docs/design.md section 2): plotted per archetype and shown in the model card.
 HEADLINE_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "out_of_envelope_deals",
                     "evidence_faithfulness", "debt_facts_true", "concessions", "format_errors")
 

@@ -1,4 +1,4 @@
-"""DebtBench metrics (DESIGN.md section 2): functions of finished trajectories, nothing else.
+"""DebtBench metrics (docs/design.md section 2): functions of finished trajectories, nothing else.
 
 Per dialogue: dr, pr are fractions, pd days, ip months, debt the principal. Aggregates are given overall
 and per archetype; a metric with nothing to average over (no dialogue, no success) is None (n/a), never 0.

@@ -1,4 +1,4 @@
-"""The policy envelope: a deterministic validator of the collector's proposals (DESIGN.md section 1).
+"""The policy envelope: a deterministic validator of the collector's proposals (docs/design.md section 1).
 
 Prompts only guide a model; this module decides. A rule may depend on what the debtor has disclosed so
 far, read from what the collector heard (never from the debtor's private thoughts or finances).

@@ -1,4 +1,4 @@
-"""The rejection-sampling reward (DESIGN.md section 4, ours): what one finished dialogue is worth.
+"""The rejection-sampling reward (docs/design.md section 4, ours): what one finished dialogue is worth.
 
     reward = w_CR * CR + w_CE * CE_norm            (recovery, of a deal that stands)
            + w_SA * SA + w_LS * LS                 (rationality, of a deal that stands)

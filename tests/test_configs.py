@@ -41,7 +41,7 @@ def test_a_stage_yaml_restates_no_schema_default(stage):
 def test_the_defaults_are_those_make_runs():
     sft, dpo = stage_config("sft"), stage_config("dpo")
     assert (sft.run, sft.lr, sft.epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
-    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 2e-4, "accept", "checkpoints/sft-tiny/final", True)
+    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 5e-5, "accept", "checkpoints/sft-tiny/final", True)
     assert stage_config("dpo", ["model=qwen2.5-0.5b"]).init_from == "checkpoints/sft-qwen2.5-0.5b/final"
     publish = stage_config("publish")
     assert (publish.metrics, publish.collector) == ("reports/demo/metrics.json", "dpo")
@@ -83,5 +83,6 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     pairs = stage_config("pairs", ["+experiment=sft_pairs"])
     assert sft.run == "sft-tiny" and sft.max_steps == 250 and not sft.lora.enabled
     assert dpo.init_from == "checkpoints/sft-tiny/final" and dpo.level.name == "accept"
-    assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [24, 0]
+    assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [160, 0]
+    assert (pairs.accept_negatives.corrections, pairs.accept_negatives.positives) == (1.0, 0.0)
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"

@@ -1,4 +1,4 @@
-"""Metrics pinned against values worked out by hand (DESIGN.md section 2)."""
+"""Metrics pinned against values worked out by hand (docs/design.md section 2)."""
 import pytest
 from helpers import collector, deal, debtor, make_scenario, no_deal
 
