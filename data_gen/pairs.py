@@ -19,12 +19,14 @@ Column contract (TRL): sft has `messages`; the DPO sets have conversational `pro
   `rollouts_per_candidate` times on common random numbers. Scoring: each forward rollout's reward from its
   stored scores and `reward`. Pairing (`turn_pair_rows`, pure selection): chosen = best mean reward,
   rejected = worst; prompt = the shared history; chosen and rejected are one assistant turn each.
-- dpo_accept: the expert's acceptance taught one decision at a time (README, "Making DPO learn", round 13).
-  At every collector turn of the rollouts where the debtor's standing counter-offer is one the expert accepts
-  and the collector did not: chosen = the expert's acceptance turn, rejected = the collector's own turn.
-  Negative pairs, at a share of the other turns (`accept_negatives`) where the collector's own turn is clean
-  (parsed, no violation): chosen = that turn, rejected = the acceptance. Train with `train.dpo level=accept`
-  and `decision_tokens`, which keeps only the tokens where the two sides part in the loss.
+- dpo_accept: the teacher's decision against the collector's own, one turn at a time (docs/experiments/). Each
+  kind is drawn at its share of `accept_negatives`: positives, where the debtor's standing counter-offer is one
+  the expert accepts and the collector did not (chosen = the expert's acceptance, rejected = the collector's
+  turn); negatives at the other clean turns (chosen = that turn or the teacher's, rejected = an acceptance);
+  corrections, where the collector's turn was malformed or out of the envelope (or its evidence note untrue):
+  chosen = the teacher's turn at that state, rejected = the collector's. The recipe (configs/experiment/
+  sft_pairs.yaml) is corrections alone. Train with `train.dpo level=accept` and `decision_tokens`, which keeps
+  only that many tokens from where the two sides part in the loss.
 Ties and pairs under `margin` are dropped and counted by reason; every candidate's scores stay in the rows.
 The sets of one run are written as one unit (`write_sets`).
 """

@@ -299,7 +299,7 @@ class SFTRunConfig(TrainRunConfig):
 @dataclass
 class DPORunConfig(TrainRunConfig):
     # the defaults are the recipe on the tiny model (make dpo; docs/experiments/): LoRA, sigmoid, beta 0.1, one epoch;
-    # lr 5e-5 kept the format where 2e-4 broke it (format errors 2.2 % against 3.1 % to 15 % on validation)
+    # a small step: at 2e-4 the tiny model's turns drifted out of format (docs/experiments/)
     lr: float = 5e-5
     epochs: float = 1.0
     # accept: the teacher's decision against the collector's own turn (dpo_accept, the recipe); turn: pairs of one
@@ -425,13 +425,13 @@ class RolloutsConfig:
 
 @dataclass
 class AcceptNegatives:
-    # where no counter-offer stands: the acceptance there is the mistake to keep unlikely. 0.15 against round
-    # 13's 0.045: +0.105 and +0.120 above SFT on validation against +0.059, a third of the empty acceptances
+    """Shares of each kind of dpo_accept pair drawn. The defaults build the acceptance set of the reward before void
+    deals (docs/experiments/making-dpo-learn.md); the recipe's corrections are set in configs/experiment/sft_pairs.yaml."""
+
+    # where no counter-offer stands: the acceptance there is the mistake to keep unlikely
     no_counter: float = 0.15
-    # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling). 0.05 against
-    # 0.15 (round 15): +0.151 and +0.162 above SFT on validation against +0.105 and +0.120. About half of the
-    # model's own turns there read "Their terms need evidence", which the DPO model also wrote once the evidence
-    # was given, and then broke its JSON
+    # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling); the model's own
+    # turns there often read "Their terms need evidence", which raised too far it also wrote once the evidence was given
     refused: float = 0.05
     # the chosen side of a negative pair: the collector's own clean turn (own), or the teacher's turn at that state
     # with its true evidence note, over an acceptance whose note claims the evidence the counter-offer needs
@@ -487,8 +487,7 @@ class PairsConfig:
     judge_rollouts: bool = False
     # the reward of every set: rollouts are scored again with these weights, forward rollouts with them too
     reward: RewardConfig = field(default_factory=RewardConfig)
-    # dpo_accept: shares of the collector's other clean turns made into negative pairs (its own turn over the
-    # expert's acceptance), chosen on validation (README, "Making DPO learn", round 14)
+    # dpo_accept: shares of each kind of pair drawn (AcceptNegatives)
     accept_negatives: AcceptNegatives = field(default_factory=AcceptNegatives)
     # discard turn-level candidates generated with other settings (else a changed setting is refused, named)
     overwrite: bool = False
