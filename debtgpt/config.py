@@ -108,18 +108,20 @@ class EvalConfig:
     max_scenarios: Optional[int] = None
     # reward of every evaluated dialogue (the same reward as rejection sampling)
     reward: RewardConfig = field(default_factory=lambda: RewardConfig())
-    # mean-reward comparisons "A:B" (A minus B, paired by scenario) with a bootstrap confidence interval; the
-    # default names the recipe's collectors, so with other collectors name yours (or compare=[])
-    compare: list[str] = field(default_factory=lambda: ["dpo:sft", "sft:untrained", "dpo:expert"])
+    # mean-reward comparisons "A:B" (A minus B, paired by scenario) with a bootstrap confidence interval; null:
+    # the recipe's (dpo:sft, sft:untrained, dpo:expert) whose two collectors are evaluated
+    compare: Optional[list[str]] = None
     # bootstrap resamples and confidence level of those intervals
     bootstrap_samples: int = 2000
     confidence: float = 0.95
     # PNG plots of the main metrics per archetype
     plots: bool = True
-    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (null: none)
-    explain: Optional[str] = "dpo:sft"
-    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md (null: none)
-    curves: Optional[str] = "checkpoints/dpo-tiny"
+    # "A:B": changes.md and plots/changes.png, what A changed against B per archetype (null: none; auto: dpo:sft
+    # when both are evaluated)
+    explain: Optional[str] = "auto"
+    # a training run folder whose curves.png/json (train.dpo) go into the report beside changes.md (null: none;
+    # auto: checkpoints/dpo-tiny when dpo:sft is explained)
+    curves: Optional[str] = "auto"
     # a progress bar per collector
     progress: bool = True
 

@@ -33,8 +33,9 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
 
     check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
     check_weights(cfg.reward)
-    comparisons = [parse_comparison(spec, cfg.collectors) for spec in cfg.compare]
-    explained = parse_comparison(cfg.explain, cfg.collectors) if cfg.explain else None
+    compare, explain, curves = recipe_defaults(cfg)
+    comparisons = [parse_comparison(spec, cfg.collectors) for spec in compare]
+    explained = parse_comparison(explain, cfg.collectors) if explain else None
     require_at_least(1, samples=cfg.samples, batch_size=cfg.batch_size, bootstrap_samples=cfg.bootstrap_samples)
     require_at_least(2, max_turns=cfg.max_turns)
     if cfg.max_scenarios is not None:
@@ -86,7 +87,7 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     if explained and set(explained) <= set(by_collector):
         from eval.changes import write_changes
 
-        write_changes(out, results, *explained, cfg.curves)
+        write_changes(out, results, *explained, curves)
     if not_built:
         raise StageError(not_built)
     failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
@@ -94,6 +95,23 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
         first = next(t.error for t in by_collector[failed[0]] if t.error)
         raise StageError(f"every dialogue of {', '.join(failed)} failed, so it has no scores (report in {out}); first error: {first}")
     return results
+
+
+# What an eval of the recipe's collectors compares and explains, unless compare, explain and curves are given.
+RECIPE_COMPARISONS = ("dpo:sft", "sft:untrained", "dpo:expert")
+RECIPE_EXPLAIN, RECIPE_CURVES = "dpo:sft", "checkpoints/dpo-tiny"
+AUTO = "auto"
+
+
+def recipe_defaults(cfg) -> tuple[list[str], str | None, str | None]:
+    """compare, explain and curves: as given, or for `compare=null`, `explain=auto` and `curves=auto` the recipe's
+    among the evaluated collectors, so `collectors=[firm,expert]` alone compares nothing rather than failing."""
+    evaluated = set(cfg.collectors)
+    both = lambda spec: set(spec.split(":")) <= evaluated  # noqa: E731
+    compare = list(cfg.compare) if cfg.compare is not None else [c for c in RECIPE_COMPARISONS if both(c)]
+    explain = (RECIPE_EXPLAIN if both(RECIPE_EXPLAIN) else None) if cfg.explain == AUTO else cfg.explain
+    curves = (RECIPE_CURVES if explain == RECIPE_EXPLAIN else None) if cfg.curves == AUTO else cfg.curves
+    return compare, explain, curves
 
 
 def parse_comparison(spec: str, collectors) -> tuple[str, str]:

@@ -86,3 +86,14 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [160, 0]
     assert (pairs.accept_negatives.corrections, pairs.accept_negatives.positives) == (1.0, 0.0)
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
+
+
+def test_eval_compares_the_recipes_collectors_unless_told_otherwise():
+    from eval.run import recipe_defaults
+
+    recipe = stage_config("eval", [])
+    assert recipe_defaults(recipe) == (["dpo:sft", "sft:untrained", "dpo:expert"], "dpo:sft", "checkpoints/dpo-tiny")
+    baselines = stage_config("eval", ["collectors=[firm,expert]"])
+    assert recipe_defaults(baselines) == ([], None, None)  # nothing to compare, rather than a refusal
+    told = stage_config("eval", ["collectors=[firm,expert]", "compare=[expert:firm]", "explain=null"])
+    assert recipe_defaults(told) == (["expert:firm"], None, None)

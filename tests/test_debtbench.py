@@ -16,7 +16,7 @@ from eval.run import evaluate_collectors
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench")
     make_data(DataConfig(out_dir=str(root / "data")))
-    cfg = EvalConfig(data_dir=str(root / "data"), progress=False)
+    cfg = EvalConfig(data_dir=str(root / "data"), collectors=["firm", "conceder", "expert"], samples=1, progress=False)
     results = evaluate_collectors(cfg, root / "report")
     return root, results
 

@@ -18,8 +18,9 @@ def pairs_dir(tmp_path_factory):
 
 
 def dpo_config(sft_model, pairs_dir, root, **overrides):
-    cfg = stage_config("dpo")  # the defaults `make dpo` runs
-    base = dict(pairs_dir=str(pairs_dir), init_from=str(sft_model), checkpoints_dir=str(root), model={"name": "tiny"},
+    cfg = stage_config("dpo")  # the defaults `make dpo` runs, on the workload's turn-level pairs
+    base = dict(level="turn", decision_tokens=None, eval_steps=None, precompute_ref_log_probs=False,
+                pairs_dir=str(pairs_dir), init_from=str(sft_model), checkpoints_dir=str(root), model={"name": "tiny"},
                 batch_size=1, max_steps=1, logging_steps=1, lora={"r": 4, "alpha": 8},
                 wandb={"mode": "disabled"}, trl={"disable_tqdm": True})
     return OmegaConf.merge(cfg, base, overrides)

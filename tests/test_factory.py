@@ -48,7 +48,7 @@ def test_scripted_llm_and_maden_collectors_side_by_side_with_an_llm_debtor_and_j
     monkeypatch.setenv("DEBTGPT_TINY_DIR", str(tiny_model_dir))
     make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
     cfg = EvalConfig(collectors=["expert", "tiny-llm", "tiny-maden"], debtor="tiny-llm", judge="tiny",
-                     data_dir=str(tmp_path / "data"), max_scenarios=2, max_turns=4, progress=False, plots=False)
+                     data_dir=str(tmp_path / "data"), max_scenarios=2, samples=1, max_turns=4, progress=False, plots=False)
     results = evaluate_collectors(cfg, tmp_path / "report")
     assert set(results["collectors"]) == {"expert", "tiny-llm", "tiny-maden"}
     for name, result in results["collectors"].items():

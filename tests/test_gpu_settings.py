@@ -24,11 +24,15 @@ def pairs_dir(tmp_path_factory):
     return write_workload(tmp_path_factory.mktemp("pairs"), n_scenarios=2)
 
 
+# the workload's pairs are turn level, with every collector token in the loss
+TURN_LEVEL = dict(level="turn", decision_tokens=None, eval_steps=None, precompute_ref_log_probs=False)
+
+
 def run_config(kind, tiny_model_dir, pairs_dir, root, **overrides):
     if kind == "sft":
         base = dict(data=str(pairs_dir / SFT_SET), model={"name": str(tiny_model_dir)})
     else:
-        base = dict(pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir), lora={"r": 4, "alpha": 8})
+        base = dict(pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir), lora={"r": 4, "alpha": 8}, **TURN_LEVEL)
     cfg = stage_config(kind)
     base.update(checkpoints_dir=str(root), batch_size=1, max_steps=1, logging_steps=1, wandb={"mode": "disabled"},
                 trl={"disable_tqdm": True})

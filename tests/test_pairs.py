@@ -14,6 +14,7 @@ from data_gen.make_data import make_data
 from data_gen.pairs import make_pairs
 from data_gen.rollouts import make_rollouts
 from data_gen.shards import load_rollouts
+from debtgpt.facts import slot_debt_facts
 from debtgpt.config import DataConfig, PairsConfig, RolloutsConfig
 from debtgpt.constants import ARCHETYPES
 from debtgpt.scenarios import MissingDataError
@@ -70,7 +71,9 @@ def test_dialogue_pairs_share_the_opening_and_turn_pairs_one_history(built):
         # the prompt is the collector's side of the source dialogue up to the branch turn
         source = trajectories[row["key"].rsplit("@", 1)[0]]
         assert len(row["prompt"]) == 2 + row["branch_turn"] and row["branch_turn"] % 2 == 0
-        assert row["prompt"][2]["content"].startswith("{") and source.turns[0].dialogue in row["prompt"][2]["content"]
+        # the collector's own greeting, its debt figures written as the slots it writes them in
+        greeting = slot_debt_facts(source.turns[0].dialogue, source.scenario.record.public())
+        assert row["prompt"][2]["content"].startswith("{") and "{principal}" in greeting and greeting in row["prompt"][2]["content"]
         # every candidate keeps its scores: judge scores for all, rollout rewards for the kept ones
         assert len(row["candidates"]) == len(row["candidate_judge_scores"]) == PairsConfig.num_candidates
         kept = [i for i, k in enumerate(row["candidate_kept"]) if k]

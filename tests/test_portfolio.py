@@ -81,7 +81,7 @@ def portfolio_run(tmp_path_factory):
     make_rollouts(OmegaConf.structured(RolloutsConfig(
         data_dir=str(written / "data"), out_dir=str(written / "rollouts"), max_scenarios=4, samples_per_scenario=2,
         progress=False)))
-    evaluate_collectors(EvalConfig(data_dir=str(written / "data"), collectors=["firm", "expert"], max_scenarios=4,
+    evaluate_collectors(EvalConfig(data_dir=str(written / "data"), collectors=["firm", "expert"], max_scenarios=4, samples=1,
                                    progress=False), written / "report")
     return real_csv, written, data
 
