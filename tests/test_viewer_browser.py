@@ -48,7 +48,7 @@ def site(tmp_path_factory):
     """`python -m viewer.serve` on a small eval run of firm and expert, as `make serve` starts it."""
     root = tmp_path_factory.mktemp("site")
     make_data(DataConfig(num_records=60, out_dir=str(root / "data")))
-    evaluate_collectors(EvalConfig(collectors=["firm", "expert"], data_dir=str(root / "data"), max_scenarios=8,
+    evaluate_collectors(EvalConfig(collectors=["firm", "expert"], data_dir=str(root / "data"), max_scenarios=8, samples=1,
                                    progress=False), root / "reports" / "bench")
     port = free_port()
     server = subprocess.Popen(
