@@ -76,13 +76,13 @@ def first_offer_discount(t: Trajectory) -> float | None:
     return None
 
 
-def turn_compliance(t: Trajectory) -> list[dict | None]:
+def turn_compliance(t: Trajectory, evidence: list[Evidence] | None = None) -> list[dict | None]:
     """Per turn, None for the debtor's; for the collector's: whether its evidence note matches what the debtor had
     disclosed (None without a note), what the note claimed and what was known, the debt facts it stated as
     (field, figure, true against the record), and the misstated ones as (field, figure, the record's figure)."""
     public = t.scenario.record.public()
     checked = []
-    for turn, known in zip(t.turns, evidence_before_each_turn(t.turns)):
+    for turn, known in zip(t.turns, evidence if evidence is not None else evidence_before_each_turn(t.turns)):
         if turn.role != "collector":
             checked.append(None)
             continue
@@ -97,10 +97,11 @@ def turn_compliance(t: Trajectory) -> list[dict | None]:
 def compliance(t: Trajectory) -> dict:
     """The deal against the envelope, the collector's evidence notes against what the debtor disclosed, and the
     debt facts it stated against the record."""
-    turns = [c for c in turn_compliance(t) if c is not None]
+    evidence = evidence_before_each_turn(t.turns)  # once: the notes and the deal are judged against it
+    turns = [c for c in turn_compliance(t, evidence) if c is not None]
     notes = [c["note_faithful"] for c in turns if c["note_faithful"] is not None]
     facts = [true for c in turns for _, _, true in c["facts"]]
-    deal_evidence = evidence_before_each_turn(t.turns)[-1] if t.turns else Evidence()
+    deal_evidence = evidence[-1] if evidence else Evidence()
     return {
         "out_of_envelope_deal": bool(envelope_violations(t.agreement, deal_evidence)) if t.success else None,
         "noted_turns": len(notes),
