@@ -18,7 +18,8 @@ BENCHMARKS = (
     ("hf_generation", "hf backend, tiny model: batched vs one dialogue at a time"),
     ("rollouts", "rollouts per second, dialogue-level and turn-level, scripted and hf"),
     ("hf_rollouts", "the trained SFT collector's rollouts: model.generate vs the prefix-cached path (needs make sft)"),
-    ("train_throughput", "SFT and DPO tokens per second, tiny model"),
+    ("train_throughput", "SFT and DPO against a plain PyTorch loop on the same batches, tiny model"),
+    ("lm_head", "the LM head alone: TRL's fused kernel vs plain logits, by vocabulary size"),
 )
 RESULTS = Path(__file__).parent / "results" / "cpu.md"
 

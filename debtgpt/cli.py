@@ -2,7 +2,26 @@
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager
+
+_IMPORTED = time.monotonic()
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (Linux: /proc), else since this module was imported."""
+    try:
+        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])  # field 22: start time
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED
+
+
+def say_startup(what: str) -> None:
+    """One log line with the time from the process start to `what`, from the main process only."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"start-up: {process_seconds():.1f} s from the process start to {what}", flush=True)
 
 
 class StageError(RuntimeError):
@@ -16,6 +35,7 @@ def stage_errors(cfg=None, schema=None):
     With a stage's `cfg` and its `schema`, a key the schema lacks (`+key=value`) is refused first: Hydra
     would otherwise carry it along in silence. Set DEBTGPT_TRACEBACK=1 to see the full traceback instead.
     """
+    say_startup("the stage's own work (Python, imports, the config)")
     try:
         if cfg is not None:
             from debtgpt.config import reject_unknown_keys

@@ -36,6 +36,7 @@ Source = Choice("Source", [(v, v) for v in ("synthetic", "ctgan")])
 Dtype = Choice("Dtype", [(v, v) for v in ("auto", "float32", "bfloat16")])
 Precision = Choice("Precision", [(v, v) for v in ("auto", "fp32", "bf16")])
 Overlength = Choice("Overlength", [(v, v) for v in ("fail", "drop")])
+LMHead = Choice("LMHead", [(v, v) for v in ("auto", "fused", "plain")])
 FinalWeights = Choice("FinalWeights", [(v, v) for v in ("merged", "adapter")])
 WandbMode = Choice("WandbMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 PairLevel = Choice("PairLevel", [(v, v) for v in ("turn", "dialogue", "accept")])
@@ -274,6 +275,9 @@ class TrainRunConfig:
     overlength: Overlength = Overlength.fail
     # auto: bf16 mixed precision on a GPU that supports it unless model.dtype=float32, fp32 otherwise; fp32; bf16
     precision: Precision = Precision.auto
+    # how training scores tokens: auto (a plain head off CUDA up to 65,536 vocabulary tokens, where it was measured
+    # faster; TRL's fused, tiled head otherwise), fused (TRL's) or plain (train/lm_head.py)
+    lm_head: LMHead = LMHead.auto
     save_steps: int = 100
     save_total_limit: int = 2
     logging_steps: int = 10

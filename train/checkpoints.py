@@ -17,6 +17,9 @@ import re
 import shutil
 from pathlib import Path
 
+from transformers import TrainerCallback
+
+from debtgpt.cli import say_startup
 from debtgpt.provenance import TRAIN_CARD, training_history
 from train.console import say
 from train.model_loading import load_model
@@ -156,6 +159,15 @@ def check_run_settings(out_dir: Path, settings: dict, resume: bool) -> None:
         path.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
 
 
+class FirstStepTime(TrainerCallback):
+    """Logs the start-up: the time from the process start to the first training step (libraries, data, model)."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if not getattr(self, "_said", False):
+            self._said = True
+            say_startup(f"the first training step (step {state.global_step + 1})")
+
+
 def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, config: dict, data_card: dict,
                    max_length: int, examples: int, report_to: str) -> dict:
     """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
@@ -163,6 +175,7 @@ def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, confi
     from train.preemption import PreemptionCheckpoint
 
     trainer.add_callback(PreemptionCheckpoint())  # under a scheduler, preemption saves this step's checkpoint first
+    trainer.add_callback(FirstStepTime())
     trainer.accelerator.wait_for_everyone()
     resume = last_checkpoint(out_dir) if cfg.resume else None
     say(f"resuming from {resume}" if resume else f"training from step 0 into {out_dir}")

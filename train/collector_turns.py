@@ -22,6 +22,8 @@ from trl import DPOTrainer
 from trl.data_utils import common_prefix_length
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
+from train.lm_head import use_lm_head
+
 MASK_COLUMNS = {"chosen": "chosen_loss_mask", "rejected": "rejected_loss_mask"}
 
 
@@ -108,9 +110,15 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
     a CollectorTurnsCollator (`collector_turns_collator`). `mask_debtor` and `decision_tokens` as in
     `add_loss_masks`."""
 
-    def __init__(self, *args, mask_debtor: bool = True, decision_tokens: list[int] | None = None, **kwargs):
+    def __init__(self, *args, mask_debtor: bool = True, decision_tokens: list[int] | None = None, lm_head: str = "fused", **kwargs):
         self._mask_debtor, self._decision_tokens = mask_debtor, decision_tokens  # read by _prepare_dataset
+        self._lm_head = lm_head
         super().__init__(*args, **kwargs)
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        # TRL precomputes the reference inside __init__, after adding its fused head: the run's head goes on first
+        use_lm_head(self, self._lm_head)
+        return super()._precompute_ref_logps(dataset, name, batch_size)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)

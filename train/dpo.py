@@ -31,12 +31,23 @@ PAIR_COLUMNS = ["prompt", "chosen", "rejected"]
 
 
 def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
-    """The recipe: pairs, lengths, trainer config, the SFT model with LoRA, trainer, train (or resume), save final/."""
+    """The recipe: the trainer (dpo_trainer), train (or resume), save final/ and the preference curves."""
+    from train.checkpoints import train_and_save
+
+    trainer, saving = dpo_trainer(cfg, out_dir)
+    result = train_and_save(trainer, **saving)
+    write_curves(trainer.state.log_history, saving["out_dir"])
+    return result
+
+
+def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
+    """Pairs, lengths, trainer config, the SFT model with LoRA and the trainer, ready to train; with
+    train_and_save's other arguments."""
     from trl import DPOConfig, DPOTrainer
 
-    from train.checkpoints import train_and_save
     from train.console import say
     from train.data import dataset_card, fit_max_length, load_dataset_folder, pair_lengths
+    from train.lm_head import use_lm_head
     from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
     from train.tracking import start_wandb
     from train.trainer_config import check_run_config, trainer_arguments
@@ -86,17 +97,17 @@ def train_dpo(cfg: DPORunConfig, out_dir: str | Path) -> dict:
     if cfg.mask_debtor_turns or decision_tokens is not None:
         from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
         trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
-        masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens)
+        masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens, lm_head=cfg.lm_head)
     trainer = trainer_class(
         model=model, ref_model=None, args=args, train_dataset=train_set, processing_class=tokenizer,
         eval_dataset=heldout.select_columns(PAIR_COLUMNS) if len(heldout) else None,
         peft_config=lora_config(cfg.lora), data_collator=collator, **masks,
     )
-    say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}")
+    say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
+        f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})")
 
-    result = train_and_save(trainer, tokenizer, cfg, str(init_from), out_dir, config, data_card, max_length, len(train_set), report_to)
-    write_curves(trainer.state.log_history, out_dir)
-    return result
+    return trainer, dict(tokenizer=tokenizer, cfg=cfg, init_path=str(init_from), out_dir=out_dir, config=config,
+                         data_card=data_card, max_length=max_length, examples=len(train_set), report_to=report_to)
 
 
 def check_decision_tokens(cfg: DPORunConfig) -> list[int] | None:

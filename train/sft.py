@@ -25,13 +25,21 @@ register_configs()
 
 
 def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
-    """The recipe: data, lengths, trainer config, model, trainer, train (or resume), save final/."""
+    """The recipe: the trainer (sft_trainer), train (or resume), save final/."""
+    from train.checkpoints import train_and_save
+
+    trainer, saving = sft_trainer(cfg, out_dir)
+    return train_and_save(trainer, **saving)
+
+
+def sft_trainer(cfg: SFTRunConfig, out_dir: str | Path):
+    """Data, lengths, trainer config, model and trainer, ready to train; with train_and_save's other arguments."""
     from trl import SFTConfig, SFTTrainer
 
     from debtgpt.tiny import resolve_model
-    from train.checkpoints import train_and_save
     from train.console import say
     from train.data import dataset_card, fit_max_length, load_dataset_folder, sft_lengths
+    from train.lm_head import use_lm_head
     from train.model_loading import load_model, load_tokenizer, lora_config, model_context, parameter_count
     from train.tracking import start_wandb
     from train.trainer_config import check_run_config, trainer_arguments
@@ -62,8 +70,10 @@ def train_sft(cfg: SFTRunConfig, out_dir: str | Path) -> dict:
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
     )
+    say(f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})")
 
-    return train_and_save(trainer, tokenizer, cfg, model_path, out_dir, config, data_card, max_length, len(dataset), report_to)
+    return trainer, dict(tokenizer=tokenizer, cfg=cfg, init_path=model_path, out_dir=out_dir, config=config,
+                         data_card=data_card, max_length=max_length, examples=len(dataset), report_to=report_to)
 
 
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")
