@@ -26,7 +26,7 @@ SFT_ROLLOUTS_CARD := data/rollouts/sft-explore/card.json
 ACCEPT_PAIRS_CARD := data/pairs-sft/dpo_accept/card.json
 DPO_MODEL         := checkpoints/dpo-tiny/final/config.json
 
-.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep cluster-start cluster-stop publish demo seeds test browser screenshots bench clean
+.PHONY: help venv data tiny eval serve rollouts pairs sft dpo sweep cluster-start cluster-stop publish demo seeds test test-fast test-gpu lint browser screenshots bench clean
 
 help:
 	@echo "make demo      the whole loop on the embedded default (offline, CPU): data, expert rollouts, SFT,"
@@ -41,7 +41,9 @@ help:
 	@echo "make sweep     Hydra multirun of SFT, DPO or eval (STAGE=sft SWEEP=\"lr=1e-3,2e-3\" LAUNCHER=slurm), ending with a table"
 	@echo "make cluster-start / cluster-stop   a single-node SLURM cluster on 127.0.0.1 for LAUNCHER=slurm_local (root)"
 	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
-	@echo "make test      the test suite (offline, CPU; installs chromium for the browser test when root)"
+	@echo "make test      the linter and the test suite (offline, CPU; installs chromium for the browser test when root)"
+	@echo "make test-fast the tests without the slow, browser, serve and cluster tiers: the loop to edit in"
+	@echo "make lint      ruff check and ruff format --check"
 	@echo "make screenshots  README screenshots of the viewer, taken by the browser test -> docs/img/"
 	@echo "make bench     throughput benchmarks"
 
@@ -162,9 +164,21 @@ demo: $(STAMP)
 seeds: $(STAMP)
 	$(PY) -m benchmarks.learning_seeds --seeds $(SEEDS)
 
-# pytest exits 5 when it collects no test; make treats any non-zero exit as a failure.
-test: $(STAMP) browser
-	$(PY) -m pytest -q tests
+# pytest exits 5 when it collects no test; make treats any non-zero exit as a failure. make test is CI's set: the
+# linter, then every test but the gpu ones; make test-fast leaves out the slow, browser, serve and cluster tiers.
+test: $(STAMP) browser lint
+	$(PY) -m pytest -q -m "not gpu" tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not (slow or browser or serve or cluster or gpu)" tests
+
+test-gpu: $(STAMP)
+	$(PY) -m pytest -q -m gpu tests
+
+# ruff (pyproject.toml: line length 119); .pre-commit-config.yaml runs the same on each commit
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Debian's chromium and chromedriver for tests/test_viewer_browser.py: installed with apt-get where missing and
 # this is root (CI); elsewhere the test is skipped with the command to run, except under CI where it fails.

@@ -21,6 +21,7 @@ Each reports tokens/s, dialogues/s, the share of runner time outside generation,
 (2 N FLOPs per prompt and generated token, attention left out; benchmarks.mfu for the peak).
 Writes benchmarks/results/gpu_generation.json with the device name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ def measured(backend, scenarios, batch_size: int, options: dict, n_params: int, 
         torch.cuda.reset_peak_memory_stats()
     row = time_dialogues(backend, scenarios, batch_size=batch_size, **options)
     processed_per_s = (row["prompt_tokens"] + row["completion_tokens"]) / row["seconds"]
-    row["max_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None
+    row["max_memory_allocated_gib"] = (
+        round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None
+    )
     row["mfu"] = mfu(processed_per_s, 2.0 * n_params, peak)
     return {"batch_size": batch_size, **row}
 
@@ -57,8 +60,12 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled run (it only runs on CUDA)")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU on a GPU benchmarks.mfu does not list")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/gpu_generation.json (…_cpu_smoke.json off GPU)")
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU on a GPU benchmarks.mfu does not list"
+    )
+    parser.add_argument(
+        "--out", default=None, help="default: benchmarks/results/gpu_generation.json (…_cpu_smoke.json off GPU)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -78,7 +85,10 @@ def main() -> None:
     if args.tiny:
         model, model_name = None, "tiny"
     else:
-        model, model_name = qwen_shaped_model(tokenizer, torch.bfloat16 if on_gpu else torch.float32), "qwen2.5-0.5b-shape (random weights)"
+        model, model_name = (
+            qwen_shaped_model(tokenizer, torch.bfloat16 if on_gpu else torch.float32),
+            "qwen2.5-0.5b-shape (random weights)",
+        )
     print(f"model {model_name} on {args.device}")
     eager = HFBackend(tiny_path, device=args.device, batch_size=args.dialogues, model_obj=model, tokenizer=tokenizer)
     n_params = sum(p.numel() for p in eager.model.parameters())
@@ -95,12 +105,24 @@ def main() -> None:
     runs["sequential"] = measured(eager, scenarios[: args.sequential_dialogues], 1, options, n_params, peak)
     print(f"one at a time, eager: {runs['sequential']['tokens_per_s']} tokens/s", flush=True)
     if on_gpu and not args.no_compile:
-        compiled = HFBackend(tiny_path, device=args.device, batch_size=args.dialogues, model_obj=eager.model, tokenizer=tokenizer, compile=True)
+        compiled = HFBackend(
+            tiny_path,
+            device=args.device,
+            batch_size=args.dialogues,
+            model_obj=eager.model,
+            tokenizer=tokenizer,
+            compile=True,
+        )
         first_pass = time_dialogues(compiled, scenarios, batch_size=args.dialogues, **options)
-        runs["batched_compiled"] = {**measured(compiled, scenarios, args.dialogues, options, n_params, peak),
-                                    "first_pass_seconds": first_pass["seconds"]}
-        print(f"batched ({args.dialogues}), compiled: {runs['batched_compiled']['tokens_per_s']} tokens/s "
-              f"(first pass, compiling: {first_pass['seconds']} s)", flush=True)
+        runs["batched_compiled"] = {
+            **measured(compiled, scenarios, args.dialogues, options, n_params, peak),
+            "first_pass_seconds": first_pass["seconds"],
+        }
+        print(
+            f"batched ({args.dialogues}), compiled: {runs['batched_compiled']['tokens_per_s']} tokens/s "
+            f"(first pass, compiling: {first_pass['seconds']} s)",
+            flush=True,
+        )
 
     result = {
         "device": device_name,
@@ -112,16 +134,25 @@ def main() -> None:
         "max_turns": args.max_turns,
         "max_tokens": args.max_tokens,
         **runs,
-        "speedup_batched_vs_sequential": round(runs["batched"]["tokens_per_s"] / runs["sequential"]["tokens_per_s"], 2),
+        "speedup_batched_vs_sequential": round(
+            runs["batched"]["tokens_per_s"] / runs["sequential"]["tokens_per_s"], 2
+        ),
     }
     if "batched_compiled" in runs:
-        result["speedup_compiled_vs_eager"] = round(runs["batched_compiled"]["tokens_per_s"] / runs["batched"]["tokens_per_s"], 2)
-    default_out = "benchmarks/results/gpu_generation.json" if on_gpu else "benchmarks/results/gpu_generation_cpu_smoke.json"
+        result["speedup_compiled_vs_eager"] = round(
+            runs["batched_compiled"]["tokens_per_s"] / runs["batched"]["tokens_per_s"], 2
+        )
+    default_out = (
+        "benchmarks/results/gpu_generation.json" if on_gpu else "benchmarks/results/gpu_generation_cpu_smoke.json"
+    )
     out = Path(args.out or default_out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"batched vs one at a time {result['speedup_batched_vs_sequential']}x; share of runner time outside generation "
-          f"{runs['batched']['share_outside_generation']}; wrote {out}")
+    print(
+        f"batched vs one at a time {result['speedup_batched_vs_sequential']}x; "
+        "share of runner time outside generation "
+        f"{runs['batched']['share_outside_generation']}; wrote {out}"
+    )
 
 
 if __name__ == "__main__":

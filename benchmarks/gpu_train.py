@@ -4,7 +4,7 @@
     python -m benchmarks.gpu_train --device cpu --tiny --steps 2 --repeats 1  # smoke run of the same code
 
 Model: Qwen2.5-0.5B's shape with random weights and the tiny model's tokenizer (benchmarks.qwen25_shape).
-Data: benchmarks.train_throughput's workload (expert dialogues; expert vs conceder turn pairs) with every
+Data: tests/workload.py's workload (expert dialogues; expert vs conceder turn pairs) with every
 message resized to its Qwen2.5 token estimate, 4 characters per token unless --chars-per-token says
 otherwise (the estimate and its source are in benchmarks/qwen25_shape.py).
 
@@ -21,6 +21,7 @@ repeat and the median. tokens/s: the trainer's count of non-padding input tokens
 (prompt plus chosen and prompt plus rejected for DPO). Peak memory: torch.cuda.max_memory_allocated in the
 run. MFU: benchmarks.mfu. Writes benchmarks/results/gpu_train.json (or --out) with the GPU's name.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def build_model_folder(out: Path, tiny: bool) -> dict:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return {
-        "path": out, "parameters": sum(p.numel() for p in model.parameters()),
-        "layers": model.config.num_hidden_layers, "width": model.config.hidden_size,
+        "path": out,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "layers": model.config.num_hidden_layers,
+        "width": model.config.hidden_size,
     }
 
 
@@ -57,8 +60,16 @@ def trl_defaults_sft(model_dir: Path, data: Path, out: Path, steps: int, batch_s
     from datasets import load_from_disk
     from trl import SFTConfig, SFTTrainer
 
-    args = SFTConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch_size, report_to="none",
-                     save_strategy="no", include_num_input_tokens_seen="non_padding", use_cpu=use_cpu, disable_tqdm=True)
+    args = SFTConfig(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        report_to="none",
+        save_strategy="no",
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=use_cpu,
+        disable_tqdm=True,
+    )
     trainer = SFTTrainer(model=str(model_dir), args=args, train_dataset=load_from_disk(str(data / "sft")))
     trainer.train()
     return trainer
@@ -69,8 +80,16 @@ def trl_defaults_dpo(model_dir: Path, data: Path, out: Path, steps: int, batch_s
     from trl import DPOConfig, DPOTrainer
 
     pairs = load_from_disk(str(data / "dpo_turn")).select_columns(["prompt", "chosen", "rejected"])
-    args = DPOConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch_size, report_to="none",
-                     save_strategy="no", include_num_input_tokens_seen="non_padding", use_cpu=use_cpu, disable_tqdm=True)
+    args = DPOConfig(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=batch_size,
+        report_to="none",
+        save_strategy="no",
+        include_num_input_tokens_seen="non_padding",
+        use_cpu=use_cpu,
+        disable_tqdm=True,
+    )
     trainer = DPOTrainer(model=str(model_dir), args=args, train_dataset=pairs, peft_config=lora)
     trainer.train()
     return trainer
@@ -109,17 +128,33 @@ def measure(run, kind: str, model: dict, peak: float | None) -> dict:
     lora = hasattr(trainer.model, "peft_config")
     reference = kind == "dpo" and not trainer.args.precompute_ref_log_probs
     # sequences trained: every example of every step (a DPO example is two: chosen and rejected)
-    sequences = trainer.state.global_step * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+    sequences = (
+        trainer.state.global_step * trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps
+    )
     mean_sequence = tokens / (sequences * (2 if kind == "dpo" else 1))
-    flops = training_passes(lora, reference) * forward_flops_per_token(model["parameters"], model["layers"], model["width"], mean_sequence)
+    flops = training_passes(lora, reference) * forward_flops_per_token(
+        model["parameters"], model["layers"], model["width"], mean_sequence
+    )
     row = {
-        "tokens": tokens, "train_seconds": round(runtime, 3), "tokens_per_second": round(tokens / runtime, 1),
-        "max_memory_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3) if torch.cuda.is_available() else None,
-        "mfu": mfu(tokens / runtime, flops, peak), "mean_sequence": round(mean_sequence, 1),
-        "max_length": trainer.args.max_length, "bf16": trainer.args.bf16,
-        "gradient_checkpointing": trainer.args.gradient_checkpointing, "lora": lora,
-        "reference": None if kind == "sft" else "precomputed" if not reference else
-        "adapters off" if getattr(trainer, "ref_model", None) is None else "a second copy",
+        "tokens": tokens,
+        "train_seconds": round(runtime, 3),
+        "tokens_per_second": round(tokens / runtime, 1),
+        "max_memory_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        if torch.cuda.is_available()
+        else None,
+        "mfu": mfu(tokens / runtime, flops, peak),
+        "mean_sequence": round(mean_sequence, 1),
+        "max_length": trainer.args.max_length,
+        "bf16": trainer.args.bf16,
+        "gradient_checkpointing": trainer.args.gradient_checkpointing,
+        "lora": lora,
+        "reference": None
+        if kind == "sft"
+        else "precomputed"
+        if not reference
+        else "adapters off"
+        if getattr(trainer, "ref_model", None) is None
+        else "a second copy",
     }
     del trainer
     gc.collect()
@@ -138,8 +173,11 @@ def length_report(model_dir: Path, data: Path, limit: int) -> dict:
     for name, measure_lengths in (("sft", sft_lengths), ("dpo_turn", pair_lengths)):
         lengths = sorted(measure_lengths(tokenizer, load_from_disk(str(data / name))))
         report[name] = {
-            "examples": len(lengths), "median": lengths[len(lengths) // 2], "p95": lengths[int(0.95 * (len(lengths) - 1))],
-            "longest": lengths[-1], f"longer_than_{limit}": sum(n > limit for n in lengths),
+            "examples": len(lengths),
+            "median": lengths[len(lengths) // 2],
+            "p95": lengths[int(0.95 * (len(lengths) - 1))],
+            "longest": lengths[-1],
+            f"longer_than_{limit}": sum(n > limit for n in lengths),
         }
     return report
 
@@ -155,14 +193,23 @@ def summarise(runs: list[dict]) -> dict:
     }
 
 
-def gpu_train(device: str, tiny: bool, steps: int, batch_size: int, n_scenarios: int, repeats: int, warmup_steps: int,
-              chars_per_token: float, peak_override: float | None) -> dict:
+def gpu_train(
+    device: str,
+    tiny: bool,
+    steps: int,
+    batch_size: int,
+    n_scenarios: int,
+    repeats: int,
+    warmup_steps: int,
+    chars_per_token: float,
+    peak_override: float | None,
+) -> dict:
     os.environ.setdefault("WANDB_MODE", "disabled")
     import torch
 
     from benchmarks.mfu import peak_tflops
     from benchmarks.qwen25_shape import reshape_workload
-    from benchmarks.train_throughput import write_workload
+    from tests.workload import write_workload
     from train.model_loading import load_tokenizer, lora_config
 
     if device == "cuda" and not torch.cuda.is_available():
@@ -171,10 +218,16 @@ def gpu_train(device: str, tiny: bool, steps: int, batch_size: int, n_scenarios:
     device_name = "cpu" if use_cpu else torch.cuda.get_device_name()
     peak = peak_tflops(device_name, peak_override)
     results = {
-        "device": device_name, "peak_bf16_tflops": peak,
-        "model": "tiny" if tiny else "Qwen2.5-0.5B shape (random weights)", "chars_per_token": chars_per_token,
-        "steps": steps, "batch_size": batch_size, "scenarios": n_scenarios, "repeats": repeats,
-        "warmup_steps": warmup_steps, "torch": torch.__version__,
+        "device": device_name,
+        "peak_bf16_tflops": peak,
+        "model": "tiny" if tiny else "Qwen2.5-0.5B shape (random weights)",
+        "chars_per_token": chars_per_token,
+        "steps": steps,
+        "batch_size": batch_size,
+        "scenarios": n_scenarios,
+        "repeats": repeats,
+        "warmup_steps": warmup_steps,
+        "torch": torch.__version__,
     }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -185,7 +238,11 @@ def gpu_train(device: str, tiny: bool, steps: int, batch_size: int, n_scenarios:
         results["lengths"] = length_report(model["path"], data, 1024)
         for kind in ("sft", "dpo"):
             # DPO like for like: TRL's side gets exactly our LoraConfig
-            lora = lora_config(our_config(kind, model["path"], data, root, steps, batch_size, use_cpu).lora) if kind == "dpo" else None
+            lora = (
+                lora_config(our_config(kind, model["path"], data, root, steps, batch_size, use_cpu).lora)
+                if kind == "dpo"
+                else None
+            )
             defaults = trl_defaults_sft if kind == "sft" else trl_defaults_dpo
 
             def run(side: str, n_steps: int, tag: str):
@@ -199,32 +256,61 @@ def gpu_train(device: str, tiny: bool, steps: int, batch_size: int, n_scenarios:
                     measure(lambda: run(side, warmup_steps, "warmup"), kind, model, peak)
             runs = {side: [] for side in SIDES}
             for r in range(repeats):
-                for side in (SIDES if r % 2 == 0 else SIDES[::-1]):
+                for side in SIDES if r % 2 == 0 else SIDES[::-1]:
                     runs[side].append(measure(lambda: run(side, steps, str(r)), kind, model, peak))
             results[kind] = {side: summarise(runs[side]) for side in SIDES}
-            speedup = results[kind]["ours"]["median_tokens_per_second"] / results[kind]["trl_defaults"]["median_tokens_per_second"]
+            speedup = (
+                results[kind]["ours"]["median_tokens_per_second"]
+                / results[kind]["trl_defaults"]["median_tokens_per_second"]
+            )
             results[kind]["speedup_tokens_per_second"] = round(speedup, 2)
-            print(f"{kind}: " + "; ".join(
-                f"{side} {row['median_tokens_per_second']:.0f} tokens/s, MFU {row['median_mfu']}, peak {row['max_memory_allocated_gib']} GiB"
-                for side, row in ((s, results[kind][s]) for s in SIDES)) + f"; ours/defaults {speedup:.2f}x", flush=True)
+            print(
+                f"{kind}: "
+                + "; ".join(
+                    f"{side} {row['median_tokens_per_second']:.0f} tokens/s, MFU {row['median_mfu']}, "
+                    f"peak {row['max_memory_allocated_gib']} GiB"
+                    for side, row in ((s, results[kind][s]) for s in SIDES)
+                )
+                + f"; ours/defaults {speedup:.2f}x",
+                flush=True,
+            )
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
-    parser.add_argument("--tiny", action="store_true", help="the tiny model instead of the Qwen2.5-0.5B shape (smoke run)")
+    parser.add_argument(
+        "--tiny", action="store_true", help="the tiny model instead of the Qwen2.5-0.5B shape (smoke run)"
+    )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--scenarios", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per side, alternating which side goes first")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed runs per side, alternating which side goes first"
+    )
     parser.add_argument("--warmup-steps", type=int, default=2, help="untimed steps each side trains first (0: none)")
-    parser.add_argument("--chars-per-token", type=float, default=QWEN25_CHARS_PER_TOKEN, help="Qwen2.5 estimate (qwen25_shape.py)")
-    parser.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU on a GPU benchmarks.mfu does not list")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/gpu_train.json (gpu_train_smoke.json with --tiny)")
+    parser.add_argument(
+        "--chars-per-token", type=float, default=QWEN25_CHARS_PER_TOKEN, help="Qwen2.5 estimate (qwen25_shape.py)"
+    )
+    parser.add_argument(
+        "--peak-tflops", type=float, default=None, help="dense bf16 peak for MFU on a GPU benchmarks.mfu does not list"
+    )
+    parser.add_argument(
+        "--out", default=None, help="default: benchmarks/results/gpu_train.json (gpu_train_smoke.json with --tiny)"
+    )
     args = parser.parse_args()
-    results = gpu_train(args.device, args.tiny, args.steps, args.batch_size, args.scenarios, args.repeats, args.warmup_steps,
-                        args.chars_per_token, args.peak_tflops)
+    results = gpu_train(
+        args.device,
+        args.tiny,
+        args.steps,
+        args.batch_size,
+        args.scenarios,
+        args.repeats,
+        args.warmup_steps,
+        args.chars_per_token,
+        args.peak_tflops,
+    )
     out = Path(args.out or f"benchmarks/results/{'gpu_train_smoke' if args.tiny else 'gpu_train'}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -6,6 +6,7 @@ generate about the same number of tokens.
 
     python -m benchmarks.hf_generation [--dialogues 32] [--batch-size 32] [--max-turns 4] [--max-tokens 96]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,9 @@ def scenarios_for(n: int, seed: int = 0):
     return [Scenario(id=r.id, record=r, persona=p) for r, p in zip(records, generate_personas(records, seed))]
 
 
-def time_dialogues(backend: Backend, scenarios, *, batch_size: int, max_turns: int, max_tokens: int, seed: int = 0) -> dict:
+def time_dialogues(
+    backend: Backend, scenarios, *, batch_size: int, max_turns: int, max_tokens: int, seed: int = 0
+) -> dict:
     """Play every scenario once through the runner; wall time, time inside generation, tokens."""
     from debtgpt.agents.llm_collector import LLMCollector
     from debtgpt.agents.llm_debtor import LLMDebtor
@@ -51,7 +54,9 @@ def time_dialogues(backend: Backend, scenarios, *, batch_size: int, max_turns: i
     sampling = Sampling(temperature=0.7, max_tokens=max_tokens)
     collector, debtor = LLMCollector(timed, sampling=sampling), LLMDebtor(timed, sampling=sampling)
     started = time.perf_counter()
-    trajectories = run_dialogues([DialogueJob(s) for s in scenarios], collector, debtor, seed=seed, max_turns=max_turns, batch_size=batch_size)
+    trajectories = run_dialogues(
+        [DialogueJob(s) for s in scenarios], collector, debtor, seed=seed, max_turns=max_turns, batch_size=batch_size
+    )
     seconds = time.perf_counter() - started
     return {
         "dialogues": len(trajectories),
@@ -66,13 +71,23 @@ def time_dialogues(backend: Backend, scenarios, *, batch_size: int, max_turns: i
     }
 
 
-def bench_hf(model: str = "tiny", *, dialogues: int = 32, batch_size: int = 32, max_turns: int = 4, max_tokens: int = 96, device: str = "cpu") -> dict:
+def bench_hf(
+    model: str = "tiny",
+    *,
+    dialogues: int = 32,
+    batch_size: int = 32,
+    max_turns: int = 4,
+    max_tokens: int = 96,
+    device: str = "cpu",
+) -> dict:
     """Dialogues per second with the runner batching `batch_size` dialogues, and one at a time."""
     from debtgpt.backends.hf import HFBackend
 
     backend = HFBackend(model, device=device, batch_size=batch_size)
     scenarios = scenarios_for(dialogues)
-    time_dialogues(backend, scenarios[:2], batch_size=2, max_turns=2, max_tokens=4)  # warm-up: first calls pay one-off costs
+    time_dialogues(
+        backend, scenarios[:2], batch_size=2, max_turns=2, max_tokens=4
+    )  # warm-up: first calls pay one-off costs
     batched = time_dialogues(backend, scenarios, batch_size=batch_size, max_turns=max_turns, max_tokens=max_tokens)
     sequential = time_dialogues(backend, scenarios, batch_size=1, max_turns=max_turns, max_tokens=max_tokens)
     return {
@@ -91,12 +106,21 @@ def main() -> None:
     parser.add_argument("--dialogues", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-turns", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=96, help="a JSON turn of the trained collector is 60-100 tokens")
+    parser.add_argument(
+        "--max-tokens", type=int, default=96, help="a JSON turn of the trained collector is 60-100 tokens"
+    )
     args = parser.parse_args()
-    result = bench_hf(args.model, dialogues=args.dialogues, batch_size=args.batch_size, max_turns=args.max_turns, max_tokens=args.max_tokens)
+    result = bench_hf(
+        args.model,
+        dialogues=args.dialogues,
+        batch_size=args.batch_size,
+        max_turns=args.max_turns,
+        max_tokens=args.max_tokens,
+    )
     print(json.dumps(result, indent=2))
     print(
-        f"batched {result['batched']['dialogues_per_s']} dlg/s, one at a time {result['sequential']['dialogues_per_s']} dlg/s: "
+        f"batched {result['batched']['dialogues_per_s']} dlg/s, "
+        f"one at a time {result['sequential']['dialogues_per_s']} dlg/s: "
         f"{result['speedup']}x"
     )
 

@@ -15,6 +15,7 @@ one after the other, on the same threads, so their ratio is fair on a noisy mach
 pays one-off costs. Reported: dialogues/s, completion tokens/s, forward rollouts/s, and the share of
 wall time spent outside the model (runner, agents, parsing, scoring).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,14 +26,18 @@ from pathlib import Path
 
 from benchmarks.hf_generation import TimedBackend
 
-PATHS = {"generate": dict(prefix_cache_gib=0, batch_size=32), "prefix cache": dict(prefix_cache_gib=2.0, batch_size=128)}
+PATHS = {
+    "generate": dict(prefix_cache_gib=0, batch_size=32),
+    "prefix cache": dict(prefix_cache_gib=2.0, batch_size=128),
+}
 
 
 def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     from omegaconf import OmegaConf
 
     from data_gen.candidates import candidate_rows
-    from data_gen.pairs import branch_points as pick_points, by_scenario
+    from data_gen.pairs import branch_points as pick_points
+    from data_gen.pairs import by_scenario
     from debtgpt.agents.llm_collector import LLMCollector
     from debtgpt.agents.scripted_debtor import ScriptedDebtor
     from debtgpt.backends.base import Sampling
@@ -52,8 +57,11 @@ def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     dialogue_model_seconds, dialogue_tokens = timed.seconds, timed.usage.completion_tokens
     score_all(trajectories, RewardConfig())
 
-    cfg = OmegaConf.structured(PairsConfig(num_candidates=4, keep_top_k=4, rollouts_per_candidate=2,
-                                           branch_points_per_dialogue=1, progress=False))
+    cfg = OmegaConf.structured(
+        PairsConfig(
+            num_candidates=4, keep_top_k=4, rollouts_per_candidate=2, branch_points_per_dialogue=1, progress=False
+        )
+    )
     points = pick_points(by_scenario(trajectories), cfg)[0][:branch_points]
     stats = Counter()
     timed.seconds, timed.usage.completion_tokens = 0.0, 0
@@ -62,13 +70,16 @@ def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     turn_seconds = time.perf_counter() - started
     return {
         "dialogue_level": {
-            "dialogues": len(trajectories), "seconds": round(dialogue_seconds, 2),
+            "dialogues": len(trajectories),
+            "seconds": round(dialogue_seconds, 2),
             "dialogues_per_s": round(len(trajectories) / dialogue_seconds, 3),
             "tokens_per_s": round(dialogue_tokens / dialogue_seconds, 1),
             "share_outside_model": round(1 - dialogue_model_seconds / dialogue_seconds, 3),
         },
         "turn_level": {
-            "branch_points": len(points), "forward_rollouts": stats["forward_rollouts"], "seconds": round(turn_seconds, 2),
+            "branch_points": len(points),
+            "forward_rollouts": stats["forward_rollouts"],
+            "seconds": round(turn_seconds, 2),
             "forward_rollouts_per_s": round(stats["forward_rollouts"] / turn_seconds, 3),
             "tokens_per_s": round(timed.usage.completion_tokens / turn_seconds, 1),
             "share_outside_model": round(1 - timed.seconds / turn_seconds, 3),
@@ -80,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="checkpoints/sft-tiny/final")
     parser.add_argument("--data", default="data")
-    parser.add_argument("--dialogues", type=int, default=192)  # the demo's rollouts stage until round 15: 96 scenarios x 2
+    parser.add_argument(
+        "--dialogues", type=int, default=192
+    )  # the demo's rollouts stage until round 15: 96 scenarios x 2
     parser.add_argument("--branch-points", type=int, default=32)
     args = parser.parse_args()
     if not (Path(args.model) / "config.json").is_file():
@@ -96,8 +109,10 @@ def main() -> None:
     for level, rate in (("dialogue_level", "dialogues_per_s"), ("turn_level", "forward_rollouts_per_s")):
         results[f"{level}_speedup"] = round(results["prefix cache"][level][rate] / results["generate"][level][rate], 2)
     print(json.dumps(results, indent=2))
-    print(f"prefix cache vs generate: dialogues {results['dialogue_level_speedup']}x, "
-          f"forward rollouts {results['turn_level_speedup']}x ({results['threads']} threads)")
+    print(
+        f"prefix cache vs generate: dialogues {results['dialogue_level_speedup']}x, "
+        f"forward rollouts {results['turn_level_speedup']}x ({results['threads']} threads)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ rollouts, training and evaluation. Writes benchmarks/results/learning_seeds.md w
 seed the comparisons of the demo's report (mean-reward difference, 95 % CI, n) and each collector's compliance
 (deals outside the envelope, format errors, true debt facts, faithful evidence notes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def prepare(work: Path, seed: int, fresh: bool = False) -> Path:
     if fresh and folder.exists():
         shutil.rmtree(folder)
     if not (folder / "Makefile").is_file():
-        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(
+            b"\0"
+        )
         for name in filter(None, (f.decode() for f in files)):
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,8 +52,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--work", default="runs/seeds", help="where the per-seed copies go (ignored by git)")
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once (each uses the threads it is given)")
-    parser.add_argument("--rerun", action="store_true", help="run seeds whose copy already holds a finished demo again, from a fresh copy of the tree")
-    parser.add_argument("--table-only", action="store_true", help="run nothing: write the table of the demos that finished")
+    parser.add_argument(
+        "--rerun",
+        action="store_true",
+        help="run seeds whose copy already holds a finished demo again, from a fresh copy of the tree",
+    )
+    parser.add_argument(
+        "--table-only", action="store_true", help="run nothing: write the table of the demos that finished"
+    )
     args = parser.parse_args()
     work = (ROOT / args.work).resolve()
     folders = {seed: prepare(work, seed, fresh=args.rerun and not args.table_only) for seed in args.seeds}
@@ -66,8 +75,17 @@ def main() -> None:
             seed = pending.pop(0)
             log = open(folders[seed] / "demo.log", "w")
             # -o: the copies share this tree's .venv, installed already; make must not reinstall it from a copy
-            running[seed] = (subprocess.Popen(["make", "-o", ".venv/.installed", "demo", f"SEED={seed}"], cwd=folders[seed], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT), log, time.time())
+            running[seed] = (
+                subprocess.Popen(
+                    ["make", "-o", ".venv/.installed", "demo", f"SEED={seed}"],
+                    cwd=folders[seed],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                ),
+                log,
+                time.time(),
+            )
             print(f"seed {seed}: make demo SEED={seed} in {folders[seed]} (log: demo.log)", flush=True)
         for seed, (process, log, started) in list(running.items()):
             if process.poll() is not None:
@@ -76,10 +94,17 @@ def main() -> None:
                 print(f"seed {seed}: exit {process.returncode} after {time.time() - started:.0f} s", flush=True)
         time.sleep(5)
 
-    lines = ["# Learning across seeds", "", f"Made by `make seeds SEEDS=\"{' '.join(map(str, args.seeds))}\"` "
-             f"(`python -m benchmarks.learning_seeds --seeds {' '.join(map(str, args.seeds))}`) on "
-             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores; each seed is a whole `make demo SEED=N`, test split.", "",
-             "| seed | comparison | difference | 95 % CI | half-width | n (scenarios) | above 0 |", "|---|---|---:|---|---:|---|---|"]
+    lines = [
+        "# Learning across seeds",
+        "",
+        f'Made by `make seeds SEEDS="{" ".join(map(str, args.seeds))}"` '
+        f"(`python -m benchmarks.learning_seeds --seeds {' '.join(map(str, args.seeds))}`) on "
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPU cores; "
+        "each seed is a whole `make demo SEED=N`, test split.",
+        "",
+        "| seed | comparison | difference | 95 % CI | half-width | n (scenarios) | above 0 |",
+        "|---|---|---:|---|---:|---|---|",
+    ]
     failed, dpo_sft, compliance = [], [], []
     for seed in args.seeds:
         metrics = folders[seed] / "reports" / "demo" / "metrics.json"
@@ -89,20 +114,33 @@ def main() -> None:
             continue
         report = json.loads(metrics.read_text())
         for name, result in report["collectors"].items():
-            compliance.append(f"| {seed} | {name} | " + " | ".join(_share(result["overall"].get(m)) for m in COMPLIANCE) + " |")
+            compliance.append(
+                f"| {seed} | {name} | " + " | ".join(_share(result["overall"].get(m)) for m in COMPLIANCE) + " |"
+            )
         for name, c in report.get("comparisons", {}).items():
             a, b = name.split(":")
             if name == "dpo:sft":
                 dpo_sft.append(c)
-            lines.append(f"| {seed} | {a} - {b} | {c['difference']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
-                         f"{c.get('half_width', float('nan')):.3f} | {c['n']} ({c.get('scenarios', '?')}) | "
-                         f"{'yes' if c['ci_low'] > 0 else 'no' if c['ci_high'] < 0 else 'not shown'} |")
+            lines.append(
+                f"| {seed} | {a} - {b} | {c['difference']:+.3f} | [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | "
+                f"{c.get('half_width', float('nan')):.3f} | {c['n']} ({c.get('scenarios', '?')}) | "
+                f"{'yes' if c['ci_low'] > 0 else 'no' if c['ci_high'] < 0 else 'not shown'} |"
+            )
     if dpo_sft:  # the robustness goal: above 0 in every seed, CI above 0 in at least two
-        lines += ["", f"DPO - SFT is above 0 in {sum(c['difference'] > 0 for c in dpo_sft)} of {len(dpo_sft)} finished seeds, "
-                      f"and its CI lies above 0 in {sum(c['ci_low'] > 0 for c in dpo_sft)}."]
+        lines += [
+            "",
+            f"DPO - SFT is above 0 in {sum(c['difference'] > 0 for c in dpo_sft)} of {len(dpo_sft)} finished seeds, "
+            f"and its CI lies above 0 in {sum(c['ci_low'] > 0 for c in dpo_sft)}.",
+        ]
     if compliance:
-        lines += ["", "Compliance on the test split (shares; n/a: nothing to count):", "",
-                  "| seed | collector | " + " | ".join(COMPLIANCE) + " |", "|---|---|" + "---:|" * len(COMPLIANCE), *compliance]
+        lines += [
+            "",
+            "Compliance on the test split (shares; n/a: nothing to count):",
+            "",
+            "| seed | collector | " + " | ".join(COMPLIANCE) + " |",
+            "|---|---|" + "---:|" * len(COMPLIANCE),
+            *compliance,
+        ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(f"learning_seeds: {RESULTS}")

@@ -1,4 +1,4 @@
-"""The LM head alone, TRL's fused (tiled) kernel against plain logits, by vocabulary size: the rule in train/lm_head.py.
+"""The LM head alone, TRL's fused (tiled) kernel versus plain logits, by vocabulary size: the rule in train/lm_head.py.
 
     python -m benchmarks.lm_head [--tokens 2048] [--hidden 896] [--device cpu]
 
@@ -7,6 +7,7 @@ Forward and backward of the per-token log-probabilities and entropy of `tokens` 
 alternating; with the peak memory of the logits the plain head holds. On CUDA the same script measures the GPU
 side of the rule.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ def fused_head(hidden, weight, targets):
     from trl.kernels import ChunkedLogProbFunction
     from trl.trainer.utils import _CHUNKED_LOGPROB_CHUNK_SIZE
 
-    log_p, entropy, *_ = ChunkedLogProbFunction.apply(hidden, weight, None, targets, 1.0, _CHUNKED_LOGPROB_CHUNK_SIZE,
-                                                       None, 1.0, ("log_probs", "entropy", "is_top1"))
+    log_p, entropy, *_ = ChunkedLogProbFunction.apply(
+        hidden, weight, None, targets, 1.0, _CHUNKED_LOGPROB_CHUNK_SIZE, None, 1.0, ("log_probs", "entropy", "is_top1")
+    )
     return log_p, entropy
 
 
@@ -57,8 +59,10 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    print(f"{args.tokens} labelled tokens, hidden {args.hidden}, {device} ({torch.get_num_threads()} threads); "
-          "forward + backward, best of 3")
+    print(
+        f"{args.tokens} labelled tokens, hidden {args.hidden}, {device} ({torch.get_num_threads()} threads); "
+        "forward + backward, best of 3"
+    )
     print(f"{'vocab':>8} {'fused s':>9} {'plain s':>9} {'plain/fused':>11} {'plain logits MiB':>17}")
     for vocab in VOCABS:
         hidden = torch.randn(args.tokens, args.hidden, device=device, requires_grad=True)
@@ -66,8 +70,10 @@ def main() -> None:
         targets = torch.randint(0, vocab, (args.tokens,), device=device)
         times = {"fused": [], "plain": []}
         for repeat in range(3):
-            for name in (("fused", "plain") if repeat % 2 == 0 else ("plain", "fused")):
-                times[name].append(time_head(fused_head if name == "fused" else plain_head, hidden, weight, targets, device))
+            for name in ("fused", "plain") if repeat % 2 == 0 else ("plain", "fused"):
+                times[name].append(
+                    time_head(fused_head if name == "fused" else plain_head, hidden, weight, targets, device)
+                )
         fused, plain = min(times["fused"]), min(times["plain"])
         logits_mib = args.tokens * vocab * 4 * 3 / 2**20  # logits, log-softmax and their gradient, fp32
         print(f"{vocab:>8} {fused:>9.3f} {plain:>9.3f} {plain / fused:>11.2f} {logits_mib:>17.0f}")

@@ -12,6 +12,7 @@ attention over a mean sequence of S tokens (L layers, d model width). Training m
 These are model FLOPs: recomputation under gradient checkpointing does not count, so it shows as lower MFU.
 The peak is the dense bf16 tensor-core figure of NVIDIA's data sheets; an unknown GPU needs --peak-tflops.
 """
+
 from __future__ import annotations
 
 # (substring of torch.cuda.get_device_name(), dense bf16 TFLOPS); the first match wins, so variants come first.

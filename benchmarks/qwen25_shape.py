@@ -9,11 +9,12 @@ by the tiny model's byte-level BPE tokenizer. Token lengths are then made Qwen2.
   Our turns are JSON with short English strings and numbers, which likely tokenize somewhat denser: the
   ratio is an estimate, and the training benchmark takes --chars-per-token to try another.
 - The tiny tokenizer gives about 3.5-3.9 characters per token on this workload (system cards 3.7, debtor
-  turns 3.5, collector turns 3.85, measured on benchmarks.train_throughput's dialogues), so its own lengths
+  turns 3.5, collector turns 3.85, measured on tests/workload.py's dialogues), so its own lengths
   are close but not equal. `reshape_messages` rewrites each message's text so that the tiny tokenizer
   counts about the Qwen2.5 estimate for it (re-encoding a cut can merge a token or two); the chat template
   (ChatML in both) adds the same few tokens per message.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,7 +61,9 @@ def qwen_tokens(text: str, chars_per_token: float = QWEN25_CHARS_PER_TOKEN) -> i
 
 def reshaped_text(text: str, tokenizer, tokens: int) -> str:
     """Text the tiny tokenizer counts as `tokens` tokens, cut from (or repeating) `text`."""
-    ids = tokenizer(text, add_special_tokens=False)["input_ids"] or tokenizer(" ", add_special_tokens=False)["input_ids"]
+    ids = (
+        tokenizer(text, add_special_tokens=False)["input_ids"] or tokenizer(" ", add_special_tokens=False)["input_ids"]
+    )
     ids = (ids * math.ceil(tokens / len(ids)))[:tokens]
     return tokenizer.decode(ids)
 
@@ -68,12 +71,14 @@ def reshaped_text(text: str, tokenizer, tokens: int) -> str:
 def reshape_messages(messages: list[dict], tokenizer, chars_per_token: float = QWEN25_CHARS_PER_TOKEN) -> list[dict]:
     """The same chat with each message's text resized to its Qwen2.5 token estimate (roles and order kept)."""
     return [
-        {**m, "content": reshaped_text(m["content"], tokenizer, qwen_tokens(m["content"], chars_per_token))} for m in messages
+        {**m, "content": reshaped_text(m["content"], tokenizer, qwen_tokens(m["content"], chars_per_token))}
+        for m in messages
     ]
 
 
 def reshape_workload(data_dir, tokenizer, chars_per_token: float = QWEN25_CHARS_PER_TOKEN) -> None:
-    """Rewrite benchmarks.train_throughput's sets in place (sft, dpo_turn, dpo_dialogue) with Qwen2.5-shaped lengths."""
+    """Rewrite tests/workload.py's sets in place (sft, dpo_turn, dpo_dialogue)
+    with Qwen2.5-shaped lengths."""
     import shutil
     from pathlib import Path
 
@@ -82,7 +87,9 @@ def reshape_workload(data_dir, tokenizer, chars_per_token: float = QWEN25_CHARS_
     for folder in sorted(p for p in Path(data_dir).iterdir() if (p / "dataset_info.json").is_file()):
         dataset = load_from_disk(str(folder))
         chat_columns = [c for c in ("messages", "prompt", "chosen", "rejected") if c in dataset.column_names]
-        reshaped = dataset.map(lambda row: {c: reshape_messages(row[c], tokenizer, chars_per_token) for c in chat_columns})
+        reshaped = dataset.map(
+            lambda row: {c: reshape_messages(row[c], tokenizer, chars_per_token) for c in chat_columns}
+        )
         staging = folder.with_name(folder.name + ".reshaped")
         reshaped.save_to_disk(str(staging))
         card = folder / "card.json"

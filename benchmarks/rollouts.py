@@ -9,14 +9,25 @@ with the history replay, candidate sampling and judging included in the time. Th
 against the scripted debtor; with --hf-scenarios > 0, an LLM collector on the tiny model (hf backend, CPU,
 short turns) does too.
 """
+
 from __future__ import annotations
 
 import argparse
 import time
 
 
-def bench_rollouts(collector, debtor, scenarios, *, samples: int = 4, max_turns: int = 20, num_candidates: int = 4,
-                   keep_top_k: int = 2, rollouts_per_candidate: int = 2, branch_points_per_dialogue: int = 2) -> dict:
+def bench_rollouts(
+    collector,
+    debtor,
+    scenarios,
+    *,
+    samples: int = 4,
+    max_turns: int = 20,
+    num_candidates: int = 4,
+    keep_top_k: int = 2,
+    rollouts_per_candidate: int = 2,
+    branch_points_per_dialogue: int = 2,
+) -> dict:
     """{"dialogue": {...}, "turn": {...}} with counts, seconds and rollouts per second."""
     from collections import Counter
 
@@ -35,21 +46,35 @@ def bench_rollouts(collector, debtor, scenarios, *, samples: int = 4, max_turns:
     score_all(trajectories, RewardConfig())
     dialogue_seconds = time.perf_counter() - start
 
-    cfg = OmegaConf.structured(PairsConfig(
-        num_candidates=num_candidates, keep_top_k=keep_top_k, rollouts_per_candidate=rollouts_per_candidate,
-        branch_points_per_dialogue=branch_points_per_dialogue, progress=False,
-    ))
+    cfg = OmegaConf.structured(
+        PairsConfig(
+            num_candidates=num_candidates,
+            keep_top_k=keep_top_k,
+            rollouts_per_candidate=rollouts_per_candidate,
+            branch_points_per_dialogue=branch_points_per_dialogue,
+            progress=False,
+        )
+    )
     points, _ = branch_points(by_scenario(trajectories), cfg)
     stats = Counter()
     start = time.perf_counter()
-    rows, dropped = turn_pair_rows(candidate_rows(points, cfg, collector, debtor, HeuristicJudge(), max_turns, stats), cfg)
+    rows, dropped = turn_pair_rows(
+        candidate_rows(points, cfg, collector, debtor, HeuristicJudge(), max_turns, stats), cfg
+    )
     turn_seconds = time.perf_counter() - start
     return {
-        "dialogue": {"rollouts": len(trajectories), "seconds": round(dialogue_seconds, 3),
-                     "rollouts_per_s": round(len(trajectories) / dialogue_seconds, 1)},
-        "turn": {"branch_points": len(points), "forward_rollouts": stats["forward_rollouts"], "pairs": len(rows),
-                 "seconds": round(turn_seconds, 3),
-                 "rollouts_per_s": round(stats["forward_rollouts"] / turn_seconds, 1) if turn_seconds else None},
+        "dialogue": {
+            "rollouts": len(trajectories),
+            "seconds": round(dialogue_seconds, 3),
+            "rollouts_per_s": round(len(trajectories) / dialogue_seconds, 1),
+        },
+        "turn": {
+            "branch_points": len(points),
+            "forward_rollouts": stats["forward_rollouts"],
+            "pairs": len(rows),
+            "seconds": round(turn_seconds, 3),
+            "rollouts_per_s": round(stats["forward_rollouts"] / turn_seconds, 1) if turn_seconds else None,
+        },
     }
 
 
@@ -66,24 +91,37 @@ def main() -> None:
 
     scenarios = build_scenarios(max(args.scenarios, args.hf_scenarios), seed=0)
     result = bench_rollouts(make_scripted_collector("expert"), ScriptedDebtor(), scenarios[: args.scenarios])
-    print(f"scripted expert: dialogue level {result['dialogue']['rollouts_per_s']} rollouts/s "
-          f"({result['dialogue']['rollouts']} in {result['dialogue']['seconds']} s); turn level "
-          f"{result['turn']['rollouts_per_s']} forward rollouts/s ({result['turn']['forward_rollouts']} from "
-          f"{result['turn']['branch_points']} branch points in {result['turn']['seconds']} s)")
+    print(
+        f"scripted expert: dialogue level {result['dialogue']['rollouts_per_s']} rollouts/s "
+        f"({result['dialogue']['rollouts']} in {result['dialogue']['seconds']} s); turn level "
+        f"{result['turn']['rollouts_per_s']} forward rollouts/s ({result['turn']['forward_rollouts']} from "
+        f"{result['turn']['branch_points']} branch points in {result['turn']['seconds']} s)"
+    )
     if args.hf_scenarios > 0:
         from debtgpt.agents.llm_collector import LLMCollector
         from debtgpt.backends import Sampling, make_backend
 
         backend = make_backend({"kind": "hf", "model": "tiny", "device": "cpu"})
-        collector = LLMCollector(backend, name="tiny", sampling=Sampling(temperature=1.0, max_tokens=args.hf_max_tokens))
-        result = bench_rollouts(collector, ScriptedDebtor(), scenarios[: args.hf_scenarios], samples=2,
-                                max_turns=args.hf_max_turns, num_candidates=2, rollouts_per_candidate=1,
-                                branch_points_per_dialogue=1)
-        print(f"hf tiny collector (cpu, max_tokens={args.hf_max_tokens}, max_turns={args.hf_max_turns}): dialogue level "
-              f"{result['dialogue']['rollouts_per_s']} rollouts/s ({result['dialogue']['rollouts']} in "
-              f"{result['dialogue']['seconds']} s); turn level {result['turn']['rollouts_per_s']} forward rollouts/s "
-              f"({result['turn']['forward_rollouts']} from {result['turn']['branch_points']} branch points in "
-              f"{result['turn']['seconds']} s)")
+        collector = LLMCollector(
+            backend, name="tiny", sampling=Sampling(temperature=1.0, max_tokens=args.hf_max_tokens)
+        )
+        result = bench_rollouts(
+            collector,
+            ScriptedDebtor(),
+            scenarios[: args.hf_scenarios],
+            samples=2,
+            max_turns=args.hf_max_turns,
+            num_candidates=2,
+            rollouts_per_candidate=1,
+            branch_points_per_dialogue=1,
+        )
+        print(
+            f"hf tiny collector (cpu, max_tokens={args.hf_max_tokens}, max_turns={args.hf_max_turns}): dialogue level "
+            f"{result['dialogue']['rollouts_per_s']} rollouts/s ({result['dialogue']['rollouts']} in "
+            f"{result['dialogue']['seconds']} s); turn level {result['turn']['rollouts_per_s']} forward rollouts/s "
+            f"({result['turn']['forward_rollouts']} from {result['turn']['branch_points']} branch points in "
+            f"{result['turn']['seconds']} s)"
+        )
         backend.close()
 
 

@@ -4,6 +4,7 @@
 Ratios (batched vs one at a time, ours vs TRL's defaults) are measured side by side inside one benchmark,
 so a noisy machine moves both sides together. GPU benchmarks (gpu_generation, gpu_train) run separately.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,14 +37,25 @@ def main() -> None:
     for module, what in BENCHMARKS:
         print(f"bench: {module} ({what})", flush=True)
         started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", f"benchmarks.{module}"], capture_output=True, text=True,
-                                env={**os.environ, "WANDB_MODE": "disabled", "TQDM_DISABLE": "1"})
+        result = subprocess.run(
+            [sys.executable, "-m", f"benchmarks.{module}"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "WANDB_MODE": "disabled", "TQDM_DISABLE": "1"},
+        )
         print(result.stdout, end="", flush=True)
         if result.returncode != 0:
             failed.append(module)
             print(result.stderr[-2000:], file=sys.stderr)
-        lines += [f"## {module}: {what}", "", "```", result.stdout.strip() or "(no output: failed)", "```",
-                  f"({time.perf_counter() - started:.0f} s)", ""]
+        lines += [
+            f"## {module}: {what}",
+            "",
+            "```",
+            result.stdout.strip() or "(no output: failed)",
+            "```",
+            f"({time.perf_counter() - started:.0f} s)",
+            "",
+        ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines))
     print(f"bench: results -> {RESULTS}")

@@ -10,11 +10,9 @@ learning rate. The three alternate their order between repeats, in one process. 
 token, and the stage's are its `train_runtime` (the Trainer's loop, logging included). A profile (cProfile, by
 function) of one run of each stage says where the time goes.
 
-The workload is made here from scripted dialogues, in the data stage's formats (data/pairs/sft: `messages`;
-data/pairs/dpo_*: `prompt`, `chosen`, `rejected`): the expert collector's dialogues are the SFT set; at each
-expert collector turn, the expert's turn is chosen and the conceder's turn at the same index is rejected
-(turn level), and whole expert vs conceder dialogues make the dialogue-level pairs. Tests use it as fixtures.
+The workload is tests/workload.py's: the expert's scripted dialogues (SFT) and expert-vs-conceder turn pairs (DPO).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,60 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-SFT_SET, TURN_PAIRS, DIALOGUE_PAIRS = "sft", "dpo_turn", "dpo_dialogue"
-
-
-def scripted_trajectories(n_scenarios: int, seed: int, collector: str, max_turns: int = 12):
-    from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
-    from debtgpt.dialogue import Scenario
-    from debtgpt.personas import generate_personas
-    from debtgpt.records import generate_records
-    from debtgpt.runner import DialogueJob, run_dialogues
-
-    records = generate_records(n_scenarios, seed)
-    jobs = [DialogueJob(Scenario(id=r.id, record=r, persona=p)) for r, p in zip(records, generate_personas(records, seed))]
-    return run_dialogues(jobs, make_scripted_collector(collector), ScriptedDebtor(), seed=seed, max_turns=max_turns)
-
-
-def collector_chat(trajectory, turns) -> list[dict]:
-    """The collector's chat over `turns` of a dialogue: system card, call opening, then the turns."""
-    from debtgpt.agents.prompting import CALL_OPENING, collector_system_prompt, history_messages
-
-    return [
-        {"role": "system", "content": collector_system_prompt(trajectory.scenario.record.public())},
-        {"role": "user", "content": CALL_OPENING},
-        *history_messages(turns, "collector"),
-    ]
-
-
-def write_workload(out_dir: str | Path, n_scenarios: int = 16, seed: int = 0) -> Path:
-    """data/pairs-shaped folders (sft, dpo_turn, dpo_dialogue) with a card.json each; returns out_dir."""
-    from datasets import Dataset
-
-    out_dir = Path(out_dir)
-    expert = scripted_trajectories(n_scenarios, seed, "expert")
-    conceder = scripted_trajectories(n_scenarios, seed, "conceder")
-    sft, turn_pairs, dialogue_pairs = [], [], []
-    for best, worst in zip(expert, conceder):
-        chat = collector_chat(best, best.turns)
-        while chat[-1]["role"] != "assistant":  # SFT targets end on the collector's own turn
-            chat.pop()
-        sft.append({"messages": chat})
-        worst_chat = collector_chat(worst, worst.turns)
-        opening = chat[:2]
-        scenario = {"scenario_id": best.scenario.id}  # DPO holds out whole scenarios by it
-        dialogue_pairs.append({"prompt": opening, "chosen": chat[2:], "rejected": worst_chat[2:], "margin": 1.0, **scenario})
-        worst_turns = [m for m in worst_chat if m["role"] == "assistant"]
-        for k, message in enumerate(chat):
-            index = sum(m["role"] == "assistant" for m in chat[:k])
-            if message["role"] == "assistant" and index < len(worst_turns) and worst_turns[index] != message:
-                turn_pairs.append({"prompt": chat[:k], "chosen": [message], "rejected": [worst_turns[index]], "margin": 1.0, **scenario})
-    for name, rows in ((SFT_SET, sft), (TURN_PAIRS, turn_pairs), (DIALOGUE_PAIRS, dialogue_pairs)):
-        folder = out_dir / name
-        Dataset.from_list(rows).save_to_disk(str(folder))
-        card = {"name": name, "rows": len(rows), "scenarios": n_scenarios, "seed": seed, "source": "benchmarks.train_throughput"}
-        (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    return out_dir
+from tests.workload import SFT_SET, write_workload  # the tests' fixtures, the same workload
 
 
 def run_config(kind: str, data_dir: Path, out_root: Path, steps: int, batch_size: int, **overrides):
@@ -89,9 +34,16 @@ def run_config(kind: str, data_dir: Path, out_root: Path, steps: int, batch_size
 
     from debtgpt.config import stage_config
 
-    base = dict(run=f"bench-{kind}", checkpoints_dir=str(out_root), max_steps=steps, batch_size=batch_size,
-                save_steps=10**6, logging_steps=1, wandb={"mode": "disabled"},
-                trl={"include_num_input_tokens_seen": "non_padding", "save_strategy": "no", "disable_tqdm": True})
+    base = dict(
+        run=f"bench-{kind}",
+        checkpoints_dir=str(out_root),
+        max_steps=steps,
+        batch_size=batch_size,
+        save_steps=10**6,
+        logging_steps=1,
+        wandb={"mode": "disabled"},
+        trl={"include_num_input_tokens_seen": "non_padding", "save_strategy": "no", "disable_tqdm": True},
+    )
     inputs = dict(data=str(data_dir / SFT_SET)) if kind == "sft" else dict(pairs_dir=str(data_dir))
     return OmegaConf.merge(stage_config(kind), base, inputs, overrides)
 
@@ -101,8 +53,17 @@ def stage_configs(root: Path, data: Path, steps: int, batch_size: int, model: st
     sft = run_config("sft", data, root, steps, batch_size, model={"name": model})
     # turn-level pairs cut to the decision like the recipe's acceptance pairs: one-turn completions, rejected rows
     # out of the loss; no held-out pairs, which would be evaluated inside the timed run
-    dpo = run_config("dpo", data, root, steps, batch_size, level="turn", init_from=str(root / "bench-sft" / "final"),
-                     heldout_fraction=0.0, eval_steps=None)
+    dpo = run_config(
+        "dpo",
+        data,
+        root,
+        steps,
+        batch_size,
+        level="turn",
+        init_from=str(root / "bench-sft" / "final"),
+        heldout_fraction=0.0,
+        eval_steps=None,
+    )
     return {"sft": sft, "dpo": dpo}
 
 
@@ -154,8 +115,11 @@ def plain_loop(kind: str, trainer, steps: int) -> tuple[float, int]:
     batches = stage_batches(trainer, steps)
     model = trainer.model
     model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=trainer.args.learning_rate,
-                                  weight_decay=trainer.args.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=trainer.args.learning_rate,
+        weight_decay=trainer.args.weight_decay,
+    )
     start = time.perf_counter()
     for batch in batches:
         with trainer.accelerator.autocast():  # bf16 mixed precision where the stage uses it, as in the stage
@@ -183,13 +147,21 @@ def profile_summary(kind: str, cfg, lm_head: str, root: Path, top: int = 12) -> 
     profiler.runcall(trainer.train)
     text = io.StringIO()
     stats = pstats.Stats(profiler, stream=text)
-    stats.sort_stats("cumulative").print_stats(r"(trl|transformers/models|train/|torch/optim|torch/autograd|torch/nn/functional)", top)
+    stats.sort_stats("cumulative").print_stats(
+        r"(trl|transformers/models|train/|torch/optim|torch/autograd|torch/nn/functional)", top
+    )
     lines = [line for line in text.getvalue().splitlines() if line.strip() and ("/" in line or "ncalls" in line)]
     return "\n".join(lines)
 
 
-def train_throughput(steps: int = 12, batch_size: int = 4, n_scenarios: int = 16, repeats: int = 2, profile: bool = True,
-                     qwen_shape: bool = False) -> dict:
+def train_throughput(
+    steps: int = 12,
+    batch_size: int = 4,
+    n_scenarios: int = 16,
+    repeats: int = 2,
+    profile: bool = True,
+    qwen_shape: bool = False,
+) -> dict:
     """Seconds per 1,000 real tokens of each stage three ways, the ratios to the plain loop, and profiles.
     qwen_shape: Qwen2.5-0.5B's shape with random weights (benchmarks.gpu_train) instead of the tiny model."""
     os.environ.setdefault("WANDB_MODE", "disabled")
@@ -198,8 +170,13 @@ def train_throughput(steps: int = 12, batch_size: int = 4, n_scenarios: int = 16
     from train.sft import train_sft
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    results = {"device": torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads",
-               "steps": steps, "batch_size": batch_size, "repeats": repeats, "model": "qwen2.5-0.5b shape" if qwen_shape else "tiny"}
+    results = {
+        "device": torch.cuda.get_device_name() if device == "cuda" else f"cpu, {torch.get_num_threads()} threads",
+        "steps": steps,
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "model": "qwen2.5-0.5b shape" if qwen_shape else "tiny",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         data = write_workload(root / "pairs", n_scenarios)
@@ -213,14 +190,19 @@ def train_throughput(steps: int = 12, batch_size: int = 4, n_scenarios: int = 16
         for kind, cfg in configs.items():
             runs = {variant: [] for variant in VARIANTS}
             for repeat in range(repeats):
-                order = VARIANTS[repeat % 3:] + VARIANTS[: repeat % 3]  # each variant first in turn
+                order = VARIANTS[repeat % 3 :] + VARIANTS[: repeat % 3]  # each variant first in turn
                 for variant in order:
                     trainer = build(kind, cfg, HEADS[variant], root / f"{kind}-{variant}-{repeat}")
-                    seconds, tokens = plain_loop(kind, trainer, steps) if variant == "plain_loop" else stage_loop(trainer)
-                    runs[variant].append({"seconds": round(seconds, 3), "tokens": tokens, "order": order.index(variant)})
+                    seconds, tokens = (
+                        plain_loop(kind, trainer, steps) if variant == "plain_loop" else stage_loop(trainer)
+                    )
+                    runs[variant].append(
+                        {"seconds": round(seconds, 3), "tokens": tokens, "order": order.index(variant)}
+                    )
             per_token = {v: min(r["seconds"] / r["tokens"] for r in rows) * 1000 for v, rows in runs.items()}
             results[kind] = {
-                "runs": runs, "seconds_per_1k_tokens": {v: round(t, 4) for v, t in per_token.items()},
+                "runs": runs,
+                "seconds_per_1k_tokens": {v: round(t, 4) for v, t in per_token.items()},
                 "tokens_per_second": {v: round(1000 / t, 1) for v, t in per_token.items()},
                 "x_plain_loop": {v: round(t / per_token["plain_loop"], 2) for v, t in per_token.items()},
             }
@@ -239,16 +221,22 @@ def main() -> None:
     parser.add_argument("--qwen-shape", action="store_true", help="Qwen2.5-0.5B's shape, random weights (for a GPU)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    results = train_throughput(args.steps, args.batch_size, args.scenarios, args.repeats, not args.no_profile, args.qwen_shape)
+    results = train_throughput(
+        args.steps, args.batch_size, args.scenarios, args.repeats, not args.no_profile, args.qwen_shape
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
-    print(f"{results['model']} on {results['device']}; {results['steps']} steps of {results['batch_size']}, best of "
-          f"{results['repeats']} repeats (order alternating); times per real token")
+    print(
+        f"{results['model']} on {results['device']}; {results['steps']} steps of {results['batch_size']}, best of "
+        f"{results['repeats']} repeats (order alternating); times per real token"
+    )
     for kind in ("sft", "dpo"):
         row = results[kind]
         for variant in VARIANTS:
-            print(f"{kind} {variant:12s} {row['tokens_per_second'][variant]:8.0f} tokens/s  "
-                  f"{row['x_plain_loop'][variant]:.2f}x the plain loop")
+            print(
+                f"{kind} {variant:12s} {row['tokens_per_second'][variant]:8.0f} tokens/s  "
+                f"{row['x_plain_loop'][variant]:.2f}x the plain loop"
+            )
     for kind in ("sft", "dpo"):
         for head, text in results[kind].get("profile", {}).items():
             print(f"\nprofile: {kind}, lm_head={head} (cumulative seconds by function)\n{text}")

@@ -7,6 +7,7 @@ of every candidate at a branch point runs on the same random streams (common ran
 debtor meets each candidate with the same dice and a difference in reward is the candidates', not luck's.
 All forward rollouts of a batch of branch points go through one `run_dialogues` call.
 """
+
 from __future__ import annotations
 
 import copy
@@ -42,8 +43,9 @@ def candidate_rng(seed: int, point_key: str, candidate: int) -> random.Random:
     return dialogue_rng(seed, f"{point_key}/candidate{candidate}", "collector")
 
 
-def sample_candidates(lives: list[tuple[BranchPoint, LiveDialogue]], collector: Agent, num_candidates: int,
-                      seed: int) -> list[list[Candidate]]:
+def sample_candidates(
+    lives: list[tuple[BranchPoint, LiveDialogue]], collector: Agent, num_candidates: int, seed: int
+) -> list[list[Candidate]]:
     """num_candidates turns per branch point, each from its own view copy and stream; one batched call."""
     views: list[View] = []
     for point, live in lives:
@@ -57,8 +59,9 @@ def sample_candidates(lives: list[tuple[BranchPoint, LiveDialogue]], collector: 
     return [candidates[i * num_candidates : (i + 1) * num_candidates] for i in range(len(lives))]
 
 
-def forward_start(point: BranchPoint, live: LiveDialogue, candidate: Candidate, index: int, rollout: int, seed: int,
-                  max_turns: int) -> LiveDialogue:
+def forward_start(
+    point: BranchPoint, live: LiveDialogue, candidate: Candidate, index: int, rollout: int, seed: int, max_turns: int
+) -> LiveDialogue:
     """The branch point's state with the candidate played, going on from there on rollout j's common streams."""
     with_candidate = LiveDialogue(live.trajectory, {"collector": candidate.view, "debtor": live.views["debtor"]})
     start = with_candidate.fork(f"{point.key}/rollout{rollout}", seed, branch=f"{point.turn_index}/{index}/{rollout}")
@@ -66,9 +69,25 @@ def forward_start(point: BranchPoint, live: LiveDialogue, candidate: Candidate, 
     return start
 
 
-def roll_forward(starts: list[LiveDialogue], collector: Agent, debtor: Agent, *, seed: int, max_turns: int,
-                 batch_size: int, progress: bool = False) -> list[Trajectory]:
+def roll_forward(
+    starts: list[LiveDialogue],
+    collector: Agent,
+    debtor: Agent,
+    *,
+    seed: int,
+    max_turns: int,
+    batch_size: int,
+    progress: bool = False,
+) -> list[Trajectory]:
     """Every start played to its end, batched like any dialogues; trajectories in the order of `starts`."""
     jobs = [DialogueJob(s.trajectory.scenario, s.trajectory.sample, start=s) for s in starts]
-    return run_dialogues(jobs, collector, debtor, seed=seed, max_turns=max_turns, batch_size=batch_size,
-                         progress=progress, desc="forward rollouts")
+    return run_dialogues(
+        jobs,
+        collector,
+        debtor,
+        seed=seed,
+        max_turns=max_turns,
+        batch_size=batch_size,
+        progress=progress,
+        desc="forward rollouts",
+    )

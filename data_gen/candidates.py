@@ -10,6 +10,7 @@ the margin, keep_top_k (up to the one generated) or a reward weight therefore re
 Files: <out_dir>/candidates/shards/shard-NNNNN.jsonl and plan.json (what was generated: the generation
 settings, never the pairing ones; shard checksums).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -19,9 +20,19 @@ from pathlib import Path
 ONE_DISTINCT_CANDIDATE = "one_distinct_candidate"
 JUDGE_UNREADABLE = "judge_unreadable"
 # Settings that decide what is generated; everything else in PairsConfig only selects.
-GENERATION_SETTINGS = ("seed", "branch_dialogues_per_scenario", "branch_points_per_dialogue", "num_candidates",
-                       "keep_top_k", "rollouts_per_candidate", "collector", "debtor", "continuation", "judge",
-                       "judge_rollouts")
+GENERATION_SETTINGS = (
+    "seed",
+    "branch_dialogues_per_scenario",
+    "branch_points_per_dialogue",
+    "num_candidates",
+    "keep_top_k",
+    "rollouts_per_candidate",
+    "collector",
+    "debtor",
+    "continuation",
+    "judge",
+    "judge_rollouts",
+)
 
 
 def candidate_text(turn, public_record: dict | None = None) -> str:
@@ -32,18 +43,25 @@ def candidate_text(turn, public_record: dict | None = None) -> str:
     return turn.raw if turn.format_error is not None and turn.raw is not None else write_turn(turn, public_record)
 
 
-def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, stats: Counter, continuation=None,
-                   keep: int | None = None) -> list[dict]:
+def candidate_rows(
+    points: list,
+    cfg,
+    collector,
+    debtor,
+    judge,
+    max_turns: int,
+    stats: Counter,
+    continuation=None,
+    keep: int | None = None,
+) -> list[dict]:
     """One row per branch point of this batch: candidates, judge scores and kept candidates' forward rollouts.
 
     `continuation` plays the collector after the candidate in forward rollouts (None: the candidates' own
     collector); `keep` candidates are rolled forward (None: cfg.keep_top_k).
     """
-    from collections import defaultdict
 
     from data_gen.branching import forward_start, roll_forward, sample_candidates
-    from debtgpt.agents.base import DialogueError
-    from debtgpt.agents.base import RankRequest
+    from debtgpt.agents.base import DialogueError, RankRequest
     from debtgpt.agents.prompting import collector_messages
     from debtgpt.dialogue import Turn
     from debtgpt.metrics import dialogue_scores
@@ -51,7 +69,9 @@ def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, 
 
     lives = []
     for point in points:
-        live, mismatches = replay(point.trajectory, point.turn_index, max_turns, {"collector": collector, "debtor": debtor})
+        live, mismatches = replay(
+            point.trajectory, point.turn_index, max_turns, {"collector": collector, "debtor": debtor}
+        )
         stats["replay_mismatches"] += mismatches
         lives.append((point, live))
     candidate_lists = sample_candidates(lives, collector, cfg.num_candidates, cfg.seed)
@@ -65,12 +85,20 @@ def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, 
                 seen.add(candidate_text(candidate.turn, public))
                 distinct.append(c)
         row = {
-            "key": point.key, "rollout_key": point.trajectory.key(), "branch_turn": point.turn_index,
-            "scenario_id": point.trajectory.scenario.id, "archetype": point.trajectory.archetype,
+            "key": point.key,
+            "rollout_key": point.trajectory.key(),
+            "branch_turn": point.turn_index,
+            "scenario_id": point.trajectory.scenario.id,
+            "archetype": point.trajectory.archetype,
             "prompt": collector_messages(live.views["collector"]),
-            "candidates": [candidate_text(c.turn, public) if isinstance(c.turn, Turn) else f"(error: {c.turn.message})"
-                           for c in candidates],
-            "judge_scores": [None] * len(candidates), "kept": [], "forward": {}, "dropped": None,
+            "candidates": [
+                candidate_text(c.turn, public) if isinstance(c.turn, Turn) else f"(error: {c.turn.message})"
+                for c in candidates
+            ],
+            "judge_scores": [None] * len(candidates),
+            "kept": [],
+            "forward": {},
+            "dropped": None,
         }
         rows.append(row)
         if len(distinct) < 2:
@@ -78,8 +106,12 @@ def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, 
         else:
             work.append((point, live, candidates, distinct, row))
 
-    rankings = judge.rank([RankRequest(p.trajectory.scenario, p.trajectory.turns[: p.turn_index], [cands[c].turn for c in distinct])
-                           for p, _, cands, distinct, _ in work])
+    rankings = judge.rank(
+        [
+            RankRequest(p.trajectory.scenario, p.trajectory.turns[: p.turn_index], [cands[c].turn for c in distinct])
+            for p, _, cands, distinct, _ in work
+        ]
+    )
     starts, owners = [], []
     for (point, live, candidates, distinct, row), scores in zip(work, rankings):
         for c, s in zip(distinct, scores):
@@ -94,23 +126,36 @@ def candidate_rows(points: list, cfg, collector, debtor, judge, max_turns: int, 
                 starts.append(forward_start(point, live, candidates[c], c, m, cfg.seed, max_turns))
                 owners.append((row, c, candidates[c].turn))
 
-    forward = roll_forward(starts, continuation or collector, debtor, seed=cfg.seed, max_turns=max_turns, batch_size=cfg.batch_size)
+    forward = roll_forward(
+        starts, continuation or collector, debtor, seed=cfg.seed, max_turns=max_turns, batch_size=cfg.batch_size
+    )
     stats["forward_rollouts"] += len(forward)
     judged = judge.score(forward) if cfg.judge_rollouts else [None] * len(forward)
     for (row, c, turn), trajectory, judge_scores in zip(owners, forward, judged):
         # every forward rollout starts with its branch point's history and its own candidate
         assert same_turn(trajectory.turns[row["branch_turn"]], turn), trajectory.key()
         row["forward"].setdefault(str(c), []).append(
-            {"key": trajectory.key(), "scores": dialogue_scores(trajectory), "judge_scores": judge_scores})
+            {"key": trajectory.key(), "scores": dialogue_scores(trajectory), "judge_scores": judge_scores}
+        )
     return rows
 
 
-def make_candidates(points: list, cfg, rollouts: dict, out_dir: Path, max_turns: int, progress: bool) -> tuple[list[dict], Counter]:
+def make_candidates(
+    points: list, cfg, rollouts: dict, out_dir: Path, max_turns: int, progress: bool
+) -> tuple[list[dict], Counter]:
     """Every branch point's row, generating only the shards that are not complete yet; (rows, stats)."""
     from omegaconf import OmegaConf
     from tqdm.auto import tqdm
 
-    from data_gen.shards import check_plan, digest, read_plan, record_shard, remove_temporaries, shard_complete, shard_path
+    from data_gen.shards import (
+        check_plan,
+        digest,
+        read_plan,
+        record_shard,
+        remove_temporaries,
+        shard_complete,
+        shard_path,
+    )
     from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.io import read_jsonl, write_jsonl
 
@@ -121,22 +166,39 @@ def make_candidates(points: list, cfg, rollouts: dict, out_dir: Path, max_turns:
     expected = [[p.key for p in batch] for batch in batches]
     # Candidates rolled forward for a larger keep_top_k serve a smaller one: pairing takes the judge's top k of them.
     keep = max(cfg.keep_top_k, read_plan(out_dir).get("keep_top_k", 0))
-    check_plan(out_dir, {
-        **{name: config[name] for name in GENERATION_SETTINGS}, "keep_top_k": keep, "collector": collector_name, "debtor": debtor_name,
-        "max_turns": max_turns, "branch_batch_size": cfg.branch_batch_size,
-        "histories_digest": digest([[t.to_dict() for t in p.trajectory.turns[: p.turn_index]] for p in points]),
-    }, overwrite=cfg.overwrite)
+    check_plan(
+        out_dir,
+        {
+            **{name: config[name] for name in GENERATION_SETTINGS},
+            "keep_top_k": keep,
+            "collector": collector_name,
+            "debtor": debtor_name,
+            "max_turns": max_turns,
+            "branch_batch_size": cfg.branch_batch_size,
+            "histories_digest": digest([[t.to_dict() for t in p.trajectory.turns[: p.turn_index]] for p in points]),
+        },
+        overwrite=cfg.overwrite,
+    )
     remove_temporaries(out_dir)
     todo = [i for i in range(len(batches)) if not shard_complete(out_dir, i, expected[i])]
     stats = Counter()
     if todo:
         agents = AgentFactory()
-        collector, debtor, judge = agents.collector(collector_name), agents.debtor(debtor_name), agents.judge(cfg.judge)
+        collector, debtor, judge = (
+            agents.collector(collector_name),
+            agents.debtor(debtor_name),
+            agents.judge(cfg.judge),
+        )
         if judge is None:
             raise ValueError("judge=none cannot rank candidates; use heuristic or a file in configs/agents/judge/")
         continuation = agents.collector(cfg.continuation) if cfg.continuation else None
-        bar = tqdm(total=len(points), initial=len(points) - sum(len(batches[i]) for i in todo), disable=not progress,
-                   unit="branch", desc="turn-level candidates")
+        bar = tqdm(
+            total=len(points),
+            initial=len(points) - sum(len(batches[i]) for i in todo),
+            disable=not progress,
+            unit="branch",
+            desc="turn-level candidates",
+        )
         try:
             for i in todo:
                 rows = candidate_rows(batches[i], cfg, collector, debtor, judge, max_turns, stats, continuation, keep)
@@ -147,6 +209,8 @@ def make_candidates(points: list, cfg, rollouts: dict, out_dir: Path, max_turns:
             bar.close()
             agents.close()
     rows = [row for i in range(len(batches)) for row in read_jsonl(shard_path(out_dir, i))]
-    print(f"pairs: {len(points)} branch points, {len(todo)} of {len(batches)} candidate shards generated, "
-          f"{len(batches) - len(todo)} reused -> {out_dir}")
+    print(
+        f"pairs: {len(points)} branch points, {len(todo)} of {len(batches)} candidate shards generated, "
+        f"{len(batches) - len(todo)} reused -> {out_dir}"
+    )
     return rows, stats

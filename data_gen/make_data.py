@@ -8,6 +8,7 @@ contract columns of a lender's CSV, samples num_records from it and adds a quali
 the card, with plots in <out_dir>/quality/. Either way the layout is the same, so every later stage works
 unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,20 +31,30 @@ def check_data_config(cfg: DataConfig) -> None:
     if not 0 < cfg.test_fraction < 1:
         raise ValueError(f"test_fraction={cfg.test_fraction} must be between 0 and 1")
     if not 0 <= cfg.val_fraction < 1 - cfg.test_fraction:
-        raise ValueError(f"val_fraction={cfg.val_fraction} must be >= 0 and leave training scenarios beside test_fraction={cfg.test_fraction}")
+        raise ValueError(
+            f"val_fraction={cfg.val_fraction} must be >= 0 and leave training scenarios "
+            f"beside test_fraction={cfg.test_fraction}"
+        )
     if cfg.source == "synthetic" and cfg.real_csv:
         raise ValueError(f"real_csv={cfg.real_csv!r} is read only with source=ctgan; add source=ctgan")
     if cfg.source == "ctgan":
         if not cfg.real_csv:
-            raise ValueError("source=ctgan needs real_csv=PATH, a CSV with the columns of the README's column contract")
+            raise ValueError(
+                "source=ctgan needs real_csv=PATH, a CSV with the columns of the README's column contract"
+            )
         if cfg.num_records < 10:
-            raise ValueError(f"num_records={cfg.num_records} must be at least 10 with source=ctgan (the detection score uses 5 folds)")
+            raise ValueError(
+                f"num_records={cfg.num_records} must be at least 10 with source=ctgan "
+                "(the detection score uses 5 folds)"
+            )
         if cfg.ctgan.epochs < 1:
             raise ValueError(f"ctgan.epochs={cfg.ctgan.epochs} must be at least 1")
         if cfg.ctgan.batch_size < 10 or cfg.ctgan.batch_size % 10:
             raise ValueError(f"ctgan.batch_size={cfg.ctgan.batch_size} must be a positive multiple of 10")
         if cfg.ctgan.min_rows < 10:
-            raise ValueError(f"ctgan.min_rows={cfg.ctgan.min_rows} must be at least 10 (the detection score uses 5 folds)")
+            raise ValueError(
+                f"ctgan.min_rows={cfg.ctgan.min_rows} must be at least 10 (the detection score uses 5 folds)"
+            )
 
 
 def make_data(cfg: DataConfig) -> dict:
@@ -57,8 +68,11 @@ def make_data(cfg: DataConfig) -> dict:
 
         real = portfolio.read_portfolio(cfg.real_csv, cfg.ctgan.min_rows)
         rules = portfolio.portfolio_rules(real, cfg.ctgan.rules)  # a declared rule the CSV breaks fails before fitting
-        print(f"data: fitting CTGAN on {len(real)} rows of {cfg.real_csv} ({cfg.ctgan.epochs} epochs, CPU); "
-              f"rules kept: {', '.join(map(str, rules)) or 'none'}", flush=True)
+        print(
+            f"data: fitting CTGAN on {len(real)} rows of {cfg.real_csv} ({cfg.ctgan.epochs} epochs, CPU); "
+            f"rules kept: {', '.join(map(str, rules)) or 'none'}",
+            flush=True,
+        )
         model = portfolio.fit_ctgan(real, cfg.ctgan.epochs, cfg.ctgan.batch_size, cfg.seed, cfg.ctgan.progress)
         synthetic, dropped, redrawn = portfolio.sample_portfolio(model, real, cfg.num_records, rules)
         records = portfolio.records_from_samples(synthetic, cfg.seed)
@@ -85,11 +99,15 @@ def main(cfg: DataConfig) -> None:
 
         report = card["portfolio"]
         privacy = report["distance_to_closest_record"]
-        print(f"data: detection AUC {report['detection']['roc_auc']:.3f} (0.5 = indistinguishable), "
-              f"{privacy['exact_copies']} copies of real rows, {privacy['share_closer_than_real_median']:.0%} of rows "
-              f"closer to a real row than the real median neighbour; plots in {cfg.out_dir}/quality/")
-        print(f"data: {report['rules']['redrawn_rows']} sampled rows redrawn for breaking the real data's rules "
-              f"({', '.join(f'{rule}: {n}' for rule, n in report['rules']['redrawn_by_rule'].items())})")
+        print(
+            f"data: detection AUC {report['detection']['roc_auc']:.3f} (0.5 = indistinguishable), "
+            f"{privacy['exact_copies']} copies of real rows, {privacy['share_closer_than_real_median']:.0%} of rows "
+            f"closer to a real row than the real median neighbour; plots in {cfg.out_dir}/quality/"
+        )
+        print(
+            f"data: {report['rules']['redrawn_rows']} sampled rows redrawn for breaking the real data's rules "
+            f"({', '.join(f'{rule}: {n}' for rule, n in report['rules']['redrawn_by_rule'].items())})"
+        )
         if warning := collapse_warning(report):
             print(warning)  # last, so it is what the user sees when make data ends
 

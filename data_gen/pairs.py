@@ -30,6 +30,7 @@ Column contract (TRL): sft has `messages`; the DPO sets have conversational `pro
 Ties and pairs under `margin` are dropped and counted by reason; every candidate's scores stay in the rows.
 The sets of one run are written as one unit (`write_sets`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,8 +61,13 @@ NO_SUCCESS_ABOVE_THRESHOLD = "no_success_above_threshold"
 # untrue evidence note)
 ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused", "correction", "untrue_note")
 # the share of each kind drawn (config.AcceptNegatives field)
-ACCEPT_SHARES = {"positive": "positives", "negative_no_counter": "no_counter", "negative_refused": "refused", "correction": "corrections",
-                 "untrue_note": "untrue_notes"}
+ACCEPT_SHARES = {
+    "positive": "positives",
+    "negative_no_counter": "no_counter",
+    "negative_refused": "refused",
+    "correction": "corrections",
+    "untrue_note": "untrue_notes",
+}
 CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
 ACCEPT_REFUSALS = ("own", "teacher")
@@ -77,24 +83,51 @@ def features(name: str):
     message = {"role": Value("string"), "content": Value("string")}
     common = {"scenario_id": Value("string"), "archetype": Value("string")}
     if name == "sft":
-        return Features({"messages": List(message), **common, "key": Value("string"), "reward": Value("float64"), "rank": Value("int32")})
+        return Features(
+            {
+                "messages": List(message),
+                **common,
+                "key": Value("string"),
+                "reward": Value("float64"),
+                "rank": Value("int32"),
+            }
+        )
     sides = {"prompt": List(message), "chosen": List(message), "rejected": List(message), **common}
     if name == "dpo_accept":
-        return Features({**sides, "key": Value("string"), "branch_turn": Value("int32"), "kind": Value("string"),
-                         "dialogue_reward": Value("float64")})  # the reward of the rollout the turn is from
+        return Features(
+            {
+                **sides,
+                "key": Value("string"),
+                "branch_turn": Value("int32"),
+                "kind": Value("string"),
+                "dialogue_reward": Value("float64"),
+            }
+        )  # the reward of the rollout the turn is from
     pair = {**sides, "chosen_reward": Value("float64"), "rejected_reward": Value("float64")}
     if name == "dpo_dialogue":
-        return Features({**pair, "chosen_key": Value("string"), "rejected_key": Value("string"),
-                         "keys": List(Value("string")), "rewards": List(Value("float64"))})
-    return Features({
-        **pair, "key": Value("string"), "branch_turn": Value("int32"),
-        "candidates": List(Value("string")),  # every candidate turn (JSON text), in sampling order
-        "candidate_judge_scores": List(Value("float64")),  # S_k = s_fwd + s_rev; null where unreadable
-        "candidate_kept": List(Value("bool")),  # kept by the judge and rolled forward
-        "candidate_rewards": List(List(Value("float64"))),  # rewards of each kept candidate's forward rollouts
-        "candidate_mean_rewards": List(Value("float64")),  # null for candidates not rolled forward
-        "chosen_index": Value("int32"), "rejected_index": Value("int32"),
-    })
+        return Features(
+            {
+                **pair,
+                "chosen_key": Value("string"),
+                "rejected_key": Value("string"),
+                "keys": List(Value("string")),
+                "rewards": List(Value("float64")),
+            }
+        )
+    return Features(
+        {
+            **pair,
+            "key": Value("string"),
+            "branch_turn": Value("int32"),
+            "candidates": List(Value("string")),  # every candidate turn (JSON text), in sampling order
+            "candidate_judge_scores": List(Value("float64")),  # S_k = s_fwd + s_rev; null where unreadable
+            "candidate_kept": List(Value("bool")),  # kept by the judge and rolled forward
+            "candidate_rewards": List(List(Value("float64"))),  # rewards of each kept candidate's forward rollouts
+            "candidate_mean_rewards": List(Value("float64")),  # null for candidates not rolled forward
+            "chosen_index": Value("int32"),
+            "rejected_index": Value("int32"),
+        }
+    )
 
 
 def conversation(trajectory, max_turns: int) -> list[dict]:
@@ -140,8 +173,16 @@ def sft_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[list[dict]
             messages = conversation(t, max_turns)
             while messages[-1]["role"] != "assistant":  # nothing to learn from what the debtor said last
                 messages.pop()
-            rows.append({"messages": messages, "scenario_id": scenario_id, "archetype": t.archetype, "key": t.key(),
-                         "reward": t.reward, "rank": rank})
+            rows.append(
+                {
+                    "messages": messages,
+                    "scenario_id": scenario_id,
+                    "archetype": t.archetype,
+                    "key": t.key(),
+                    "reward": t.reward,
+                    "rank": rank,
+                }
+            )
     return rows, dropped
 
 
@@ -168,12 +209,21 @@ def dialogue_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> tuple[
         chosen_full, rejected_full = conversation(best, max_turns), conversation(worst, max_turns)
         prompt = chosen_full[:2]  # system + the call opening: nothing heard yet
         chosen, rejected = split_shared_prompt(prompt, chosen_full, rejected_full)
-        rows.append({
-            "prompt": prompt, "chosen": chosen, "rejected": rejected, "scenario_id": scenario_id,
-            "archetype": best.archetype, "chosen_reward": best.reward, "rejected_reward": worst.reward,
-            "chosen_key": best.key(), "rejected_key": worst.key(),
-            "keys": [t.key() for t in group], "rewards": [t.reward for t in group],
-        })
+        rows.append(
+            {
+                "prompt": prompt,
+                "chosen": chosen,
+                "rejected": rejected,
+                "scenario_id": scenario_id,
+                "archetype": best.archetype,
+                "chosen_reward": best.reward,
+                "rejected_reward": worst.reward,
+                "chosen_key": best.key(),
+                "rejected_key": worst.key(),
+                "keys": [t.key() for t in group],
+                "rewards": [t.reward for t in group],
+            }
+        )
     return rows, dropped
 
 
@@ -188,7 +238,9 @@ def branch_points(groups: dict, cfg: PairsConfig) -> tuple[list, Counter]:
             if not turns:
                 dropped[(t.archetype, NO_BRANCH_POINT)] += 1
                 continue
-            chosen = random.Random(f"{cfg.seed}/{t.key()}/branch").sample(turns, min(cfg.branch_points_per_dialogue, len(turns)))
+            chosen = random.Random(f"{cfg.seed}/{t.key()}/branch").sample(
+                turns, min(cfg.branch_points_per_dialogue, len(turns))
+            )
             points += [BranchPoint(t, i) for i in sorted(chosen)]
     return points, dropped
 
@@ -207,7 +259,10 @@ def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict]
             dropped[(point["archetype"], point["dropped"])] += 1
             continue
         kept = point["kept"][: cfg.keep_top_k]
-        rewards = {c: [score_dialogue(f["scores"], f["judge_scores"], cfg.reward)[0] for f in point["forward"][str(c)]] for c in kept}
+        rewards = {
+            c: [score_dialogue(f["scores"], f["judge_scores"], cfg.reward)[0] for f in point["forward"][str(c)]]
+            for c in kept
+        }
         mean = {c: sum(r) / len(r) for c, r in rewards.items()}
         order = sorted(kept, key=lambda c: (-mean[c], c))
         best, worst = order[0], order[-1]
@@ -216,20 +271,26 @@ def turn_pair_rows(candidates: list[dict], cfg: PairsConfig) -> tuple[list[dict]
             dropped[(point["archetype"], reason)] += 1
             continue
         n = len(point["candidates"])
-        rows.append({
-            "prompt": point["prompt"],
-            "chosen": [{"role": "assistant", "content": point["candidates"][best]}],
-            "rejected": [{"role": "assistant", "content": point["candidates"][worst]}],
-            "scenario_id": point["scenario_id"], "archetype": point["archetype"],
-            "chosen_reward": mean[best], "rejected_reward": mean[worst],
-            "key": point["key"], "branch_turn": point["branch_turn"],
-            "candidates": point["candidates"],
-            "candidate_judge_scores": point["judge_scores"],
-            "candidate_kept": [c in kept for c in range(n)],
-            "candidate_rewards": [rewards.get(c, []) for c in range(n)],
-            "candidate_mean_rewards": [mean.get(c) for c in range(n)],
-            "chosen_index": best, "rejected_index": worst,
-        })
+        rows.append(
+            {
+                "prompt": point["prompt"],
+                "chosen": [{"role": "assistant", "content": point["candidates"][best]}],
+                "rejected": [{"role": "assistant", "content": point["candidates"][worst]}],
+                "scenario_id": point["scenario_id"],
+                "archetype": point["archetype"],
+                "chosen_reward": mean[best],
+                "rejected_reward": mean[worst],
+                "key": point["key"],
+                "branch_turn": point["branch_turn"],
+                "candidates": point["candidates"],
+                "candidate_judge_scores": point["judge_scores"],
+                "candidate_kept": [c in kept for c in range(n)],
+                "candidate_rewards": [rewards.get(c, []) for c in range(n)],
+                "candidate_mean_rewards": [mean.get(c) for c in range(n)],
+                "chosen_index": best,
+                "rejected_index": worst,
+            }
+        )
     return rows, dropped
 
 
@@ -247,7 +308,9 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
             raise ValueError(f"accept_negatives.{field}={shares[kind]} must be in [0, 1]")
     refusal = cfg.accept_negatives["refusal"]
     if refusal not in ACCEPT_REFUSALS:
-        raise ValueError(f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}")
+        raise ValueError(
+            f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}"
+        )
     rows = []
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
@@ -256,9 +319,13 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
                 if turn.role != "collector" or i == 0:
                     continue
                 view = collector_view(t, i, max_turns)
-                kind = accept_kind(turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0)
+                kind = accept_kind(
+                    turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0
+                )
                 # every positive is kept at share 1, so the draw only ever thins the other kinds there
-                if kind is None or (shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]):
+                if kind is None or (
+                    shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]
+                ):
                     continue
                 public = view.public_record
                 own = [{"role": "assistant", "content": candidate_text(turn, public)}]
@@ -271,9 +338,19 @@ def accept_pair_rows(groups: dict, cfg: PairsConfig, max_turns: int) -> list[dic
                 else:
                     chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}]
                     rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
-                rows.append({"prompt": collector_messages(view), "chosen": chosen, "rejected": rejected,
-                             "scenario_id": t.scenario.id, "archetype": t.archetype, "key": t.key(), "branch_turn": i,
-                             "kind": kind, "dialogue_reward": t.reward})
+                rows.append(
+                    {
+                        "prompt": collector_messages(view),
+                        "chosen": chosen,
+                        "rejected": rejected,
+                        "scenario_id": t.scenario.id,
+                        "archetype": t.archetype,
+                        "key": t.key(),
+                        "branch_turn": i,
+                        "kind": kind,
+                        "dialogue_reward": t.reward,
+                    }
+                )
     return rows
 
 
@@ -332,8 +409,10 @@ def set_card(name: str, rows: list[dict], dropped: Counter, groups: dict, cfg: d
 def card_markdown(card: dict) -> str:
     """README.md of a set: how it was made and its counts per archetype."""
     lines = [
-        f"# DebtGPT {card['set']} set", "",
-        f"Made by `{card['command']}` (seed {card['seed']}) from `{card['config']['rollouts_dir']}`.", "",
+        f"# DebtGPT {card['set']} set",
+        "",
+        f"Made by `{card['command']}` (seed {card['seed']}) from `{card['config']['rollouts_dir']}`.",
+        "",
         "| archetype | scenarios | trajectories | rows | reward min / mean / max | dropped |",
         "|---|---|---|---|---|---|",
     ]
@@ -412,8 +491,10 @@ def make_pairs(cfg: PairsConfig) -> dict:
     if unknown or not cfg.sets:
         raise ValueError(f"sets={list(cfg.sets)} is not allowed; allowed values: any of {', '.join(SETS)}")
     if cfg.sft_top_k < 1 or cfg.margin < 0 or not 2 <= cfg.keep_top_k <= cfg.num_candidates:
-        raise ValueError(f"need sft_top_k >= 1 (got {cfg.sft_top_k}), margin >= 0 (got {cfg.margin}) and "
-                         f"2 <= keep_top_k <= num_candidates (got {cfg.keep_top_k}, {cfg.num_candidates})")
+        raise ValueError(
+            f"need sft_top_k >= 1 (got {cfg.sft_top_k}), margin >= 0 (got {cfg.margin}) and "
+            f"2 <= keep_top_k <= num_candidates (got {cfg.keep_top_k}, {cfg.num_candidates})"
+        )
     check_weights(cfg.reward)
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     trajectories, rollouts = load_rollouts(cfg.rollouts_dir)
@@ -447,13 +528,24 @@ def make_pairs(cfg: PairsConfig) -> dict:
         rows, pair_dropped = turn_pair_rows(candidates, cfg)
         dropped += pair_dropped
         if stats["replay_mismatches"]:
-            log.warning("%d replayed turns came out differently from the rollouts (agents changed since?)", stats["replay_mismatches"])
+            log.warning(
+                "%d replayed turns came out differently from the rollouts (agents changed since?)",
+                stats["replay_mismatches"],
+            )
         forward = sum(len(f) for point in candidates for f in point["forward"].values())
-        extra = {**source, "branch_points": len(points), "judge": cfg.judge, "forward_rollouts": forward, **dict(stats)}
+        extra = {
+            **source,
+            "branch_points": len(points),
+            "judge": cfg.judge,
+            "forward_rollouts": forward,
+            **dict(stats),
+        }
         cards["dpo_turn"] = set_card("dpo_turn", rows, dropped, groups, config, extra)
         staged["dpo_turn"] = rows
-        print(f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({forward} forward "
-              f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))}")
+        print(
+            f"pairs: dpo_turn {len(rows)} pairs from {len(points)} branch points ({forward} forward "
+            f"rollouts), dropped {dict(Counter(r for _, r in dropped.elements()))}"
+        )
     if "dpo_accept" in cfg.sets:
         rows = accept_pair_rows(groups, cfg, max_turns)
         counted = Counter(r["kind"] for r in rows)

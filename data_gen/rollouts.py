@@ -8,6 +8,7 @@ plan.json, card.json (config, seed, versions, counts per archetype, reward sprea
 (dialogues per second: kept out of the data so that the same seed gives byte-identical shards).
 Interrupted, it resumes: complete shards are verified and skipped, the others are run again.
 """
+
 from __future__ import annotations
 
 import logging
@@ -60,7 +61,15 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from tqdm.auto import tqdm
 
     from data_gen.shards import (
-        CARD_FILE, check_plan, chunk_jobs, digest, job_key, record_shard, remove_temporaries, shard_complete, shard_path,
+        CARD_FILE,
+        check_plan,
+        chunk_jobs,
+        digest,
+        job_key,
+        record_shard,
+        remove_temporaries,
+        shard_complete,
+        shard_path,
     )
     from debtgpt.agents.factory import AgentFactory, check_agents
     from debtgpt.dialogue import Trajectory
@@ -69,7 +78,9 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
 
-    require_at_least(1, samples_per_scenario=cfg.samples_per_scenario, batch_size=cfg.batch_size, shard_size=cfg.shard_size)
+    require_at_least(
+        1, samples_per_scenario=cfg.samples_per_scenario, batch_size=cfg.batch_size, shard_size=cfg.shard_size
+    )
     require_at_least(2, max_turns=cfg.max_turns)
     if cfg.max_scenarios is not None:
         require_at_least(1, max_scenarios=cfg.max_scenarios)
@@ -80,14 +91,24 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
     collector, debtor, judge = agents.collector(cfg.collector), agents.debtor(cfg.debtor), agents.judge(cfg.judge)
     shared_dice = cfg.debtor_dice == "scenario"
-    jobs = [DialogueJob(s, sample, debtor_dice=0 if shared_dice else None)
-            for s in scenarios for sample in range(cfg.samples_per_scenario)]
+    jobs = [
+        DialogueJob(s, sample, debtor_dice=0 if shared_dice else None)
+        for s in scenarios
+        for sample in range(cfg.samples_per_scenario)
+    ]
     shards = chunk_jobs(jobs, cfg.shard_size)
     out = Path(cfg.out_dir)
     plan = {
-        "collector": collector.name, "debtor": debtor.name, "seed": cfg.seed, "max_turns": cfg.max_turns,
-        "split": cfg.split, "scenarios": len(scenarios), "scenarios_digest": digest([s.to_dict() for s in scenarios]),
-        "samples_per_scenario": cfg.samples_per_scenario, "shard_size": cfg.shard_size, "judge": cfg.judge,
+        "collector": collector.name,
+        "debtor": debtor.name,
+        "seed": cfg.seed,
+        "max_turns": cfg.max_turns,
+        "split": cfg.split,
+        "scenarios": len(scenarios),
+        "scenarios_digest": digest([s.to_dict() for s in scenarios]),
+        "samples_per_scenario": cfg.samples_per_scenario,
+        "shard_size": cfg.shard_size,
+        "judge": cfg.judge,
     }  # the reward is not part of the plan: pairs scores again from the dialogues
     if shared_dice:  # only then, so that the plans of earlier rollouts still match
         plan["debtor_dice"] = "scenario"
@@ -96,16 +117,29 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
     done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}
     todo = [i for i in range(len(shards)) if i not in done]
-    print(f"rollouts: {len(jobs)} dialogues ({len(scenarios)} {cfg.split} scenarios x {cfg.samples_per_scenario}) "
-          f"in {len(shards)} shards; {len(done)} already complete{f', {removed} partial writes removed' if removed else ''} -> {out}")
+    print(
+        f"rollouts: {len(jobs)} dialogues ({len(scenarios)} {cfg.split} scenarios x {cfg.samples_per_scenario}) "
+        f"in {len(shards)} shards; {len(done)} already complete"
+        f"{f', {removed} partial writes removed' if removed else ''} -> {out}"
+    )
 
-    bar = tqdm(total=len(jobs), initial=sum(len(shards[i]) for i in done), disable=not cfg.progress, unit="dlg",
-               desc=f"rollouts {collector.name}")
+    bar = tqdm(
+        total=len(jobs),
+        initial=sum(len(shards[i]) for i in done),
+        disable=not cfg.progress,
+        unit="dlg",
+        desc=f"rollouts {collector.name}",
+    )
     started, ran = time.perf_counter(), 0
     try:
         for i in todo:
             trajectories = run_dialogues(
-                shards[i], collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns, batch_size=cfg.batch_size,
+                shards[i],
+                collector,
+                debtor,
+                seed=cfg.seed,
+                max_turns=cfg.max_turns,
+                batch_size=cfg.batch_size,
                 on_finished=lambda _: bar.update(1),
             )
             if judge is not None:
@@ -128,10 +162,16 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         raise RuntimeError(f"{out}: shards do not hold exactly the planned dialogues; delete the folder and rerun")
     card = rollouts_card(config, everything, len(shards))
     write_json(out / CARD_FILE, card)
-    write_json(out / "timing.json", {
-        "dialogues_run": ran, "shards_run": len(todo), "shards_skipped": len(done), "seconds": round(seconds, 3),
-        "dialogues_per_second": round(ran / seconds, 2) if ran and seconds > 0 else None,
-    })
+    write_json(
+        out / "timing.json",
+        {
+            "dialogues_run": ran,
+            "shards_run": len(todo),
+            "shards_skipped": len(done),
+            "seconds": round(seconds, 3),
+            "dialogues_per_second": round(ran / seconds, 2) if ran and seconds > 0 else None,
+        },
+    )
     return card
 
 
@@ -140,8 +180,10 @@ def main(cfg: RolloutsConfig) -> None:
     with stage_errors(cfg, RolloutsConfig):
         card = make_rollouts(cfg)
     counts = card["counts"]
-    print(f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "
-          f"-> {cfg.out_dir}/card.json")
+    print(
+        f"rollouts: {counts['dialogues']} dialogues, {counts['deals']} deals, reward mean {counts['reward']['mean']} "
+        f"-> {cfg.out_dir}/card.json"
+    )
 
 
 if __name__ == "__main__":

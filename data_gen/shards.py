@@ -6,6 +6,7 @@ what the shards are shards of (collector, debtor, seed, scenarios, sizes), so a 
 cannot mix two runs' dialogues in one folder, and it keeps each written shard's checksum, so a shard edited
 afterwards is rerun (and refused by `load_rollouts`) instead of changing the data in silence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,8 +96,10 @@ def check_plan(out_dir: str | Path, plan: dict, overwrite: bool = False) -> None
             return
         details = "; ".join(f"{k}: {before.get(k)!r} -> {plan.get(k)!r}" for k in changed)
         if not overwrite:
-            raise ValueError(f"{out_dir} holds rollouts of a different plan ({details}); pass overwrite=true to discard "
-                             "them, or use another out_dir")
+            raise ValueError(
+                f"{out_dir} holds rollouts of a different plan ({details}); pass overwrite=true to discard "
+                "them, or use another out_dir"
+            )
         folder = Path(out_dir)
         for shard in (folder / SHARDS_DIR).glob("shard-*.jsonl"):
             shard.unlink()
@@ -119,13 +122,21 @@ def load_rollouts(rollouts_dir: str | Path) -> tuple[list[Trajectory], dict]:
     for index in range(card["counts"]["shards"]):
         path = shard_path(folder, index)
         if checksums.get(str(index)) != file_checksum(path):
-            state = "is missing" if not path.exists() else "changed after it was written (its checksum differs from plan.json)"
-            raise ValueError(f"rollouts shard {path} {state}; rerun `make rollouts` with the same settings to rewrite it")
+            state = (
+                "is missing"
+                if not path.exists()
+                else "changed after it was written (its checksum differs from plan.json)"
+            )
+            raise ValueError(
+                f"rollouts shard {path} {state}; rerun `make rollouts` with the same settings to rewrite it"
+            )
         try:
             trajectories += [Trajectory.from_dict(row) for row in read_jsonl(path)]
         except (ValueError, KeyError, TypeError) as exc:  # JSON and UTF-8 errors are ValueErrors
-            raise ValueError(f"rollouts shard {path} cannot be read ({type(exc).__name__}: {exc}); "
-                             "delete it and rerun `make rollouts` to rewrite it") from None
+            raise ValueError(
+                f"rollouts shard {path} cannot be read ({type(exc).__name__}: {exc}); "
+                "delete it and rerun `make rollouts` to rewrite it"
+            ) from None
     keys = [t.key() for t in trajectories]
     if len(keys) != card["counts"]["dialogues"] or len(set(keys)) != len(keys):
         raise ValueError(

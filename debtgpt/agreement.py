@@ -1,4 +1,5 @@
 """The four-field agreement: the terminal state of a negotiation. Off-grid values are rejected, never rounded."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

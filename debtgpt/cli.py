@@ -1,4 +1,5 @@
 """What every stage's command line shares: bad input ends the run with one line that says what is wrong."""
+
 from __future__ import annotations
 
 import os

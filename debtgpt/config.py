@@ -5,6 +5,7 @@ against these dataclasses. The defaults live here; a stage YAML holds only its d
 settings (run dirs) and the few values that need Hydra to resolve (a run named after the model choice).
 Choice fields are enums, so a bad value fails at start-up with the field's name and its allowed values.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,11 +19,11 @@ from omegaconf import MISSING
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
 
-
 def check_choice(name: str, value, allowed) -> None:
     """A choice field outside its allowed values fails with one line that names both."""
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
+
 
 class Choice(str, Enum):
     """A choice field's allowed values: each member's name is its value, so YAML and overrides write the value
@@ -149,9 +150,14 @@ def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:
         if key not in known:
             close = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f"; did you mean {prefix}{close[0]}?" if close else ""
-            raise ValueError(f"unknown setting {prefix}{key}{hint} (no `+` is needed for a setting of this stage); "
-                             f"allowed: {', '.join(prefix + k for k in known)}")
-        value, default = cfg[key], known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None
+            raise ValueError(
+                f"unknown setting {prefix}{key}{hint} (no `+` is needed for a setting of this stage); "
+                f"allowed: {', '.join(prefix + k for k in known)}"
+            )
+        value, default = (
+            cfg[key],
+            known[key].default_factory if known[key].default_factory is not dataclasses.MISSING else None,
+        )
         nested = default() if callable(default) else known[key].default
         if isinstance(value, DictConfig) and dataclasses.is_dataclass(nested):
             reject_unknown_keys(value, type(nested), f"{prefix}{key}.")
@@ -327,8 +333,8 @@ class DPORunConfig(TrainRunConfig):
     # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
     heldout_fraction: float = 0.1
     # the held-out pairs are scored every this many steps (null: logging_steps); each pass is a forward over all
-    # of them, which on the tiny CPU default costs as much as ten training steps
-    eval_steps: Optional[int] = 50
+    # of them, which on the tiny CPU default costs as much as ten training steps; scoring them changes no weight
+    eval_steps: Optional[int] = 100
     # only the collector's turns of a completion enter the loss; TRL counts every completion token, and a
     # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
     # "I accept" alone would tell chosen from rejected)
@@ -391,7 +397,8 @@ class RewardConfig:
 
 @dataclass
 class RolloutsConfig:
-    # the collector that plays the rollouts: a scripted name (firm, conceder, expert) or a file in configs/agents/collector/
+    # the collector that plays the rollouts: a scripted name (firm, conceder, expert) or a file in
+    # configs/agents/collector/
     collector: str = "expert"
     # the debtor simulator
     debtor: str = "scripted"
@@ -417,7 +424,8 @@ class RolloutsConfig:
     batch_size: int = 256
     # dialogues per shard file; a shard is written once all its dialogues finished (the unit of resuming)
     shard_size: int = 64
-    # experience scores of each finished dialogue: none, heuristic (offline stand-in) or a file in configs/agents/judge/
+    # experience scores of each finished dialogue: none, heuristic (offline stand-in) or a file in
+    # configs/agents/judge/
     judge: str = "none"
     # reward weights
     reward: RewardConfig = field(default_factory=RewardConfig)
@@ -432,12 +440,14 @@ class RolloutsConfig:
 @dataclass
 class AcceptNegatives:
     """Shares of each kind of dpo_accept pair drawn. The defaults build the acceptance set of the reward before void
-    deals (docs/experiments/making-dpo-learn.md); the recipe's corrections are set in configs/experiment/sft_pairs.yaml."""
+    deals (docs/experiments/making-dpo-learn.md); the recipe's corrections are set in
+    configs/experiment/sft_pairs.yaml."""
 
     # where no counter-offer stands: the acceptance there is the mistake to keep unlikely
     no_counter: float = 0.15
-    # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling); the model's own
-    # turns there often read "Their terms need evidence", which raised too far it also wrote once the evidence was given
+    # where the debtor's counter-offer is one the expert refuses (outside the envelope, or haggling); the model's
+    # own turns there often read "Their terms need evidence", which raised too far it also wrote once the evidence
+    # was given
     refused: float = 0.05
     # the chosen side of a negative pair: the collector's own clean turn (own), or the teacher's turn at that state
     # with its true evidence note, over an acceptance whose note claims the evidence the counter-offer needs

@@ -2,6 +2,7 @@
 
 Names follow the papers: compare this file with the design reference line by line.
 """
+
 from __future__ import annotations
 
 # --- Agreement grid (docs/design.md section 1). Ratios are fractions: 25 % is 0.25. -----------------
@@ -92,12 +93,12 @@ METRIC_DIRECTIONS = {
     "format_errors": "lower",  # share of the collector's turns
     "debtor_format_errors": "lower",  # share of the debtor's turns (LLM debtors)
     "hangups": "lower",
-    "agent_errors": "lower",
+    "agent_errors": "lower",  # share of dialogues an agent failed to serve; left out of every other metric
     # compliance, as an officer reads it (debtgpt/metrics.py, `compliance`)
     "out_of_envelope_deals": "lower",  # share of deals whose terms break the envelope, given the evidence before them
     "evidence_faithfulness": "higher",  # share of "Evidence: ..." notes that match what the debtor had disclosed
     "debt_facts_true": "higher",  # share of dialogues stating the debt where every stated figure matches the record
-    "void_deals": "lower",  # share of deals the reward voids (out of envelope, after a malformed turn, misstated debt)  # share of dialogues an agent failed to serve; left out of every other metric
+    "void_deals": "lower",  # share of deals the reward voids (out of envelope, after a malformed turn, misstated debt)
     "reward": "higher",  # the rejection-sampling reward (debtgpt/reward.py), where it was computed
     **{name: "higher" for name in JUDGE_CRITERIA},
 }

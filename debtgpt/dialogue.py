@@ -1,4 +1,5 @@
 """Scenarios, turns and trajectories: what a negotiation is made of, and what every stage writes and reads."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -144,22 +145,25 @@ class Trajectory:
         return dialogue_key(self.scenario.id, self.collector, self.sample, self.branch)
 
     def to_dict(self) -> dict:
-        return {
-            "key": self.key(),
-            "scenario": self.scenario.to_dict(),
-            "collector": self.collector,
-            "debtor": self.debtor,
-            "seed": self.seed,
-            "sample": self.sample,
-            "turns": [t.to_dict() for t in self.turns],
-            "outcome": self.outcome,
-            "agreement": self.agreement.to_dict() if self.agreement else None,
-            "error": self.error,
-            "judge_scores": self.judge_scores,
-            "reward": self.reward,
-            "reward_parts": self.reward_parts,
-        } | ({"branch": self.branch} if self.branch else {}) | (
-            {"debtor_dice": self.debtor_dice} if self.debtor_dice is not None else {})
+        return (
+            {
+                "key": self.key(),
+                "scenario": self.scenario.to_dict(),
+                "collector": self.collector,
+                "debtor": self.debtor,
+                "seed": self.seed,
+                "sample": self.sample,
+                "turns": [t.to_dict() for t in self.turns],
+                "outcome": self.outcome,
+                "agreement": self.agreement.to_dict() if self.agreement else None,
+                "error": self.error,
+                "judge_scores": self.judge_scores,
+                "reward": self.reward,
+                "reward_parts": self.reward_parts,
+            }
+            | ({"branch": self.branch} if self.branch else {})
+            | ({"debtor_dice": self.debtor_dice} if self.debtor_dice is not None else {})
+        )
 
     @classmethod
     def from_dict(cls, row: dict) -> "Trajectory":

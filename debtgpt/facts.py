@@ -1,4 +1,5 @@
-"""Debt facts: the overdue amount and days overdue a collector states, filled in from the record and checked against it.
+"""Debt facts: the overdue amount and days overdue a collector states, filled in from the record and checked
+against it.
 
 A collector writes the record's figures as slots (`{principal}`, `{days_overdue}`) and the runner fills them in
 before the debtor hears the turn, so a stated debt is the record's, whatever the model can copy. In the
@@ -7,6 +8,7 @@ as slots, so a student learns the slot, never the digits. Misstating a debt brea
 places (the US FDCPA forbids any false representation of a debt's amount), whatever the deal: every statement
 is checked against the record, slot or not.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,7 +19,10 @@ _NOT_TERMS = r"(?!\s*(?:%|percent|days?|months?))"  # "a payment of 25 %" is a t
 # Statement forms: the teacher's phrasings and the common ones ("18,832 is overdue", "overdue for 24 days").
 _AMOUNT_RES = (
     re.compile(rf"(?P<value>{_NUMBER})\s+(?:is\s+|are\s+|now\s+)?(?:overdue|past due)\b", re.I),
-    re.compile(rf"\b(?:payment|overdue amount|amount overdue|debt) (?:of|is) (?:[$€£] ?)?(?P<value>{_NUMBER}){_NOT_TERMS}", re.I),
+    re.compile(
+        rf"\b(?:payment|overdue amount|amount overdue|debt) (?:of|is) (?:[$€£] ?)?(?P<value>{_NUMBER}){_NOT_TERMS}",
+        re.I,
+    ),
 )
 _DAYS_RES = (
     re.compile(r"\b(?P<value>\d+) days? (?:overdue|late|past due)\b", re.I),
@@ -73,8 +78,11 @@ def slot_debt_facts(text: str, public_record: dict) -> str:
     spans = []
     for field, patterns in _FACTS:
         for pattern in patterns:
-            spans += [(m.start("value"), m.end("value"), SLOTS[field]) for m in pattern.finditer(text)
-                      if _true(field, m.group("value"), public_record)]
+            spans += [
+                (m.start("value"), m.end("value"), SLOTS[field])
+                for m in pattern.finditer(text)
+                if _true(field, m.group("value"), public_record)
+            ]
     for start, end, slot in sorted(set(spans), reverse=True):
         text = text[:start] + slot + text[end:]
     return text

@@ -11,6 +11,7 @@ It is position-free, so the forward and reverse passes of `rank` agree; both sti
 numbers have the LLM judge's scale (S_k = s_fwd + s_rev). It exists so the turn-level pipeline runs offline;
 it is not a measure of quality.
 """
+
 from __future__ import annotations
 
 from statistics import fmean
@@ -35,7 +36,12 @@ def turn_scores(scenario: Scenario, history: list[Turn], turn: Turn) -> dict:
     heard = next((t.dialogue.lower() for t in reversed(history) if t.role == "debtor"), "")
     empathic = bool(tone.JUDGE_SEES_EMPATHY.search(words))
 
-    respect = 6.0 + 2.0 * empathic + 1.0 * bool(tone.JUDGE_SEES_TRUST.search(words)) - 2.5 * bool(tone.JUDGE_SEES_THREAT.search(words))
+    respect = (
+        6.0
+        + 2.0 * empathic
+        + 1.0 * bool(tone.JUDGE_SEES_TRUST.search(words))
+        - 2.5 * bool(tone.JUDGE_SEES_THREAT.search(words))
+    )
     if tone.ANGER.search(heard) and not empathic:
         respect -= 1.0  # an angry debtor deserves to be heard first
 
@@ -67,7 +73,11 @@ class HeuristicJudge(Judge):
         """Per trajectory, each criterion's mean over the collector's turns; None when it never spoke."""
         results = []
         for t in trajectories:
-            per_turn = [turn_scores(t.scenario, t.turns[:i], turn) for i, turn in enumerate(t.turns) if turn.role == "collector"]
+            per_turn = [
+                turn_scores(t.scenario, t.turns[:i], turn)
+                for i, turn in enumerate(t.turns)
+                if turn.role == "collector"
+            ]
             results.append({c: round(fmean(s[c] for s in per_turn), 4) for c in JUDGE_CRITERIA} if per_turn else None)
         return results
 

@@ -1,4 +1,5 @@
 """Files between stages: JSONL written atomically, and the small card that sits beside every output."""
+
 from __future__ import annotations
 
 import json
@@ -72,7 +73,9 @@ def write_json(path: str | Path, value) -> None:
     atomic_write_text(path, json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def package_versions(names=("debtgpt", "numpy", "torch", "transformers", "trl", "peft", "datasets", "hydra-core")) -> dict:
+def package_versions(
+    names=("debtgpt", "numpy", "torch", "transformers", "trl", "peft", "datasets", "hydra-core"),
+) -> dict:
     versions = {"python": platform.python_version()}
     for name in names:
         try:

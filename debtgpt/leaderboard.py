@@ -1,5 +1,6 @@
 """The DebtBench tables: the metric lists and the one renderer that the report (leaderboard.md), the web viewer
 and the model card share. Functions of a report's metrics.json; nothing here runs a dialogue."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,47 @@ from debtgpt.constants import ARCHETYPES, METRIC_DIRECTIONS
 # Columns of the leaderboard, in reading order: a new metric joins every table (markdown, web, model card) by
 # its name here.
 TABLE_METRICS = (
-    "SR", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI", "reward", "AT", "violations", "out_of_envelope_deals",
-    "evidence_faithfulness", "debt_facts_true", "void_deals", "concessions", "first_offer_discount", "format_errors",
-    "hangups", "agent_errors", "respect_empathy", "transparency", "feasibility",
+    "SR",
+    "CR",
+    "CE",
+    "SA",
+    "LS",
+    "CRI",
+    "DHI",
+    "CCI",
+    "reward",
+    "AT",
+    "violations",
+    "out_of_envelope_deals",
+    "evidence_faithfulness",
+    "debt_facts_true",
+    "void_deals",
+    "concessions",
+    "first_offer_discount",
+    "format_errors",
+    "hangups",
+    "agent_errors",
+    "respect_empathy",
+    "transparency",
+    "feasibility",
 )
 # The headline of each metric group (docs/design.md section 2): plotted per archetype and shown in the model card.
-HEADLINE_METRICS = ("SR", "CR", "CE", "SA", "LS", "CCI", "reward", "AT", "violations", "out_of_envelope_deals",
-                    "evidence_faithfulness", "debt_facts_true", "concessions", "format_errors")
+HEADLINE_METRICS = (
+    "SR",
+    "CR",
+    "CE",
+    "SA",
+    "LS",
+    "CCI",
+    "reward",
+    "AT",
+    "violations",
+    "out_of_envelope_deals",
+    "evidence_faithfulness",
+    "debt_facts_true",
+    "concessions",
+    "format_errors",
+)
 
 
 def fmt(value) -> str:
@@ -42,14 +77,26 @@ class Table:
 
 def _table(title: str, row_label: str, rows: dict, counts: dict, metrics) -> Table:
     shown = [m for m in metrics if any(row.get(m) is not None for row in rows.values())] or list(metrics[:1])
-    return Table(title, shown, [(name, counts.get(name, "?"), [row.get(m) for m in shown]) for name, row in rows.items()], row_label)
+    return Table(
+        title,
+        shown,
+        [(name, counts.get(name, "?"), [row.get(m) for m in shown]) for name, row in rows.items()],
+        row_label,
+    )
 
 
 def leaderboard_tables(results: dict, metrics=TABLE_METRICS) -> list[Table]:
     """Collectors side by side: the overall table, then one per archetype."""
     collectors = results["collectors"]
-    tables = [_table("Overall", "collector", {n: r["overall"] for n, r in collectors.items()},
-                     {n: r["n"] for n, r in collectors.items()}, metrics)]
+    tables = [
+        _table(
+            "Overall",
+            "collector",
+            {n: r["overall"] for n, r in collectors.items()},
+            {n: r["n"] for n, r in collectors.items()},
+            metrics,
+        )
+    ]
     for archetype in ARCHETYPES:
         rows = {n: r["by_archetype"][archetype] for n, r in collectors.items()}
         counts = {n: r.get("n_by_archetype", {}).get(archetype, "?") for n, r in collectors.items()}
@@ -80,7 +127,10 @@ def markdown_table(table: Table) -> list[str]:
 def comparison_sentence(a: str, b: str, result: dict) -> str:
     """A bootstrap comparison of mean reward (eval/compare.py) in one sentence."""
     verdict = (
-        f"{a} is above {b}" if result["ci_low"] > 0 else f"{a} is below {b}" if result["ci_high"] < 0
+        f"{a} is above {b}"
+        if result["ci_low"] > 0
+        else f"{a} is below {b}"
+        if result["ci_high"] < 0
         else f"no clear difference between {a} and {b}"
     )
     return (
@@ -94,8 +144,11 @@ def comparison_sentence(a: str, b: str, result: dict) -> str:
 
 def setting_line(config: dict) -> str:
     """Which split, debtor, turn limit and seed a report was made with, and how to read its tables."""
-    return (f"Split `{config.get('split', '?')}`, debtor `{config.get('debtor', '?')}`, max_turns {config.get('max_turns', '?')}, "
-            f"seed {config.get('seed', '?')}. ↑ higher is better, ↓ lower is better; n/a: nothing to average.")
+    return (
+        f"Split `{config.get('split', '?')}`, debtor `{config.get('debtor', '?')}`, "
+        f"max_turns {config.get('max_turns', '?')}, "
+        f"seed {config.get('seed', '?')}. ↑ higher is better, ↓ lower is better; n/a: nothing to average."
+    )
 
 
 def leaderboard_markdown(results: dict, title: str = "DebtBench leaderboard") -> str:
@@ -104,7 +157,9 @@ def leaderboard_markdown(results: dict, title: str = "DebtBench leaderboard") ->
         lines += [setting_line(results["config"]), ""]
     if results.get("comparisons"):
         lines += ["## Comparisons", ""]
-        lines += [f"- {comparison_sentence(*spec.split(':'), result)}" for spec, result in results["comparisons"].items()]
+        lines += [
+            f"- {comparison_sentence(*spec.split(':'), result)}" for spec, result in results["comparisons"].items()
+        ]
         lines += [""]
     for i, table in enumerate(leaderboard_tables(results)):
         lines += ([""] if i else []) + [f"## {table.title}", ""] + markdown_table(table)

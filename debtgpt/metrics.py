@@ -3,6 +3,7 @@
 Per dialogue: dr, pr are fractions, pd days, ip months, debt the principal. Aggregates are given overall
 and per archetype; a metric with nothing to average over (no dialogue, no success) is None (n/a), never 0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -88,9 +89,15 @@ def turn_compliance(t: Trajectory, evidence: list[Evidence] | None = None) -> li
             continue
         claimed = Evidence.from_note(turn.thoughts)
         facts = stated_debt_facts(turn.dialogue, public)
-        checked.append({"note_faithful": None if claimed is None else claimed == known, "claimed": claimed,
-                        "known": known, "facts": facts,
-                        "misstated": [(field, said, said_figure(field, public)) for field, said, true in facts if not true]})
+        checked.append(
+            {
+                "note_faithful": None if claimed is None else claimed == known,
+                "claimed": claimed,
+                "known": known,
+                "facts": facts,
+                "misstated": [(field, said, said_figure(field, public)) for field, said, true in facts if not true],
+            }
+        )
     return checked
 
 
@@ -115,8 +122,11 @@ def deal_breaches(scores: dict) -> tuple[str, ...]:
     """Why the deal of a dialogue (its `dialogue_scores`) is void; () when it stands or there is none."""
     if not scores["success"]:
         return ()
-    reasons = ((OUT_OF_ENVELOPE, scores["out_of_envelope_deal"]), (MALFORMED_TURN, scores["format_error_turns"] > 0),
-               (MISSTATED_DEBT, scores["debt_facts_true"] is False))
+    reasons = (
+        (OUT_OF_ENVELOPE, scores["out_of_envelope_deal"]),
+        (MALFORMED_TURN, scores["format_error_turns"] > 0),
+        (MISSTATED_DEBT, scores["debt_facts_true"] is False),
+    )
     return tuple(name for name, broken in reasons if broken)
 
 
@@ -188,7 +198,9 @@ def _negotiation_metrics(trajectories: Sequence[Trajectory]) -> dict:
         "concessions": _mean(r["concessions"] for r in rows),
         "first_offer_discount": _mean(r["first_offer_discount"] for r in rows),
         "format_errors": _share(sum(r["format_error_turns"] for r in rows), sum(r["collector_turns"] for r in rows)),
-        "debtor_format_errors": _share(sum(r["debtor_format_error_turns"] for r in rows), sum(r["debtor_turns"] for r in rows)),
+        "debtor_format_errors": _share(
+            sum(r["debtor_format_error_turns"] for r in rows), sum(r["debtor_turns"] for r in rows)
+        ),
         "hangups": _mean(r["hangup"] for r in rows),
         "out_of_envelope_deals": _mean(r["out_of_envelope_deal"] for r in rows),
         "evidence_faithfulness": _share(sum(r["faithful_notes"] for r in rows), sum(r["noted_turns"] for r in rows)),

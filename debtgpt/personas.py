@@ -3,6 +3,7 @@
 Background is the debt record; the archetype shapes personality and cognition. Archetype counts follow
 the observed shares exactly (largest remainder), so a split stratified by archetype keeps them too.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,12 @@ from debtgpt.records import DebtRecord
 _ARCHETYPE_PROFILE = {
     "Confrontational": {
         "emotions": {"happiness": 2, "sadness": 3, "disgust": 6, "fear": 2, "surprise": 4, "anger": 8},
-        "cognition": {"legal_awareness": 3.5, "financial_literacy": 3.0, "responsibility": 2.0, "credit_awareness": 2.5},
+        "cognition": {
+            "legal_awareness": 3.5,
+            "financial_literacy": 3.0,
+            "responsibility": 2.0,
+            "credit_awareness": 2.5,
+        },
         "resilience": (0.05, 0.15, 0.3, 0.3, 0.2),
         "traits": ("hot-tempered", "suspicious", "proud", "blunt", "stubborn", "argumentative"),
         "mbti": ("ESTJ", "ENTJ", "ESTP", "ISTP", "ENTP"),
@@ -24,7 +30,12 @@ _ARCHETYPE_PROFILE = {
     },
     "Avoidant": {
         "emotions": {"happiness": 3, "sadness": 4, "disgust": 3, "fear": 6, "surprise": 3, "anger": 3},
-        "cognition": {"legal_awareness": 2.0, "financial_literacy": 2.5, "responsibility": 2.0, "credit_awareness": 2.0},
+        "cognition": {
+            "legal_awareness": 2.0,
+            "financial_literacy": 2.5,
+            "responsibility": 2.0,
+            "credit_awareness": 2.0,
+        },
         "resilience": (0.2, 0.35, 0.3, 0.1, 0.05),
         "traits": ("evasive", "noncommittal", "distracted", "conflict-averse", "procrastinating"),
         "mbti": ("INFP", "ISFP", "INTP", "ESFP"),
@@ -32,7 +43,12 @@ _ARCHETYPE_PROFILE = {
     },
     "Helpless": {
         "emotions": {"happiness": 1, "sadness": 8, "disgust": 2, "fear": 7, "surprise": 3, "anger": 2},
-        "cognition": {"legal_awareness": 1.5, "financial_literacy": 1.5, "responsibility": 3.5, "credit_awareness": 2.0},
+        "cognition": {
+            "legal_awareness": 1.5,
+            "financial_literacy": 1.5,
+            "responsibility": 3.5,
+            "credit_awareness": 2.0,
+        },
         "resilience": (0.35, 0.35, 0.2, 0.08, 0.02),
         "traits": ("anxious", "overwhelmed", "apologetic", "dependent", "sincere"),
         "mbti": ("ISFJ", "INFJ", "ISFP", "ESFJ"),
@@ -40,7 +56,12 @@ _ARCHETYPE_PROFILE = {
     },
     "Cooperative": {
         "emotions": {"happiness": 5, "sadness": 3, "disgust": 1, "fear": 3, "surprise": 2, "anger": 1},
-        "cognition": {"legal_awareness": 3.5, "financial_literacy": 3.5, "responsibility": 4.5, "credit_awareness": 4.0},
+        "cognition": {
+            "legal_awareness": 3.5,
+            "financial_literacy": 3.5,
+            "responsibility": 4.5,
+            "credit_awareness": 4.0,
+        },
         "resilience": (0.02, 0.08, 0.3, 0.4, 0.2),
         "traits": ("conscientious", "calm", "practical", "honest", "organised"),
         "mbti": ("ISTJ", "ESTJ", "ISFJ", "ENFJ"),
@@ -49,18 +70,34 @@ _ARCHETYPE_PROFILE = {
 }
 
 _COGNITION_TEXT = {
-    "legal_awareness": ("You know nothing about debt law.", "You have heard of debt law but know few details.",
-                        "You know the basics of your rights as a debtor.", "You know your rights and the collector's limits well.",
-                        "You know debt law in detail and cite it."),
-    "financial_literacy": ("You cannot work out what you can afford.", "You struggle with budgets and interest.",
-                           "You can follow a simple budget.", "You plan your money carefully.",
-                           "You reason about cash flow like an accountant."),
-    "responsibility": ("You do not feel this debt is your problem.", "You feel little duty to repay.",
-                       "You feel you should repay when you can.", "You want to repay and keep your word.",
-                       "You feel strongly bound to repay every cent."),
-    "credit_awareness": ("You do not know what a credit record is.", "You rarely think about your credit record.",
-                         "You know missed payments hurt your credit.", "You care about your credit score.",
-                         "You guard your credit record closely."),
+    "legal_awareness": (
+        "You know nothing about debt law.",
+        "You have heard of debt law but know few details.",
+        "You know the basics of your rights as a debtor.",
+        "You know your rights and the collector's limits well.",
+        "You know debt law in detail and cite it.",
+    ),
+    "financial_literacy": (
+        "You cannot work out what you can afford.",
+        "You struggle with budgets and interest.",
+        "You can follow a simple budget.",
+        "You plan your money carefully.",
+        "You reason about cash flow like an accountant.",
+    ),
+    "responsibility": (
+        "You do not feel this debt is your problem.",
+        "You feel little duty to repay.",
+        "You feel you should repay when you can.",
+        "You want to repay and keep your word.",
+        "You feel strongly bound to repay every cent.",
+    ),
+    "credit_awareness": (
+        "You do not know what a credit record is.",
+        "You rarely think about your credit record.",
+        "You know missed payments hurt your credit.",
+        "You care about your credit score.",
+        "You guard your credit record closely.",
+    ),
 }
 
 

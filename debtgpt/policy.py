@@ -3,6 +3,7 @@
 Prompts only guide a model; this module decides. A rule may depend on what the debtor has disclosed so
 far, read from what the collector heard (never from the debtor's private thoughts or finances).
 """
+
 from __future__ import annotations
 
 import re
@@ -17,32 +18,65 @@ from debtgpt.constants import POLICY_MAX_PMT_DAYS, POLICY_MIN_PMT_RATIO, POLICY_
 _BE = r"(?:am|i'm|im|is|was|were|are|been|being|be|got|gotten|get|fell|fallen|became|he's|she's|they're|we're)"
 HARDSHIP_CUES = (
     # work
-    r"laid off", r"lost (?:my|his|her|our|their) (?:job|jobs|work|income)", r"(?:got|was|been|were) (?:fired|sacked)",
-    r"made redundant", r"redundancy", r"unemployed", r"out of work", r"jobless", r"no (?:job|income)",
+    r"laid off",
+    r"lost (?:my|his|her|our|their) (?:job|jobs|work|income)",
+    r"(?:got|was|been|were) (?:fired|sacked)",
+    r"made redundant",
+    r"redundancy",
+    r"unemployed",
+    r"out of work",
+    r"jobless",
+    r"no (?:job|income)",
     r"(?:don't|do not|didn't|can't|cannot) (?:have|find|get) (?:a job|any work|work)",
     # health ("sick of these calls" is anger, "the treatment I get" is a complaint)
-    r"hospitali[sz]ed", r"(?:in|to|from) (?:the )?hospital", r"hospital (?:bills?|stay|costs?)",
+    r"hospitali[sz]ed",
+    r"(?:in|to|from) (?:the )?hospital",
+    r"hospital (?:bills?|stay|costs?)",
     r"medical (?:bills?|expenses|costs?|debts?|emergency|treatment|condition|leave|problems?|issues?|care)",
     rf"{_BE} (?:very |seriously |really |chronically )?(?:sick|ill)(?! of| and tired| to death)",
-    r"sick (?:leave|pay)", r"illness", r"disease", r"cancer", r"chemo(?:therapy)?", r"surgery",
-    r"(?:medical|cancer|hospital|long-term) treatment", r"treatment for", r"in treatment",
+    r"sick (?:leave|pay)",
+    r"illness",
+    r"disease",
+    r"cancer",
+    r"chemo(?:therapy)?",
+    r"surgery",
+    r"(?:medical|cancer|hospital|long-term) treatment",
+    r"treatment for",
+    r"in treatment",
     # business
     r"(?:shop|store|business|company|restaurant) (?:closed|failed|went bust|went under|shut down)",
-    r"closed down", r"went bankrupt", r"bankruptcy", r"went bust",
+    r"closed down",
+    r"went bankrupt",
+    r"bankruptcy",
+    r"went bust",
     # family
-    r"family emergency", r"emergency back home", r"funeral", r"passed away",
+    r"family emergency",
+    r"emergency back home",
+    r"funeral",
+    r"passed away",
     r"(?:father|mother|dad|mum|mom|husband|wife|partner|son|daughter|brother|sister|child) (?:died|was killed)",
     # income
-    r"cut my hours", r"(?:my )?hours (?:were|got) cut", r"pay (?:dropped|was cut|got cut)", r"pay cut",
-    r"salary (?:was|got) cut", r"income (?:dropped|fell|halved)",
+    r"cut my hours",
+    r"(?:my )?hours (?:were|got) cut",
+    r"pay (?:dropped|was cut|got cut)",
+    r"pay cut",
+    r"salary (?:was|got) cut",
+    r"income (?:dropped|fell|halved)",
 )
 # Concrete, dated sources of money coming in ("a payday loan" and "already paid on the 3rd" are not).
 _NOT_LOAN = r"(?! loans?\b)"
 CASH_FLOW_CUES = (
     r"(?:get|gets|getting|am|i'm|are|we're|is|be) paid (?:on|every|next|at the end)",
-    rf"payday{_NOT_LOAN} (?:is|comes|falls)", rf"(?:on|my|next|until|after) payday{_NOT_LOAN}",
-    r"(?:my )?(?:salary|wages?|pension|paycheck|pay cheque|benefits?) (?:comes?|arrives?|lands?|is paid|are paid|goes in)",
-    r"next (?:paycheck|pay cheque|salary)", r"customer owes me", r"invoice is due", r"bonus comes",
+    rf"payday{_NOT_LOAN} (?:is|comes|falls)",
+    rf"(?:on|my|next|until|after) payday{_NOT_LOAN}",
+    (
+        r"(?:my )?(?:salary|wages?|pension|paycheck|pay cheque|benefits?) "
+        r"(?:comes?|arrives?|lands?|is paid|are paid|goes in)"
+    ),
+    r"next (?:paycheck|pay cheque|salary)",
+    r"customer owes me",
+    r"invoice is due",
+    r"bonus comes",
 )
 _HARDSHIP_RE = re.compile(r"\b(?:" + "|".join(HARDSHIP_CUES) + r")\b")
 _CASH_FLOW_RE = re.compile(r"\b(?:" + "|".join(CASH_FLOW_CUES) + r")\b")

@@ -7,6 +7,7 @@ Only the contract columns (debtgpt.records.PORTFOLIO_COLUMNS) are ever read from
 others away (`usecols`), so names, contact details, ids, addresses and notes never reach the model, a log,
 the card or a record. The fitted model is never saved (it could memorise rows); only samples leave it.
 """
+
 from __future__ import annotations
 
 import logging
@@ -71,15 +72,21 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
     missing = [c for c in PORTFOLIO_COLUMNS if c not in header]
     if missing:
         raise PortfolioError(
-            f"real_csv is missing required columns: {', '.join(missing)} (the contract: {', '.join(PORTFOLIO_COLUMNS)})"
+            f"real_csv is missing required columns: {', '.join(missing)} "
+            f"(the contract: {', '.join(PORTFOLIO_COLUMNS)})"
         )
     twice = sorted({c for c in PORTFOLIO_COLUMNS if header.count(c) > 1})
     if twice:
         raise PortfolioError(f"real_csv has columns more than once: {', '.join(twice)}")
     try:
         # Strings first, so a bad cell can be named by row and column rather than guessed by pandas.
-        raw = pd.read_csv(path, usecols=lambda name: str(name).strip() in PORTFOLIO_COLUMNS, dtype=str,
-                          keep_default_na=False, encoding="utf-8-sig")  # utf-8-sig: spreadsheet exports start with a BOM
+        raw = pd.read_csv(
+            path,
+            usecols=lambda name: str(name).strip() in PORTFOLIO_COLUMNS,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )  # utf-8-sig: spreadsheet exports start with a BOM
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise PortfolioError(f"real_csv cannot be parsed as CSV: {str(error).splitlines()[0]}") from None
     raw.columns = [str(c).strip() for c in raw.columns]
@@ -98,13 +105,17 @@ def read_portfolio(path: str | Path, min_rows: int) -> pd.DataFrame:
     if negative:
         raise PortfolioError(f"real_csv has negative amounts: {'; '.join(negative)}; every number must be 0 or more")
     if (real["principal"] == 0).any():
-        raise PortfolioError(f"real_csv column principal is 0 in {_rows(real['principal'] == 0)}; a record is an overdue debt")
+        raise PortfolioError(
+            f"real_csv column principal is 0 in {_rows(real['principal'] == 0)}; a record is an overdue debt"
+        )
     unknown = []
     for column in CATEGORICAL_COLUMNS:
         real[column] = raw[column].str.strip().str.lower()
         values = sorted(set(real[column]) - set(CATEGORIES[column]))
         if values:
-            unknown.append(f"{column} {', '.join(map(repr, values))} (allowed values: {', '.join(CATEGORIES[column])})")
+            unknown.append(
+                f"{column} {', '.join(map(repr, values))} (allowed values: {', '.join(CATEGORIES[column])})"
+            )
     if unknown:
         raise PortfolioError(f"real_csv has unknown categories: {'; '.join(unknown)}")
     for column in INTEGER_COLUMNS:
@@ -133,7 +144,9 @@ POSITIVE_PRINCIPAL = "principal > 0"
 
 def learn_rules(real: pd.DataFrame) -> list[Rule]:
     """Each order between the contract amounts that every real row keeps (principal <= total_loan, ...)."""
-    return [Rule(a, b) for a in CONTRACT_AMOUNTS for b in CONTRACT_AMOUNTS if a != b and not Rule(a, b).broken(real).any()]
+    return [
+        Rule(a, b) for a in CONTRACT_AMOUNTS for b in CONTRACT_AMOUNTS if a != b and not Rule(a, b).broken(real).any()
+    ]
 
 
 def portfolio_rules(real: pd.DataFrame, declared=()) -> list[Rule]:
@@ -143,11 +156,15 @@ def portfolio_rules(real: pd.DataFrame, declared=()) -> list[Rule]:
     for text in declared:
         match = _RULE_RE.match(str(text))
         if not match or not set(match.groups()) <= set(NUMERIC_COLUMNS) or match[1] == match[2]:
-            raise PortfolioError(f"ctgan.rules entry {text!r} must be 'a <= b' with two numeric contract columns; "
-                                 f"allowed columns: {', '.join(NUMERIC_COLUMNS)}")
+            raise PortfolioError(
+                f"ctgan.rules entry {text!r} must be 'a <= b' with two numeric contract columns; "
+                f"allowed columns: {', '.join(NUMERIC_COLUMNS)}"
+            )
         rule = Rule(match[1], match[2], "declared")
         if rule.broken(real).any():
-            raise PortfolioError(f"ctgan.rules entry {str(rule)!r} does not hold in real_csv {_rows(rule.broken(real))}")
+            raise PortfolioError(
+                f"ctgan.rules entry {str(rule)!r} does not hold in real_csv {_rows(rule.broken(real))}"
+            )
         rules = [r for r in rules if (r.smaller, r.larger) != (rule.smaller, rule.larger)] + [rule]
     return rules
 
@@ -200,9 +217,13 @@ def sample_portfolio(model, real: pd.DataFrame, n: int, rules=()) -> tuple[pd.Da
             return pd.concat(kept, ignore_index=True).iloc[:n][list(PORTFOLIO_COLUMNS)], dropped, redrawn
     if sum(redrawn.values()) > dropped:
         worst = max(redrawn, key=redrawn.get)
-        raise PortfolioError(f"CTGAN kept breaking the real data's rules ({sum(redrawn.values())} rows redrawn in {MAX_DRAWS} "
-                             f"draws, most for {worst}); train it longer (ctgan.epochs)")
-    raise PortfolioError(f"CTGAN kept reproducing real rows ({dropped} copies in {MAX_DRAWS} draws); it memorised the CSV")
+        raise PortfolioError(
+            f"CTGAN kept breaking the real data's rules ({sum(redrawn.values())} rows redrawn in {MAX_DRAWS} "
+            f"draws, most for {worst}); train it longer (ctgan.epochs)"
+        )
+    raise PortfolioError(
+        f"CTGAN kept reproducing real rows ({dropped} copies in {MAX_DRAWS} draws); it memorised the CSV"
+    )
 
 
 def records_from_samples(rows: pd.DataFrame, seed: int) -> list[DebtRecord]:
@@ -230,8 +251,10 @@ def _features(rows: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
 def _summary(values: pd.Series) -> dict:
     v = values.astype(float).to_numpy()
     return {
-        "mean": round(float(v.mean()), 3), "std": round(float(v.std()), 3),
-        "p05": round(float(np.quantile(v, 0.05)), 3), "p50": round(float(np.quantile(v, 0.5)), 3),
+        "mean": round(float(v.mean()), 3),
+        "std": round(float(v.std()), 3),
+        "p05": round(float(np.quantile(v, 0.05)), 3),
+        "p50": round(float(np.quantile(v, 0.5)), 3),
         "p95": round(float(np.quantile(v, 0.95)), 3),
     }
 
@@ -250,11 +273,15 @@ def _shares(values: pd.Series, column: str) -> dict:
 
 
 def marginals(real: pd.DataFrame, synthetic: pd.DataFrame) -> dict:
-    """Per column: summaries of real and synthetic, and their distance (KS for numbers, total variation for categories)."""
+    """Per column: summaries of real and synthetic, and their distance (KS for numbers, total variation for
+    categories)."""
     report = {}
     for column in NUMERIC_COLUMNS:
-        report[column] = {"real": _summary(real[column]), "synthetic": _summary(synthetic[column]),
-                          "ks": _ks(real[column], synthetic[column])}
+        report[column] = {
+            "real": _summary(real[column]),
+            "synthetic": _summary(synthetic[column]),
+            "ks": _ks(real[column], synthetic[column]),
+        }
     for column in CATEGORICAL_COLUMNS:
         r, s = _shares(real[column], column), _shares(synthetic[column], column)
         report[column] = {"real": r, "synthetic": s, "tvd": round(0.5 * sum(abs(r[k] - s[k]) for k in r), 4)}
@@ -287,8 +314,11 @@ def detection(real: pd.DataFrame, synthetic: pd.DataFrame, seed: int) -> dict:
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
     scores = cross_val_predict(LogisticRegression(max_iter=2000), x, y, cv=folds, method="predict_proba")[:, 1]
     auc = float(roc_auc_score(y, scores))
-    return {"classifier": "logistic regression, 5-fold cross-validated", "roc_auc": round(auc, 4),
-            "score": round(1 - max(0.0, 2 * auc - 1), 4)}
+    return {
+        "classifier": "logistic regression, 5-fold cross-validated",
+        "roc_auc": round(auc, 4),
+        "score": round(1 - max(0.0, 2 * auc - 1), 4),
+    }
 
 
 def closest_record_distances(real: pd.DataFrame, synthetic: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -311,7 +341,10 @@ def privacy(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int) ->
     return {
         "exact_copies": sum(key in real_keys for key in _row_keys(synthetic)),
         "copies_dropped_while_sampling": dropped_copies,
-        "synthetic_to_real": {"p05": round(float(np.quantile(dcr, 0.05)), 4), "median": round(float(np.median(dcr)), 4)},
+        "synthetic_to_real": {
+            "p05": round(float(np.quantile(dcr, 0.05)), 4),
+            "median": round(float(np.median(dcr)), 4),
+        },
         "real_to_real": {"p05": round(p05, 4), "median": round(median, 4)},
         "share_closer_than_real_median": round(float((dcr < median).mean()), 4),
         "share_closer_than_real_p05": round(float((dcr < p05).mean()), 4),
@@ -326,8 +359,14 @@ def collapsed_modes(real: pd.DataFrame, synthetic: pd.DataFrame) -> list[dict]:
         value, share = shares.index[0], float(shares.iloc[0])
         real_share = float((real[column] == value).mean())
         if share >= COLLAPSE_MIN_SHARE and share >= COLLAPSE_RATIO * real_share:
-            found.append({"column": column, "value": value.item() if hasattr(value, "item") else value,
-                          "synthetic_share": round(share, 4), "real_share": round(real_share, 4)})
+            found.append(
+                {
+                    "column": column,
+                    "value": value.item() if hasattr(value, "item") else value,
+                    "synthetic_share": round(share, 4),
+                    "real_share": round(real_share, 4),
+                }
+            )
     return found
 
 
@@ -336,12 +375,19 @@ def collapse_warning(report: dict) -> str | None:
     modes = report.get("collapsed_modes") or []
     if not modes:
         return None
-    listed = "; ".join(f"{m['column']}={m['value']} in {m['synthetic_share']:.1%} of records ({m['real_share']:.1%} of real rows)" for m in modes)
-    return f"warning: CTGAN repeats values far more often than the real data (collapsed modes): {listed}; train it longer (ctgan.epochs) before using these records"
+    listed = "; ".join(
+        f"{m['column']}={m['value']} in {m['synthetic_share']:.1%} of records ({m['real_share']:.1%} of real rows)"
+        for m in modes
+    )
+    return (
+        f"warning: CTGAN repeats values far more often than the real data (collapsed modes): {listed}; "
+        "train it longer (ctgan.epochs) before using these records"
+    )
 
 
-def portfolio_report(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int, seed: int,
-                     rules=(), redrawn: dict | None = None) -> dict:
+def portfolio_report(
+    real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies: int, seed: int, rules=(), redrawn: dict | None = None
+) -> dict:
     """The quality and privacy section of the data card: aggregates only, never a real row."""
     redrawn = redrawn or {}
     return {
@@ -349,10 +395,12 @@ def portfolio_report(real: pd.DataFrame, synthetic: pd.DataFrame, dropped_copies
         "synthetic_rows": len(synthetic),
         "columns": list(PORTFOLIO_COLUMNS),
         "rules": {
-            "kept": [{"rule": str(rule), "source": rule.source} for rule in rules] + [{"rule": POSITIVE_PRINCIPAL, "source": "contract"}],
+            "kept": [{"rule": str(rule), "source": rule.source} for rule in rules]
+            + [{"rule": POSITIVE_PRINCIPAL, "source": "contract"}],
             "redrawn_rows": sum(redrawn.values()),
             "redrawn_by_rule": redrawn,
-            "broken_in_records": sum(int(rule.broken(synthetic).sum()) for rule in rules) + int((synthetic["principal"] <= 0).sum()),
+            "broken_in_records": sum(int(rule.broken(synthetic).sum()) for rule in rules)
+            + int((synthetic["principal"] <= 0).sum()),
         },
         "collapsed_modes": collapsed_modes(real, synthetic),
         "marginals": marginals(real, synthetic),
@@ -391,7 +439,7 @@ def write_quality_plots(real: pd.DataFrame, synthetic: pd.DataFrame, report: dic
             label = f"log(1 + {column})" if column in AMOUNT_COLUMNS else column
             ax.set_title(f"{label} (KS {report['marginals'][column]['ks']:.3f})", fontsize=9)
         ax.legend(fontsize=7)
-    for ax in list(axes.flat)[len(PORTFOLIO_COLUMNS):]:
+    for ax in list(axes.flat)[len(PORTFOLIO_COLUMNS) :]:
         ax.axis("off")
     fig.suptitle("Marginals: real against synthetic")
     fig.tight_layout()
@@ -417,8 +465,11 @@ def write_quality_plots(real: pd.DataFrame, synthetic: pd.DataFrame, report: dic
     ax.hist(real_nn, bins=bins, density=True, alpha=0.5, label="real to closest other real")
     ax.hist(dcr, bins=bins, density=True, alpha=0.5, label="synthetic to closest real")
     privacy_report = report["distance_to_closest_record"]
-    ax.set_title(f"Distance to closest record ({privacy_report['share_closer_than_real_median']:.0%} of synthetic rows "
-                 f"below the real median; detection AUC {report['detection']['roc_auc']:.2f})", fontsize=9)
+    ax.set_title(
+        f"Distance to closest record ({privacy_report['share_closer_than_real_median']:.0%} of synthetic rows "
+        f"below the real median; detection AUC {report['detection']['roc_auc']:.2f})",
+        fontsize=9,
+    )
     ax.set_xlabel("distance (standardised features)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -3,6 +3,7 @@
 A turn that cannot be used (no JSON object, wrong action, missing dialogue, off-grid proposal) comes back
 as a `non` turn with `format_error` set and the raw text kept, so one bad turn never crashes a batch.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,7 +77,7 @@ def extract_json_object(text: str) -> dict | None:
     MAX_JSON_ATTEMPTS starts are tried per text, which bounds the work on adversarial input.
     """
     fenced = _fenced(text)
-    for candidate in ([fenced, text] if fenced is not None else [text]):
+    for candidate in [fenced, text] if fenced is not None else [text]:
         commas = [(m.end(), m.end() - m.start() - 1) for m in _TRAILING_COMMA_RE.finditer(candidate)]
         without_commas = _TRAILING_COMMA_RE.sub(r"\1", candidate) if commas else None
         removed_before = list(accumulate(n for _, n in commas))
@@ -123,7 +124,14 @@ def parse_turn(text: str, role: str) -> Turn:
     try:
         return _parse_turn(text if isinstance(text, str) else "", role)
     except Exception as exc:  # whatever a model wrote, it is this turn's format error, not the batch's crash
-        return Turn(role=role, action="non", strategy="", dialogue="", raw=text, format_error=f"could not be parsed ({type(exc).__name__})")
+        return Turn(
+            role=role,
+            action="non",
+            strategy="",
+            dialogue="",
+            raw=text,
+            format_error=f"could not be parsed ({type(exc).__name__})",
+        )
 
 
 def _parse_turn(text: str, role: str) -> Turn:
@@ -161,7 +169,14 @@ def _parse_turn(text: str, role: str) -> Turn:
 
     if errors:
         return Turn(
-            role=role, action="non", strategy=strategy or "", dialogue=dialogue, thoughts=thoughts,
-            raw=text, format_error="; ".join(errors),
+            role=role,
+            action="non",
+            strategy=strategy or "",
+            dialogue=dialogue,
+            thoughts=thoughts,
+            raw=text,
+            format_error="; ".join(errors),
         )
-    return Turn(role=role, action=action, strategy=strategy, dialogue=dialogue, thoughts=thoughts, proposal=proposal, raw=text)
+    return Turn(
+        role=role, action=action, strategy=strategy, dialogue=dialogue, thoughts=thoughts, proposal=proposal, raw=text
+    )

@@ -4,6 +4,7 @@ the training run that wrote them), so a report's numbers can be tied to one chec
 A retrained checkpoint in the same folder gets a new run id and new weights: its fingerprint no longer matches
 a report made before, and `train/publish.py` refuses to put that report on its card.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,9 @@ def train_card(folder: str | Path) -> dict:
 
 
 def weight_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and p.name not in NOT_WEIGHTS)
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and p.name not in NOT_WEIGHTS
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -80,7 +83,9 @@ def collector_fingerprint(name: str, configs_dir=None) -> dict | None:
 
 def same_model(a: dict | None, b: dict | None) -> bool:
     """Two fingerprints name the same trained weights: equal weight hashes and equal run ids."""
-    return bool(a and b and a.get("weights_sha256")) and all(a.get(k) == b.get(k) for k in ("weights_sha256", "train_run_id"))
+    return bool(a and b and a.get("weights_sha256")) and all(
+        a.get(k) == b.get(k) for k in ("weights_sha256", "train_run_id")
+    )
 
 
 def describe(fingerprint: dict | None) -> str:
@@ -95,12 +100,22 @@ def training_step(card: dict) -> dict:
     """One training run as a model's history records it: the method, the run, the data and how far it went."""
     config, data_card = card.get("config", {}), card.get("data_card", {}) or {}
     method = "dpo" if "beta" in config else "sft"
-    data = config.get("data") if method == "sft" else str(Path(config.get("pairs_dir", "?")) / data_card.get("set", f"dpo_{config.get('level')}"))
+    data = (
+        config.get("data")
+        if method == "sft"
+        else str(Path(config.get("pairs_dir", "?")) / data_card.get("set", f"dpo_{config.get('level')}"))
+    )
     return {
-        "method": method, "run": config.get("run"), "run_id": card.get("run_id"), "data": data,
+        "method": method,
+        "run": config.get("run"),
+        "run_id": card.get("run_id"),
+        "data": data,
         "model": config.get("init_from") or (config.get("model") or {}).get("name"),
-        "data_rows": (data_card.get("overall") or {}).get("rows"), "examples": card.get("examples"),
-        "global_step": card.get("global_step"), "lr": config.get("lr"), "command": card.get("command"),
+        "data_rows": (data_card.get("overall") or {}).get("rows"),
+        "examples": card.get("examples"),
+        "global_step": card.get("global_step"),
+        "lr": config.get("lr"),
+        "command": card.get("command"),
         "data_card": data_card,
     }
 

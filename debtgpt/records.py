@@ -4,6 +4,7 @@ Financial numbers come from a seeded linear model plus Gaussian noise, as MADeN 
 fitting CTGAN on real data. A lender with real records fits CTGAN on the columns of PORTFOLIO_COLUMNS
 instead (debtgpt/portfolio.py, `make data ARGS="source=ctgan real_csv=PATH"`).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -14,17 +15,38 @@ from debtgpt.constants import OVERDUE_REASON_CATEGORIES
 
 # Fields the collector may see; everything else in a record is private to the debtor.
 PUBLIC_RECORD_FIELDS = ("id", "age", "gender", "principal", "days_overdue", "total_loan", "outstanding_balance")
-PRIVATE_RECORD_FIELDS = ("overdue_reason_category", "overdue_reason", "daily_income", "current_assets", "monthly_expenses")
+PRIVATE_RECORD_FIELDS = (
+    "overdue_reason_category",
+    "overdue_reason",
+    "daily_income",
+    "current_assets",
+    "monthly_expenses",
+)
 
 # The column contract of a lender's CSV: every record field but the id and the reason text (which always
 # comes from its category's template, so no free text from a CSV ever reaches a record).
 PORTFOLIO_COLUMNS = (
-    "age", "gender", "principal", "days_overdue", "total_loan", "outstanding_balance", "overdue_reason_category",
-    "daily_income", "current_assets", "monthly_expenses",
+    "age",
+    "gender",
+    "principal",
+    "days_overdue",
+    "total_loan",
+    "outstanding_balance",
+    "overdue_reason_category",
+    "daily_income",
+    "current_assets",
+    "monthly_expenses",
 )
 CATEGORICAL_COLUMNS = ("gender", "overdue_reason_category")
 INTEGER_COLUMNS = ("age", "days_overdue")
-AMOUNT_COLUMNS = ("principal", "total_loan", "outstanding_balance", "daily_income", "current_assets", "monthly_expenses")
+AMOUNT_COLUMNS = (
+    "principal",
+    "total_loan",
+    "outstanding_balance",
+    "daily_income",
+    "current_assets",
+    "monthly_expenses",
+)
 GENDERS = ("female", "male")
 
 _REASON_TEXTS = {

@@ -24,11 +24,15 @@ penalties still count. Experience is (mean judge score - 1) / 9 in [0, 1]; witho
 left out (part None), which is consistent within one run because a judge is on for all its dialogues or
 for none.
 """
+
 from __future__ import annotations
 
 from statistics import fmean
 
-from debtgpt.constants import JUDGE_CRITERIA, POLICY_DEFAULT_CE  # noqa: F401  (POLICY_DEFAULT_CE: the default ce_reference)
+from debtgpt.constants import (  # noqa: F401  (POLICY_DEFAULT_CE: the default ce_reference)
+    JUDGE_CRITERIA,
+    POLICY_DEFAULT_CE,
+)
 from debtgpt.dialogue import Trajectory
 from debtgpt.metrics import deal_breaches, dialogue_scores
 
@@ -92,8 +96,11 @@ def score_dialogue(d: dict, judge_scores: dict | None, weights) -> tuple[float, 
     recovery = w["CR"] * cr + w["CE"] * ce_norm
     rationality = w["SA"] * sa + w["LS"] * ls
     experience_part = w["experience"] * exp if exp is not None else 0.0
-    penalty = (w["violations"] * violation_share + w["format_errors"] * format_error_share
-               + (w["breach"] if breaches else 0.0))
+    penalty = (
+        w["violations"] * violation_share
+        + w["format_errors"] * format_error_share
+        + (w["breach"] if breaches else 0.0)
+    )
     reward = recovery + rationality + experience_part - penalty
     parts = {
         "CR": cr,

@@ -6,6 +6,7 @@ side. Finished dialogues leave the batch at once and queued ones take their plac
 never holds the others back. Every dialogue has its own random streams, so results do not depend on the
 batch size or on which dialogues share a batch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -46,9 +47,16 @@ class LiveDialogue:
         Copies share the (never mutated) turns and scenario; each gets its own history lists and memory.
         """
         old = self.trajectory
-        trajectory = Trajectory(scenario=old.scenario, collector=old.collector, debtor=old.debtor, seed=seed,
-                                sample=old.sample if sample is None else sample, turns=list(old.turns), branch=branch,
-                                debtor_dice=old.debtor_dice)
+        trajectory = Trajectory(
+            scenario=old.scenario,
+            collector=old.collector,
+            debtor=old.debtor,
+            seed=seed,
+            sample=old.sample if sample is None else sample,
+            turns=list(old.turns),
+            branch=branch,
+            debtor_dice=old.debtor_dice,
+        )
         views = {}
         for role, view in self.views.items():
             fresh = copy.copy(view)
@@ -83,23 +91,41 @@ def start_dialogue(job: DialogueJob, collector: Agent, debtor: Agent, seed: int,
     return new_dialogue(job.scenario, job.sample, collector.name, debtor.name, seed, max_turns, job.debtor_dice)
 
 
-def new_dialogue(scenario: Scenario, sample: int, collector: str, debtor: str, seed: int, max_turns: int,
-                 debtor_dice: int | None = None) -> LiveDialogue:
-    trajectory = Trajectory(scenario=scenario, collector=collector, debtor=debtor, seed=seed, sample=sample,
-                            debtor_dice=debtor_dice)
+def new_dialogue(
+    scenario: Scenario,
+    sample: int,
+    collector: str,
+    debtor: str,
+    seed: int,
+    max_turns: int,
+    debtor_dice: int | None = None,
+) -> LiveDialogue:
+    trajectory = Trajectory(
+        scenario=scenario, collector=collector, debtor=debtor, seed=seed, sample=sample, debtor_dice=debtor_dice
+    )
     key, stream = trajectory.key(), common_stream(scenario.id, sample)
     debtor_stream = stream if debtor_dice is None else common_stream(scenario.id, debtor_dice)
     views = {
-        "collector": View(key, "collector", scenario.record.public(), [], dialogue_rng(seed, stream, "collector"), max_turns),
+        "collector": View(
+            key, "collector", scenario.record.public(), [], dialogue_rng(seed, stream, "collector"), max_turns
+        ),
         "debtor": View(
-            key, "debtor", scenario.record.public(), [], dialogue_rng(seed, debtor_stream, "debtor"), max_turns,
-            persona=scenario.persona, record=scenario.record,
+            key,
+            "debtor",
+            scenario.record.public(),
+            [],
+            dialogue_rng(seed, debtor_stream, "debtor"),
+            max_turns,
+            persona=scenario.persona,
+            record=scenario.record,
         ),
     }
     return LiveDialogue(trajectory, views)
 
 
-def replay(recorded: Trajectory, upto: int, max_turns: int, agents: dict[str, Agent] | None = None) -> tuple[LiveDialogue, int]:
+def replay(
+    recorded: Trajectory, upto: int, max_turns: int, agents: dict[str, Agent] | None = None
+) -> tuple[LiveDialogue, int]:
     """The live dialogue after the first `upto` turns of a recorded one, and how many replayed turns differ.
 
     Each side's view gets the recorded turns. With `agents` ({"collector": ..., "debtor": ...}), a replayable
@@ -107,8 +133,15 @@ def replay(recorded: Trajectory, upto: int, max_turns: int, agents: dict[str, Ag
     stream end up exactly where they were; its answer is only compared (a mismatch means the agent changed
     since), never used. LLM agents keep no state beyond the history, so the recorded turns suffice.
     """
-    live = new_dialogue(recorded.scenario, recorded.sample, recorded.collector, recorded.debtor, recorded.seed, max_turns,
-                        recorded.debtor_dice)
+    live = new_dialogue(
+        recorded.scenario,
+        recorded.sample,
+        recorded.collector,
+        recorded.debtor,
+        recorded.seed,
+        max_turns,
+        recorded.debtor_dice,
+    )
     mismatches = 0
     for turn in recorded.turns[:upto]:
         agent = (agents or {}).get(turn.role)
@@ -147,7 +180,9 @@ def apply_turn(live: LiveDialogue, turn: Turn, max_turns: int) -> None:
         found = evidence_in(turn.dialogue)
         if found.hardship or found.cash_flow:
             seen = live.views["collector"].evidence
-            live.views["collector"].evidence = Evidence(seen.hardship or found.hardship, seen.cash_flow or found.cash_flow)
+            live.views["collector"].evidence = Evidence(
+                seen.hardship or found.hardship, seen.cash_flow or found.cash_flow
+            )
 
     trajectory.turns.append(turn)
     live.views[role].history.append(turn)
@@ -172,7 +207,9 @@ def act_per_dialogue(agent: Agent, views: list[View]) -> list[Turn | DialogueErr
     except Exception as exc:
         if len(views) == 1:
             return [DialogueError(f"{agent.name} raised {type(exc).__name__}: {str(exc)[:300]}")]
-        log.warning("%s raised %s on a batch of %d; retrying each dialogue alone", agent.name, type(exc).__name__, len(views))
+        log.warning(
+            "%s raised %s on a batch of %d; retrying each dialogue alone", agent.name, type(exc).__name__, len(views)
+        )
         return [turn for view in views for turn in act_per_dialogue(agent, [view])]
 
 

@@ -1,4 +1,5 @@
 """The scenario set: records and personas joined, split train/test stratified by archetype, saved with a card."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,8 +33,9 @@ def join_personas(records: list[DebtRecord], seed: int) -> list[Scenario]:
     return [Scenario(id=record.id, record=record, persona=persona) for record, persona in zip(records, personas)]
 
 
-def split_by_archetype(scenarios: list[Scenario], test_fraction: float, seed: int,
-                       val_fraction: float = 0.0) -> dict[str, list[Scenario]]:
+def split_by_archetype(
+    scenarios: list[Scenario], test_fraction: float, seed: int, val_fraction: float = 0.0
+) -> dict[str, list[Scenario]]:
     """Each archetype gives round(count * test_fraction) scenarios to test and round(count * val_fraction) to val.
 
     val is carved from what test leaves, so the test split is the same with or without a val split:
@@ -61,8 +63,13 @@ def shares(scenarios: list[Scenario]) -> dict[str, float]:
     return {a: round(counts[a] / len(scenarios), 4) if scenarios else 0.0 for a in ARCHETYPES}
 
 
-def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], config: dict, extra: dict | None = None,
-                    versions: tuple[str, ...] = ("numpy",)) -> dict:
+def write_scenarios(
+    out_dir: str | Path,
+    splits: dict[str, list[Scenario]],
+    config: dict,
+    extra: dict | None = None,
+    versions: tuple[str, ...] = ("numpy",),
+) -> dict:
     """records.jsonl, personas.jsonl, one file of ids per split, and card.json (with `extra` sections)."""
     out = Path(out_dir)
     everything = sorted((s for split in splits.values() for s in split), key=lambda s: s.id)
@@ -81,7 +88,9 @@ def write_scenarios(out_dir: str | Path, splits: dict[str, list[Scenario]], conf
         "archetype_shares": {name: shares(split) for name, split in splits.items()} | {"all": shares(everything)},
         "versions": package_versions(versions),
         # provenance: a file swapped in from another folder or seed no longer matches
-        "files": {name: _sha256(out / name) for name in ("records.jsonl", "personas.jsonl", *(f"{n}.jsonl" for n in splits))},
+        "files": {
+            name: _sha256(out / name) for name in ("records.jsonl", "personas.jsonl", *(f"{n}.jsonl" for n in splits))
+        },
     } | (extra or {})
     write_json(out / "card.json", card)
     return card
@@ -97,17 +106,25 @@ def check_provenance(data: Path) -> None:
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
     for name, checksum in card.get("files", {}).items():
         if (data / name).is_file() and _sha256(data / name) != checksum:
-            raise ValueError(f"data folder {data}: {name} is not the file its card.json was written with (seed "
-                             f"{card.get('seed')}); it was changed or copied from another data folder. Rebuild the "
-                             f"folder with `make data` (ARGS=\"out_dir={data} seed=...\")")
-    ids = {split: {row["id"] for row in read_jsonl(data / f"{split}.jsonl")} for split in SPLITS if (data / f"{split}.jsonl").is_file()}
+            raise ValueError(
+                f"data folder {data}: {name} is not the file its card.json was written with (seed "
+                f"{card.get('seed')}); it was changed or copied from another data folder. Rebuild the "
+                f'folder with `make data` (ARGS="out_dir={data} seed=...")'
+            )
+    ids = {
+        split: {row["id"] for row in read_jsonl(data / f"{split}.jsonl")}
+        for split in SPLITS
+        if (data / f"{split}.jsonl").is_file()
+    }
     names = sorted(ids)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
             shared = ids[a] & ids[b]
             if shared:
-                raise ValueError(f"data folder {data}: {len(shared)} {a} scenarios are also in {b} (e.g. {sorted(shared)[0]}); "
-                                 f"the splits come from different runs. Rebuild it with `make data`")
+                raise ValueError(
+                    f"data folder {data}: {len(shared)} {a} scenarios are also in {b} (e.g. {sorted(shared)[0]}); "
+                    f"the splits come from different runs. Rebuild it with `make data`"
+                )
 
 
 def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:
@@ -122,4 +139,7 @@ def load_scenarios(data_dir: str | Path, split: str) -> list[Scenario]:
     check_provenance(data)
     records = {row["id"]: DebtRecord.from_dict(row) for row in read_jsonl(data / "records.jsonl")}
     personas = {row["record_id"]: Persona.from_dict(row) for row in read_jsonl(data / "personas.jsonl")}
-    return [Scenario(id=row["id"], record=records[row["id"]], persona=personas[row["id"]]) for row in read_jsonl(data / f"{split}.jsonl")]
+    return [
+        Scenario(id=row["id"], record=records[row["id"]], persona=personas[row["id"]])
+        for row in read_jsonl(data / f"{split}.jsonl")
+    ]

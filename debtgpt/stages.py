@@ -9,6 +9,7 @@ copied into a child. Where fork is missing (Windows), each stage starts a fresh 
 
     python -m debtgpt.stages "data_gen.make_data seed=0" "debtgpt.tiny" "train.sft"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,18 @@ import sys
 import time
 
 # What the stages of the loop import that costs most; the warm-up after installing compiles the same list.
-PRELOAD = ("torch", "transformers", "transformers.models.llama.modeling_llama", "peft", "datasets", "trl",
-           "trl.trainer.sft_trainer", "trl.trainer.dpo_trainer", "hydra", "matplotlib.pyplot")
+PRELOAD = (
+    "torch",
+    "transformers",
+    "transformers.models.llama.modeling_llama",
+    "peft",
+    "datasets",
+    "trl",
+    "trl.trainer.sft_trainer",
+    "trl.trainer.dpo_trainer",
+    "hydra",
+    "matplotlib.pyplot",
+)
 
 
 def preload(modules=PRELOAD) -> None:
@@ -83,8 +94,11 @@ def run_stages(stages: list[str], modules=PRELOAD) -> int:
             status = _run_in_child(module, args)
         else:
             status = subprocess.call([sys.executable, "-m", module, *args])
-        print(f"stages: {module} {'done' if status == 0 else f'failed (exit status {status})'} in "
-              f"{time.monotonic() - start:.0f} s", flush=True)
+        print(
+            f"stages: {module} {'done' if status == 0 else f'failed (exit status {status})'} in "
+            f"{time.monotonic() - start:.0f} s",
+            flush=True,
+        )
         if status != 0:
             return status
     return 0
@@ -93,8 +107,11 @@ def run_stages(stages: list[str], modules=PRELOAD) -> int:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("stages", nargs="*", help='one quoted command per stage: "module override ..."')
-    parser.add_argument("--warm-up", action="store_true",
-                        help="only import (and so byte-compile) what the stages use; run after installing")
+    parser.add_argument(
+        "--warm-up",
+        action="store_true",
+        help="only import (and so byte-compile) what the stages use; run after installing",
+    )
     options = parser.parse_args(argv)
     if options.warm_up:
         preload()

@@ -8,6 +8,7 @@ random (seeded): the point is plumbing and speed, not quality.
 
     python -m debtgpt.tiny [--out checkpoints/tiny]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,8 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>", "<|im_start|>", "<|im_end|>")
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'assistant' -%}"
-    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}{{ '\\n' }}"
+    "{{ '<|im_start|>assistant\\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}"
+    "{% endgeneration %}{{ '\\n' }}"
     "{%- else -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{%- endif -%}"
@@ -53,15 +55,17 @@ def default_tiny_dir() -> Path:
 
 
 def resolve_model(name: str) -> str:
-    """"tiny" -> the local tiny model (built on first use); anything else is a Hub name or path, passed through."""
+    """ "tiny" -> the local tiny model (built on first use); anything else is a Hub name or path, passed through."""
     return str(ensure_tiny_model(default_tiny_dir())) if name == TINY_NAME else name
 
 
 def corpus(seed: int = 0) -> list[str]:
     """The project's own text: prompt templates, system prompts and scripted dialogues in the turn protocol."""
+    import random
+
     from debtgpt.agents.base import View
-    from debtgpt.agents.prompting import collector_messages, heard_text
     from debtgpt.agents.llm_debtor import debtor_system_prompt
+    from debtgpt.agents.prompting import collector_messages, heard_text
     from debtgpt.agents.scripted import SCRIPTED_COLLECTORS, ScriptedDebtor, make_scripted_collector
     from debtgpt.constants import AGREEMENT_GRID, COLLECTOR_STRATEGIES, DEBTOR_STRATEGIES
     from debtgpt.dialogue import Scenario
@@ -70,8 +74,6 @@ def corpus(seed: int = 0) -> list[str]:
     from debtgpt.protocol import write_turn
     from debtgpt.records import generate_records
     from debtgpt.runner import DialogueJob, run_dialogues
-
-    import random
 
     records = generate_records(CORPUS_SCENARIOS, seed)
     scenarios = [Scenario(id=r.id, record=r, persona=p) for r, p in zip(records, generate_personas(records, seed))]
@@ -84,7 +86,9 @@ def corpus(seed: int = 0) -> list[str]:
         texts.append(debtor_system_prompt(scenario.persona, scenario.record))
     jobs = [DialogueJob(s) for s in scenarios]
     for name in SCRIPTED_COLLECTORS:
-        for trajectory in run_dialogues(jobs, make_scripted_collector(name), ScriptedDebtor(), seed=seed, max_turns=CORPUS_MAX_TURNS):
+        for trajectory in run_dialogues(
+            jobs, make_scripted_collector(name), ScriptedDebtor(), seed=seed, max_turns=CORPUS_MAX_TURNS
+        ):
             for turn in trajectory.turns:
                 public = trajectory.scenario.record.public() if turn.role == "collector" else None
                 texts.append(write_turn(turn, public))  # what an LLM side writes
@@ -181,7 +185,9 @@ def ensure_tiny_model(path: str | os.PathLike = DEFAULT_TINY_DIR, seed: int = 0)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(default_tiny_dir()), help="folder to build into (skipped if already built)")
+    parser.add_argument(
+        "--out", default=str(default_tiny_dir()), help="folder to build into (skipped if already built)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(ensure_tiny_model(args.out, args.seed))

@@ -4,6 +4,7 @@ collector, the scripted debtor and the heuristic judge listen for.
 Each cue is a core that every listener shares, and, where a listener hears more, its extra words under a
 name that says who listens: the scripted debtor reacts to more kinds of pressure than the judge penalises.
 """
+
 from __future__ import annotations
 
 import re

@@ -6,6 +6,7 @@ Writes changes.md (both collectors' numbers and the difference, per archetype) a
 differences as bars), and copies the training curves of A's run (train.dpo's curves.png and curves.json:
 preference accuracy and margin on training and held-out pairs) into the report folder.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ def _n(result: dict, group: str):
 
 def changes_markdown(results: dict, a: str, b: str, curves: dict | None = None) -> str:
     ra, rb = results["collectors"][a], results["collectors"][b]
-    lines = [f"# What {a} changed against {b}", "",
-             f"Each cell: {b} -> {a} (difference). n = dialogues per collector in the group.", ""]
+    lines = [
+        f"# What {a} changed against {b}",
+        "",
+        f"Each cell: {b} -> {a} (difference). n = dialogues per collector in the group.",
+        "",
+    ]
     header = "| group | n | " + " | ".join(CHANGE_METRICS) + " |"
     lines += [header, "|---|---:|" + "---:|" * len(CHANGE_METRICS)]
     for group in ("Overall", *ARCHETYPES):
@@ -41,8 +46,11 @@ def changes_markdown(results: dict, a: str, b: str, curves: dict | None = None) 
         lines.append(f"| {group} | {_n(ra, group)} | " + " | ".join(cells) + " |")
     comparison = results.get("comparisons", {}).get(f"{a}:{b}")
     if comparison:
-        lines += ["", f"Mean reward {a} - {b}: {comparison['difference']:+.3f}, {round(comparison['confidence'] * 100)} % CI "
-                  f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], n = {comparison['n']} paired dialogues."]
+        lines += [
+            "",
+            f"Mean reward {a} - {b}: {comparison['difference']:+.3f}, {round(comparison['confidence'] * 100)} % CI "
+            f"[{comparison['ci_low']:+.3f}, {comparison['ci_high']:+.3f}], n = {comparison['n']} paired dialogues.",
+        ]
     if curves:
         final = {name: points[-1][1] for name, points in curves.items() if points}
         lines += ["", f"## {a}'s training curves (curves.png)", ""]

@@ -4,6 +4,7 @@ Dialogues are paired by (scenario, sample): both collectors met the same persona
 numbers (runner.common_stream), the same debtor dice. With several samples per scenario, the bootstrap
 resamples scenarios, not dialogues: samples of one persona are not independent evidence.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,14 +16,24 @@ def paired_rewards(a: list[Trajectory], b: list[Trajectory]) -> tuple[np.ndarray
     """Rewards of the dialogues both collectors played (same scenario and sample), in the same order, and
     each pair's scenario id."""
     b_by_key = {(t.scenario.id, t.sample): t.reward for t in b}
-    pairs = [(t.reward, b_by_key[(t.scenario.id, t.sample)], t.scenario.id) for t in a if (t.scenario.id, t.sample) in b_by_key]
+    pairs = [
+        (t.reward, b_by_key[(t.scenario.id, t.sample)], t.scenario.id)
+        for t in a
+        if (t.scenario.id, t.sample) in b_by_key
+    ]
     if not pairs or any(x is None or y is None for x, y, _ in pairs):
         raise ValueError("comparison needs rewards for dialogues both collectors played on the same scenarios")
     return np.array([x for x, _, _ in pairs]), np.array([y for _, y, _ in pairs]), [s for _, _, s in pairs]
 
 
-def bootstrap_difference(a: np.ndarray, b: np.ndarray, scenarios: list[str] | None = None, samples: int = 2000,
-                         confidence: float = 0.95, seed: int = 0) -> dict:
+def bootstrap_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    scenarios: list[str] | None = None,
+    samples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
     """Mean of a - b, a percentile bootstrap interval over scenarios, and the share of resamples where a > b.
 
     `scenarios` names each pair's scenario; resampling draws whole scenarios (None: each pair its own).

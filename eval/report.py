@@ -4,6 +4,7 @@ The tables and the metric lists are debtgpt/leaderboard.py's, shared with the vi
 `write_report` writes a whole report folder and replaces what an earlier run left there, so a rerun under
 the same `run=` name never mixes old trajectories or plots with new metrics.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,12 @@ PER_DEAL_METRICS = ("CE", *(name for name, unit in PROPORTION_METRICS.items() if
 # bars are normal intervals of the mean. Shares (constants.PROPORTION_METRICS) get Wilson intervals instead;
 # composites (CCI) get none.
 PER_DIALOGUE_COLUMNS = {
-    "AT": "turns", "CR": "CR", "CE": "CE", "concessions": "concessions",
-    "first_offer_discount": "first_offer_discount", "reward": "reward",
+    "AT": "turns",
+    "CR": "CR",
+    "CE": "CE",
+    "concessions": "concessions",
+    "first_offer_discount": "first_offer_discount",
+    "reward": "reward",
 }
 # z of a two-sided 95 % interval: the error bars of the plots.
 Z_95 = 1.96
@@ -50,7 +55,9 @@ def wilson_interval(share: float, n: int, z: float = Z_95) -> tuple[float, float
     z2 = z * z
     centre = (share + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(share * (1 - share) / n + z2 / (4 * n * n))
-    return max(0.0, min(share, centre - half)), min(1.0, max(share, centre + half))  # rounding must not drop the share itself
+    return max(0.0, min(share, centre - half)), min(
+        1.0, max(share, centre + half)
+    )  # rounding must not drop the share itself
 
 
 def proportion_trials(metric: str, trajectories) -> int:
@@ -95,14 +102,16 @@ def _bar_count(metric: str, result: dict, group: str) -> int | None:
     return round(sr * n) if sr is not None else 0
 
 
-def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = HEADLINE_METRICS,
-                trajectories: dict | None = None) -> list[Path]:
+def write_plots(
+    results: dict, out_dir: str | Path, metrics: tuple[str, ...] = HEADLINE_METRICS, trajectories: dict | None = None
+) -> list[Path]:
     """One grouped bar chart per metric: archetypes (and overall) on x, collectors side by side.
 
     Each bar is labelled with its value and its n; zero values get a marker in the collector's colour.
     With each collector's `intervals_95` (write_report's) or its `trajectories` ({collector: [Trajectory]}),
-    shares get 95 % Wilson error bars and means of per-dialogue values normal ones. The legend sits outside the axes so it never covers a bar. Metrics with no value anywhere
-    (e.g. the reward of a report made without one) get no plot.
+    shares get 95 % Wilson error bars and means of per-dialogue values normal ones. The legend sits outside the axes
+    so it never covers a bar. Metrics with no value anywhere (e.g. the reward of a report made without one) get no
+    plot.
     """
     import matplotlib
 
@@ -114,8 +123,11 @@ def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = H
     collectors = results["collectors"]
     groups = ("overall", *ARCHETYPES)
     width = 0.8 / max(len(collectors), 1)
-    known = {name: result.get("intervals_95") or (collector_intervals(result, trajectories[name]) if name in (trajectories or {}) else {})
-             for name, result in collectors.items()}
+    known = {
+        name: result.get("intervals_95")
+        or (collector_intervals(result, trajectories[name]) if name in (trajectories or {}) else {})
+        for name, result in collectors.items()
+    }
     paths = []
     for metric in metrics:
         table = {
@@ -131,9 +143,14 @@ def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = H
             intervals = [known[name].get(group, {}).get(metric) for group in groups]
             below = [max(0.0, v - iv[0]) if iv else 0 for v, iv in zip(values, intervals)]
             above = [max(0.0, iv[1] - v) if iv else 0 for v, iv in zip(values, intervals)]
-            bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name,
-                          yerr=[below, above] if any(intervals) else None,
-                          error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
+            bars = ax.bar(
+                xs,
+                [v if v is not None else 0 for v in values],
+                width,
+                label=name,
+                yerr=[below, above] if any(intervals) else None,
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"},
+            )
             colour = bars.patches[0].get_facecolor()
             for k, (bar, value) in enumerate(zip(bars, values)):
                 x = bar.get_x() + bar.get_width() / 2
@@ -144,8 +161,15 @@ def write_plots(results: dict, out_dir: str | Path, metrics: tuple[str, ...] = H
                 if value == 0:  # a stub in the collector's colour, so a zero never looks like a missing bar
                     ax.bar([x], [top * 0.015], width, color=colour, zorder=3)
                 y = max(value, 0, intervals[k][1] if intervals[k] else 0)
-                ax.annotate(f"{value:.3g}\nn={n}", (x, y), xytext=(0, 2), textcoords="offset points",
-                            ha="center", va="bottom", fontsize=6)
+                ax.annotate(
+                    f"{value:.3g}\nn={n}",
+                    (x, y),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
         ax.axhline(0, color="0.3", linewidth=0.6)
         ax.set_ylim(min(0, min(v for values in table.values() for v in values if v is not None) * 1.15), top * 1.3)
         ax.set_xticks(range(len(groups)), groups)

@@ -1,7 +1,8 @@
 """DebtBench: every collector against the same debtors on the test personas; metrics, leaderboard, plots.
 
-    python -m eval.run collectors=[firm,conceder,expert] run=baseline
+python -m eval.run collectors=[firm,conceder,expert] run=baseline
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,14 +22,13 @@ register_configs()
 def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     """Run each collector on every scenario of the split and write the report folder."""
     from debtgpt.agents.factory import AgentFactory, check_agents
+    from debtgpt.leaderboard import comparison_sentence, fmt
     from debtgpt.metrics import evaluate
     from debtgpt.provenance import collector_fingerprint
-    from debtgpt.reward import score_all
+    from debtgpt.reward import check_weights, score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
-    from debtgpt.leaderboard import comparison_sentence, fmt
     from eval.compare import bootstrap_difference, paired_rewards
-    from debtgpt.reward import check_weights
     from eval.report import write_report
 
     check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
@@ -53,11 +53,20 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
             try:
                 collector = agents.collector(name)
             except Exception as exc:  # e.g. a Hub model not reachable offline: keep the collectors already run
-                not_built = f"collector {name!r} could not be built ({type(exc).__name__}: {exc}); the report holds the collectors before it"
+                not_built = (
+                    f"collector {name!r} could not be built ({type(exc).__name__}: {exc}); "
+                    "the report holds the collectors before it"
+                )
                 break
             trajectories = run_dialogues(
-                jobs, collector, debtor, seed=cfg.seed, max_turns=cfg.max_turns,
-                batch_size=cfg.batch_size, progress=cfg.progress, desc=f"eval {name}",
+                jobs,
+                collector,
+                debtor,
+                seed=cfg.seed,
+                max_turns=cfg.max_turns,
+                batch_size=cfg.batch_size,
+                progress=cfg.progress,
+                desc=f"eval {name}",
             )
             if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
                 raise RuntimeError(f"{name}: {len(jobs)} dialogues started but not all finished")
@@ -66,20 +75,31 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
                 for trajectory, judged in zip(trajectories, scores):
                     trajectory.judge_scores = judged
                 if unread := sum(s is None for s in scores):
-                    log.warning("%s: the judge's verdict on %d of %d dialogues could not be read (n/a)", name, unread, len(scores))
+                    log.warning(
+                        "%s: the judge's verdict on %d of %d dialogues could not be read (n/a)",
+                        name,
+                        unread,
+                        len(scores),
+                    )
             score_all(trajectories, cfg.reward)
             by_collector[name] = trajectories
             results["collectors"][name] = evaluate(trajectories)
             # which weights these numbers belong to: publish refuses to put them on another checkpoint's card
             results["collectors"][name]["weights"] = collector_fingerprint(name)
             overall = results["collectors"][name]["overall"]
-            log.info("%s: SR=%s CR=%s violations=%s agent errors=%s", name, *(fmt(overall[m]) for m in ("SR", "CR", "violations", "agent_errors")))
+            log.info(
+                "%s: SR=%s CR=%s violations=%s agent errors=%s",
+                name,
+                *(fmt(overall[m]) for m in ("SR", "CR", "violations", "agent_errors")),
+            )
     finally:
         agents.close()
     for a, b in comparisons:
         if a not in by_collector or b not in by_collector:
             continue
-        result = bootstrap_difference(*paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed)
+        result = bootstrap_difference(
+            *paired_rewards(by_collector[a], by_collector[b]), cfg.bootstrap_samples, cfg.confidence, cfg.seed
+        )
         results.setdefault("comparisons", {})[f"{a}:{b}"] = result
         log.info(comparison_sentence(a, b, result))
     # Written once every collector is done, so a failed rerun leaves the earlier report whole.
@@ -90,10 +110,15 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
         write_changes(out, results, *explained, curves)
     if not_built:
         raise StageError(not_built)
-    failed = [name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]]
+    failed = [
+        name for name, result in results["collectors"].items() if result["n"] and result["n_errors"] == result["n"]
+    ]
     if failed:
         first = next(t.error for t in by_collector[failed[0]] if t.error)
-        raise StageError(f"every dialogue of {', '.join(failed)} failed, so it has no scores (report in {out}); first error: {first}")
+        raise StageError(
+            f"every dialogue of {', '.join(failed)} failed, so it has no scores (report in {out}); "
+            f"first error: {first}"
+        )
     return results
 
 
@@ -117,8 +142,10 @@ def recipe_defaults(cfg) -> tuple[list[str], str | None, str | None]:
 def parse_comparison(spec: str, collectors) -> tuple[str, str]:
     a, sep, b = spec.partition(":")
     if not sep or a not in collectors or b not in collectors or a == b:
-        raise ValueError(f"compare entry {spec!r} must be 'A:B' with two different evaluated collectors; "
-                         f"allowed names: {', '.join(collectors)}")
+        raise ValueError(
+            f"compare entry {spec!r} must be 'A:B' with two different evaluated collectors; "
+            f"allowed names: {', '.join(collectors)}"
+        )
     return a, b
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny model built once per session, and scenarios to negotiate over."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """SFT under `accelerate launch`: two CPU processes (DDP over gloo); the accelerate config files parse and leave
 gradient accumulation to the trainer (DeepSpeed) and the weights to one rank (FSDP)."""
+
 from __future__ import annotations
 
 import json
@@ -11,18 +12,31 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.train_throughput import SFT_SET, write_workload
+from workload import SFT_SET, write_workload
 
 REPO = Path(__file__).resolve().parents[1]
 ACCELERATE_CONFIGS = ("single_gpu", "multi_gpu_ddp", "fsdp", "deepspeed_zero3")
 
 
+@pytest.mark.slow
 def test_sft_on_two_cpu_processes(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
     env = {**os.environ, "WANDB_MODE": "disabled", "DEBTGPT_TINY_DIR": str(tiny_model_dir), "OMP_NUM_THREADS": "1"}
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu", "-m", "train.sft",
-        "max_steps=1", "batch_size=1", f"data={data}", f"checkpoints_dir={tmp_path}", "run=ddp", "+trl.disable_tqdm=true",
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        "2",
+        "--cpu",
+        "-m",
+        "train.sft",
+        "max_steps=1",
+        "batch_size=1",
+        f"data={data}",
+        f"checkpoints_dir={tmp_path}",
+        "run=ddp",
+        "+trl.disable_tqdm=true",
     ]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -37,7 +51,10 @@ def test_sft_on_two_cpu_processes(tiny_model_dir, tmp_path):
 def test_accelerate_config_files_are_complete(name):
     config = yaml.safe_load((REPO / "configs" / "accelerate" / f"{name}.yaml").read_text())
     assert config["mixed_precision"] == "bf16" and config["num_machines"] == 1
-    assert config["distributed_type"] == {"single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED"}[name]
+    assert (
+        config["distributed_type"]
+        == {"single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED"}[name]
+    )
     if name == "deepspeed_zero3":
         assert config["deepspeed_config"]["zero_stage"] == 3
 
@@ -48,7 +65,9 @@ def launch_environment(name: str) -> dict:
     from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
     path = REPO / "configs" / "accelerate" / f"{name}.yaml"
-    args, defaults, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", str(path), "-m", "train.sft"]))
+    args, defaults, _ = _validate_launch_command(
+        launch_command_parser().parse_args(["--config_file", str(path), "-m", "train.sft"])
+    )
     if args.use_deepspeed:
         args.deepspeed_fields_from_accelerate_config = ",".join(defaults.deepspeed_config)  # as launch_command sets it
         return prepare_deepspeed_cmd_env(args)[1]

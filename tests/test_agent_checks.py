@@ -1,4 +1,5 @@
 """Every agent spec is validated in full, and every agent's needs are checked, before the first dialogue."""
+
 import socket
 import subprocess
 import sys
@@ -19,18 +20,36 @@ def write_spec(root, role, name, text):
 BAD_SPECS = [
     ("kind: llm\nbackend: {kind: hf, model: tiny\n", ["not valid YAML", "line"]),
     ("- kind: llm\n", ["must be a mapping", "allowed fields: kind, backend"]),
-    ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampeling: {temperature: 0.5}\n", ["unknown field 'sampeling'", "did you mean 'sampling'"]),
-    ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {temperature: hot}\n", ["sampling.temperature='hot'", "a number"]),
-    ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {temperature: -1}\n", ["sampling.temperature=-1", ">= 0"]),
-    ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {top_k: 5}\n", ["sampling.top_k is not a sampling setting", "allowed: temperature"]),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny}\nsampeling: {temperature: 0.5}\n",
+        ["unknown field 'sampeling'", "did you mean 'sampling'"],
+    ),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {temperature: hot}\n",
+        ["sampling.temperature='hot'", "a number"],
+    ),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {temperature: -1}\n",
+        ["sampling.temperature=-1", ">= 0"],
+    ),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {top_k: 5}\n",
+        ["sampling.top_k is not a sampling setting", "allowed: temperature"],
+    ),
     ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {max_tokens: 1.5}\n", ["sampling.max_tokens=1.5", "int"]),
-    ("kind: llm\nbackend: {kind: hf, model: tiny, devcie: cpu}\n", ["backend.devcie is not a setting of the hf backend", "did you mean 'device'", "allowed: model"]),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny, devcie: cpu}\n",
+        ["backend.devcie is not a setting of the hf backend", "did you mean 'device'", "allowed: model"],
+    ),
     ("kind: llm\nbackend: {kind: hf, model: tiny, batch_size: many}\n", ["backend.batch_size='many'", "int"]),
     ("kind: llm\nbackend: {kind: tpu, model: tiny}\n", ["backend.kind='tpu'", "allowed kinds: hf, vllm, openai"]),
     ("kind: llm\nbackend: {kind: openai, model: m, max_concurrency: 1.5}\n", ["backend.max_concurrency=1.5"]),
     ("kind: maden\nbackend: {kind: hf, model: tiny}\nmax_retries: lots\n", ["max_retries='lots'", "int"]),
     ("kind: maden\nbackend: {kind: hf, model: tiny}\nmax_retries: -1\n", ["max_retries=-1", "0 or more"]),
-    ("kind: maden\nbackend: {kind: hf, model: tiny}\njudge_backend: {kind: hf, modle: tiny}\n", ["judge_backend.modle", "did you mean 'model'"]),
+    (
+        "kind: maden\nbackend: {kind: hf, model: tiny}\njudge_backend: {kind: hf, modle: tiny}\n",
+        ["judge_backend.modle", "did you mean 'model'"],
+    ),
     ("kind: llm\nbackend: {kind: hf, model: tiny}\nmax_retries: 3\n", ["max_retries is a MADeN setting"]),
     ("kind: llm\nbackend: {kind: hf, model: tiny}\nguided_json: maybe\n", ["guided_json='maybe'", "bool"]),
     ("kind: planner\nbackend: {kind: hf, model: tiny}\n", ["kind='planner'", "allowed kinds: llm, maden"]),
@@ -69,15 +88,24 @@ def closed_port() -> int:
 
 def test_a_hosted_api_without_its_key_is_refused_before_any_dialogue(tmp_path, monkeypatch):
     monkeypatch.delenv("MY_KEY", raising=False)
-    write_spec(tmp_path, "collector", "hosted", "kind: llm\nbackend: {kind: openai, model: m, base_url: 'https://api.example.com/v1', api_key_env: MY_KEY}\n")
-    with pytest.raises(StageError, match="collector 'hosted'.*cannot run: no API key: MY_KEY is not set; export MY_KEY="):
+    write_spec(
+        tmp_path,
+        "collector",
+        "hosted",
+        "kind: llm\nbackend: {kind: openai, model: m, base_url: 'https://api.example.com/v1', api_key_env: MY_KEY}\n",
+    )
+    with pytest.raises(
+        StageError, match="collector 'hosted'.*cannot run: no API key: MY_KEY is not set; export MY_KEY="
+    ):
         check_agents(["firm", "hosted"], configs_dir=tmp_path)
 
 
 def test_an_unreachable_server_is_refused_before_any_dialogue(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     write_spec(tmp_path, "debtor", "served", f"kind: llm\nbackend: {{kind: openai, model: m, base_url: '{url}'}}\n")
-    with pytest.raises(StageError, match=f"debtor 'served'.*the server at {url} cannot be reached.*start it or fix backend.base_url"):
+    with pytest.raises(
+        StageError, match=f"debtor 'served'.*the server at {url} cannot be reached.*start it or fix backend.base_url"
+    ):
         check_agents(["firm"], ["served"], configs_dir=tmp_path)
 
 
@@ -92,18 +120,31 @@ def test_a_missing_package_is_refused_before_any_dialogue(tmp_path, monkeypatch)
 
 
 def test_a_missing_checkpoint_is_refused_before_any_dialogue(tmp_path):
-    write_spec(tmp_path, "collector", "trained", f"kind: maden\nbackend: {{kind: hf, model: tiny}}\n"
-               f"planner_backend: {{kind: hf, model: {tmp_path}/checkpoints/sft/final}}\n")
-    with pytest.raises(StageError, match=f"collector 'trained'.*model folder {tmp_path}/checkpoints/sft/final does not exist"):
+    write_spec(
+        tmp_path,
+        "collector",
+        "trained",
+        f"kind: maden\nbackend: {{kind: hf, model: tiny}}\n"
+        f"planner_backend: {{kind: hf, model: {tmp_path}/checkpoints/sft/final}}\n",
+    )
+    with pytest.raises(
+        StageError, match=f"collector 'trained'.*model folder {tmp_path}/checkpoints/sft/final does not exist"
+    ):
         check_agents(["trained"], configs_dir=tmp_path)
-    write_spec(tmp_path, "collector", "adapted", "kind: llm\nbackend: {kind: hf, model: tiny, adapter: checkpoints/none/final}\n")
+    write_spec(
+        tmp_path,
+        "collector",
+        "adapted",
+        "kind: llm\nbackend: {kind: hf, model: tiny, adapter: checkpoints/none/final}\n",
+    )
     with pytest.raises(StageError, match="adapter folder checkpoints/none/final does not exist; train it first"):
         check_agents(["adapted"], configs_dir=tmp_path)
 
 
 def test_agents_that_can_run_pass(tmp_path):
     write_spec(tmp_path, "collector", "local", "kind: llm\nbackend: {kind: hf, model: tiny}\n")
-    check_agents(["firm", "local"], ["scripted"], ["none", "heuristic"], configs_dir=tmp_path)
+    checked = check_agents(["firm", "local"], ["scripted"], ["none", "heuristic"], configs_dir=tmp_path)
+    assert checked == [{"kind": "hf", "model": "tiny"}]  # the one backend, checked; the built-in agents have none
 
 
 def test_eval_with_an_unusable_collector_exits_non_zero_before_any_dialogue(tmp_path):
@@ -113,8 +154,20 @@ def test_eval_with_an_unusable_collector_exits_non_zero_before_any_dialogue(tmp_
     make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
     env = {k: v for k, v in __import__("os").environ.items() if k != "OPENAI_API_KEY"}
     result = subprocess.run(
-        [sys.executable, "-m", "eval.run", "collectors=[firm,gpt-4o]", f"data_dir={tmp_path / 'data'}",
-         f"reports_dir={tmp_path / 'reports'}", "run=r"], capture_output=True, text=True, timeout=120, env=env)
+        [
+            sys.executable,
+            "-m",
+            "eval.run",
+            "collectors=[firm,gpt-4o]",
+            f"data_dir={tmp_path / 'data'}",
+            f"reports_dir={tmp_path / 'reports'}",
+            "run=r",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("error: collector 'gpt-4o'") and "OPENAI_API_KEY is not set" in lines[-1]

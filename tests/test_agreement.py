@@ -31,8 +31,12 @@ def test_values_are_never_rounded_onto_the_grid():
 
 
 def test_from_dict_reads_percents_and_fractions():
-    assert Agreement.from_dict({"disc_ratio": "10%", "pmt_ratio": 25, "pmt_days": "7", "inst_prds": 6.0}) == Agreement(0.1, 0.25, 7, 6)
-    assert Agreement.from_dict({"disc_ratio": 0.1, "pmt_ratio": 0.25, "pmt_days": 7, "inst_prds": 6}) == Agreement(0.1, 0.25, 7, 6)
+    assert Agreement.from_dict({"disc_ratio": "10%", "pmt_ratio": 25, "pmt_days": "7", "inst_prds": 6.0}) == Agreement(
+        0.1, 0.25, 7, 6
+    )
+    assert Agreement.from_dict({"disc_ratio": 0.1, "pmt_ratio": 0.25, "pmt_days": 7, "inst_prds": 6}) == Agreement(
+        0.1, 0.25, 7, 6
+    )
 
 
 def test_from_dict_names_a_missing_field():

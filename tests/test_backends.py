@@ -1,4 +1,5 @@
 """The hf, vllm and scripted backends behind one interface, and the registry that builds them."""
+
 from __future__ import annotations
 
 import sys
@@ -26,7 +27,11 @@ def test_unknown_kind_names_the_allowed_kinds():
 
 def test_hf_batch_matches_one_at_a_time(hf_backend):
     # Left padding and the attention mask must make batching invisible to greedy decoding.
-    conversations = [chat("Hello?"), chat("I lost my job last month and cannot pay anything before my next payday."), chat("No.")]
+    conversations = [
+        chat("Hello?"),
+        chat("I lost my job last month and cannot pay anything before my next payday."),
+        chat("No."),
+    ]
     batched = hf_backend.generate(conversations, GREEDY)
     single = [hf_backend.generate([c], GREEDY)[0] for c in conversations]
     assert [g.text for g in batched] == [g.text for g in single]
@@ -84,7 +89,10 @@ class FakeLLM:
     def chat(self, messages, sampling_params=None, use_tqdm=True, lora_request=None):
         self.calls.append((messages, sampling_params, lora_request))
         return [
-            FakeRequestOutput(prompt_token_ids=list(range(len(m[-1]["content"]))), outputs=[FakeCompletion(f"reply {p.seed}", [1, 2, 3])])
+            FakeRequestOutput(
+                prompt_token_ids=list(range(len(m[-1]["content"]))),
+                outputs=[FakeCompletion(f"reply {p.seed}", [1, 2, 3])],
+            )
             for m, p in zip(messages, sampling_params)
         ]
 
@@ -105,7 +113,12 @@ def fake_vllm(monkeypatch):
     lora = types.ModuleType("vllm.lora")
     lora_request = types.ModuleType("vllm.lora.request")
     lora_request.LoRARequest = lambda name, int_id, path: ("lora", name, int_id, path)
-    for name, mod in {"vllm": module, "vllm.sampling_params": sampling_params, "vllm.lora": lora, "vllm.lora.request": lora_request}.items():
+    for name, mod in {
+        "vllm": module,
+        "vllm.sampling_params": sampling_params,
+        "vllm.lora": lora,
+        "vllm.lora.request": lora_request,
+    }.items():
         monkeypatch.setitem(sys.modules, name, mod)
     return module
 
@@ -144,8 +157,11 @@ class LengthCheckingLLM(FakeLLM):
         for m in messages:
             length = sum(len(turn["content"]) for turn in m)  # one token per character in this stand-in
             if length > self.max_model_len:
-                raise ValueError(f"The decoder prompt (length {length}) is longer than the maximum model length of "
-                                 f"{self.max_model_len}. Make sure that `max_model_len` is no smaller than the number of text tokens.")
+                raise ValueError(
+                    f"The decoder prompt (length {length}) is longer than the maximum model length of "
+                    f"{self.max_model_len}. "
+                    "Make sure that `max_model_len` is no smaller than the number of text tokens."
+                )
         return super().chat(messages, sampling_params, use_tqdm, lora_request)
 
 
@@ -174,8 +190,10 @@ def test_vllm_agent_batch_with_an_over_long_dialogue_finishes_the_others(fake_vl
     collector = LLMCollector(backend, name="vllm-llm", guided_json=False)
     original = collector.messages
     # one dialogue's prompt is far over the limit, as a debtor's very long turn would make it
-    collector.messages = lambda view: [dict(m, content=m["content"] + ("x" * 50_000 if view.key.startswith(long_case + "/") and i == 0 else ""))
-                                       for i, m in enumerate(original(view))]
+    collector.messages = lambda view: [
+        dict(m, content=m["content"] + ("x" * 50_000 if view.key.startswith(long_case + "/") and i == 0 else ""))
+        for i, m in enumerate(original(view))
+    ]
     trajectories = run_dialogues([DialogueJob(s) for s in scenarios], collector, ScriptedDebtor(), max_turns=4)
     assert [t.outcome == OUTCOME_ERROR for t in trajectories] == [s.id == long_case for s in scenarios]
     assert "maximum model length" in trajectories[2].error
@@ -189,9 +207,13 @@ def test_hf_loads_a_peft_adapter(tiny_model_dir, tmp_path):
     adapted = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     adapted.save_pretrained(tmp_path / "adapter")
     plain = make_backend({"kind": "hf", "model": str(tiny_model_dir), "device": "cpu"})
-    with_adapter = make_backend({"kind": "hf", "model": str(tiny_model_dir), "device": "cpu", "adapter": str(tmp_path / "adapter")})
+    with_adapter = make_backend(
+        {"kind": "hf", "model": str(tiny_model_dir), "device": "cpu", "adapter": str(tmp_path / "adapter")}
+    )
     conversations = [chat("Hello?"), chat("I cannot pay.")]
-    assert [g.text for g in with_adapter.generate(conversations, GREEDY)] != [g.text for g in plain.generate(conversations, GREEDY)]
+    assert [g.text for g in with_adapter.generate(conversations, GREEDY)] != [
+        g.text for g in plain.generate(conversations, GREEDY)
+    ]
 
 
 def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model_dir):
@@ -199,21 +221,29 @@ def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model
     # each dialogue's KV cache and attends the shared prefix once must decode what model.generate decodes, and
     # must actually reuse both. (The random tiny model's greedy text depends little on context; the arithmetic of
     # cascade attention is pinned by the test below.)
-    from conftest import make_scenarios
-
     from debtgpt.agents.prompting import collector_system_prompt
     from debtgpt.backends.hf import MIN_SHARED_PREFIX, HFBackend
+
+    from conftest import make_scenarios
 
     cached = HFBackend(str(tiny_model_dir), device="cpu", batch_size=8, prefix_cache_gib=0.5)
     plain = HFBackend(str(tiny_model_dir), device="cpu", batch_size=8, prefix_cache_gib=0)
     greedy = Sampling(temperature=0.0, max_tokens=24)
-    conversations = [[{"role": "system", "content": collector_system_prompt(s.record.public())}, {"role": "user", "content": "Hello?"}]
-                     for s in make_scenarios(4)]
+    conversations = [
+        [
+            {"role": "system", "content": collector_system_prompt(s.record.public())},
+            {"role": "user", "content": "Hello?"},
+        ]
+        for s in make_scenarios(4)
+    ]
     for turn in range(3):
         fast, slow = cached.generate(conversations, greedy), plain.generate(conversations, greedy)
         assert [g.text for g in fast] == [g.text for g in slow]
         for k, (conversation, generation) in enumerate(zip(conversations, fast)):
-            conversation += [{"role": "assistant", "content": generation.text}, {"role": "user", "content": "I lost my job." + " Really." * k}]
+            conversation += [
+                {"role": "assistant", "content": generation.text},
+                {"role": "user", "content": "I lost my job." + " Really." * k},
+            ]
         conversations = conversations[: 4 - turn]  # batches shrink as dialogues end
     assert cached.cascade
     (shared,) = cached._shared_layers
@@ -235,10 +265,16 @@ def test_cascade_attention_equals_attention_over_the_concatenated_keys(kv_heads)
     allowed = torch.rand(rows, 1, queries, own) > 0.3
     mask = torch.zeros(allowed.shape).masked_fill(~allowed, torch.finfo(torch.float32).min)
     layer = types.SimpleNamespace(layer_idx=1)
-    output, _ = cascade_attention(layer, query, keys, values, mask, scaling=0.5, shared_prefix=[None, (shared_keys, shared_values)])
+    output, _ = cascade_attention(
+        layer, query, keys, values, mask, scaling=0.5, shared_prefix=[None, (shared_keys, shared_values)]
+    )
 
-    all_keys = torch.cat([shared_keys.expand(rows, -1, -1, -1), keys], dim=2).repeat_interleave(heads // kv_heads, dim=1)
-    all_values = torch.cat([shared_values.expand(rows, -1, -1, -1), values], dim=2).repeat_interleave(heads // kv_heads, dim=1)
+    all_keys = torch.cat([shared_keys.expand(rows, -1, -1, -1), keys], dim=2).repeat_interleave(
+        heads // kv_heads, dim=1
+    )
+    all_values = torch.cat([shared_values.expand(rows, -1, -1, -1), values], dim=2).repeat_interleave(
+        heads // kv_heads, dim=1
+    )
     all_mask = torch.cat([torch.zeros(rows, 1, queries, shared), mask], dim=-1)
     expected = torch.softmax(query @ all_keys.transpose(-1, -2) * 0.5 + all_mask, dim=-1) @ all_values
     assert output.shape == (rows, queries, heads, dim)
@@ -250,8 +286,15 @@ def _small_decoder(kind: str):
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
     torch.manual_seed(0)
-    common = dict(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, max_position_embeddings=256)
+    common = dict(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     config = LlamaConfig(**common) if kind == "llama" else Qwen2Config(**common)  # Qwen2: q/k/v biases
     return AutoModelForCausalLM.from_config(config).eval()
 
@@ -283,8 +326,15 @@ def test_lean_forward_gives_the_models_own_logits_bit_for_bit(kind):
         for step in range(2):  # prefill of 4 tokens, then one decoding step
             length = caches[0].get_seq_length() + input_ids.shape[1]
             step_mask = additive_mask(mask[:, :length], input_ids.shape[1], model.dtype)
-            own = model(input_ids=input_ids, attention_mask=step_mask, position_ids=positions, past_key_values=caches[0],
-                        use_cache=True, logits_to_keep=1, shared_prefix=shared).logits
+            own = model(
+                input_ids=input_ids,
+                attention_mask=step_mask,
+                position_ids=positions,
+                past_key_values=caches[0],
+                use_cache=True,
+                logits_to_keep=1,
+                shared_prefix=shared,
+            ).logits
             ours = lean(input_ids, step_mask, positions, caches[1], shared_prefix=shared)
             assert torch.equal(ours, own)
             input_ids, positions = own[:, -1].argmax(-1, keepdim=True), positions[:, -1:] + 1
@@ -295,9 +345,19 @@ def test_lean_forward_declines_what_it_does_not_copy():
 
     from debtgpt.backends.lean_forward import LeanForward
 
-    sliding = AutoModelForCausalLM.from_config(Qwen2Config(
-        vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        use_sliding_window=True, sliding_window=8, max_window_layers=1))
+    sliding = AutoModelForCausalLM.from_config(
+        Qwen2Config(
+            vocab_size=64,
+            hidden_size=32,
+            intermediate_size=48,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            use_sliding_window=True,
+            sliding_window=8,
+            max_window_layers=1,
+        )
+    )
     assert not LeanForward.supports(sliding)
     eager = _small_decoder("llama")
     eager.set_attn_implementation("eager")  # not in transformers' attention registry: the model's own forward stays
@@ -338,21 +398,28 @@ def test_the_race_draws_from_the_renormalised_nucleus():
     for tokens in (first, second):
         share = torch.bincount(tokens, minlength=64).double() / len(tokens)
         assert share[3:].sum() == 0
-        torch.testing.assert_close(share[:3], torch.tensor([0.5, 0.3, 0.15], dtype=torch.double) / 0.95, atol=0.01, rtol=0)
+        torch.testing.assert_close(
+            share[:3], torch.tensor([0.5, 0.3, 0.15], dtype=torch.double) / 0.95, atol=0.01, rtol=0
+        )
     assert (first != second).double().mean() > 0.4
 
 
 def test_hf_requests_sample_from_their_own_seeds_whatever_the_batch(tiny_model_dir):
     # The Backend contract (`seeds` gives each request its own seed): each request's text is the same generated
     # alone or among others, in whichever order; another seed gives another text.
-    from conftest import make_scenarios
-
     from debtgpt.agents.prompting import collector_system_prompt
     from debtgpt.backends.hf import HFBackend
 
+    from conftest import make_scenarios
+
     hot = Sampling(temperature=1.0, top_p=0.95, max_tokens=24)
-    conversations = [[{"role": "system", "content": collector_system_prompt(s.record.public())}, {"role": "user", "content": "Hello?" * (i + 1)}]
-                     for i, s in enumerate(make_scenarios(4))]
+    conversations = [
+        [
+            {"role": "system", "content": collector_system_prompt(s.record.public())},
+            {"role": "user", "content": "Hello?" * (i + 1)},
+        ]
+        for i, s in enumerate(make_scenarios(4))
+    ]
     seeds = [11, 22, 33, 44]
 
     def fresh():

@@ -1,4 +1,5 @@
 """Poison generations in a batch: every other dialogue finishes, and the counts say how many failed."""
+
 import json
 
 import pytest
@@ -11,8 +12,15 @@ from debtgpt.metrics import evaluate
 from debtgpt.runner import DialogueJob, run_dialogues
 from debtgpt.scenarios import build_scenarios
 
-GOOD = json.dumps({"thoughts": "t", "strategy": "repayment negotiation", "action": "ask", "dialogue": "Pay the usual terms.",
-                   "proposal": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6}})
+GOOD = json.dumps(
+    {
+        "thoughts": "t",
+        "strategy": "repayment negotiation",
+        "action": "ask",
+        "dialogue": "Pay the usual terms.",
+        "proposal": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6},
+    }
+)
 # What a broken model can write: each must become that turn's format error.
 POISON_TEXTS = [
     GOOD.replace('"disc_ratio": 0', '"disc_ratio": ' + "1" * 320),  # OverflowError in the percent conversion
@@ -55,7 +63,9 @@ def test_poison_generations_end_only_their_own_dialogues(batch_size):
     poisoned = {s.id: text for s, text in zip(scenarios[:5], POISON_TEXTS)}
     raising = {scenarios[5].id, scenarios[9].id}
     collector = LLMCollector(backend_with(poisoned, raising), name="llm", guided_json=False)
-    trajectories = run_dialogues([DialogueJob(s) for s in scenarios], collector, ScriptedDebtor(), batch_size=batch_size, max_turns=8)
+    trajectories = run_dialogues(
+        [DialogueJob(s) for s in scenarios], collector, ScriptedDebtor(), batch_size=batch_size, max_turns=8
+    )
 
     assert len(trajectories) == 16 and all(t.finished for t in trajectories)
     errors = {t.scenario.id for t in trajectories if t.outcome == OUTCOME_ERROR}
@@ -86,7 +96,12 @@ def test_a_collector_whose_dialogues_all_fail_has_no_scores_only_errors():
 def test_batch_size_below_one_fails_at_once(bad):
     scenario = build_scenarios(1, seed=3)[0]
     with pytest.raises(ValueError, match="batch_size="):
-        run_dialogues([DialogueJob(scenario)], LLMCollector(backend_with({}, set()), name="llm"), ScriptedDebtor(), batch_size=bad)
+        run_dialogues(
+            [DialogueJob(scenario)],
+            LLMCollector(backend_with({}, set()), name="llm"),
+            ScriptedDebtor(),
+            batch_size=bad,
+        )
 
 
 def test_eval_of_a_collector_whose_dialogues_all_fail_writes_n_a_and_exits_non_zero(tmp_path, monkeypatch):
@@ -101,7 +116,9 @@ def test_eval_of_a_collector_whose_dialogues_all_fail_writes_n_a_and_exits_non_z
 
     def collector(self, name):  # "expert" stands for a collector whose server fails every request
         if name == "expert":
-            return LLMCollector(ScriptedBackend(lambda c, s: (_ for _ in ()).throw(RuntimeError("server down"))), name="expert")
+            return LLMCollector(
+                ScriptedBackend(lambda c, s: (_ for _ in ()).throw(RuntimeError("server down"))), name="expert"
+            )
         return build(self, name)
 
     monkeypatch.setattr(factory.AgentFactory, "collector", collector)

@@ -1,4 +1,5 @@
 """Starting a dialogue from recorded turns: state restored exactly, common random numbers across candidates."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,8 +17,12 @@ from debtgpt.scenarios import build_scenarios
 
 
 def recorded(n=12, seed=3):
-    return run_dialogues([DialogueJob(s, 1) for s in build_scenarios(n, seed=7)], make_scripted_collector("expert"),
-                         ScriptedDebtor(), seed=seed)
+    return run_dialogues(
+        [DialogueJob(s, 1) for s in build_scenarios(n, seed=7)],
+        make_scripted_collector("expert"),
+        ScriptedDebtor(),
+        seed=seed,
+    )
 
 
 def test_a_replayed_dialogue_goes_on_exactly_as_the_original():
@@ -84,7 +89,9 @@ def test_a_teacher_can_play_on_after_the_candidates():
     points = [BranchPoint(t, 2) for t in recorded() if len(t.turns) >= 4][:4]
     cfg = OmegaConf.structured(PairsConfig(num_candidates=3, keep_top_k=3, rollouts_per_candidate=2, margin=0.0))
     stats = Counter()
-    rows, _ = turn_pair_rows(candidate_rows(points, cfg, firm, debtor, HeuristicJudge(), 20, stats, continuation=expert), cfg)
+    rows, _ = turn_pair_rows(
+        candidate_rows(points, cfg, firm, debtor, HeuristicJudge(), 20, stats, continuation=expert), cfg
+    )
     assert stats["forward_rollouts"] > 0 and stats["replay_mismatches"] > 0  # firm did not record these dialogues
     for row in rows:
         assert row["chosen_reward"] >= row["rejected_reward"]
@@ -95,7 +102,8 @@ def test_the_teacher_takes_over_a_call_it_did_not_open():
     # opening (its concession ceiling, its steps so far), and it must still play every call to its end.
     expert, debtor = make_scripted_collector("expert"), ScriptedDebtor()
     starts = [replay(t, i, 20)[0] for t in recorded(40) for i in range(2, len(t.turns), 2)]
-    forward = run_dialogues([DialogueJob(s.trajectory.scenario, s.trajectory.sample, start=s) for s in starts],
-                            expert, debtor, seed=3)
+    forward = run_dialogues(
+        [DialogueJob(s.trajectory.scenario, s.trajectory.sample, start=s) for s in starts], expert, debtor, seed=3
+    )
     assert len(forward) > 100
     assert [t.error for t in forward if t.outcome == "error"] == []

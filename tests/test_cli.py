@@ -1,4 +1,5 @@
 """A stage refused before it starts work leaves no Hydra run folder behind; one that wrote something keeps it."""
+
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def stage(cwd, module, *overrides):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", module, *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_a_refused_data_stage_leaves_no_outputs_folder(tmp_path):

@@ -6,6 +6,7 @@ job that dies is a failed row, a 2-task job trains data-parallel, and a restarte
 Needs root (it runs the daemons). Elsewhere the module is skipped with the command to run, except under CI,
 where it fails: CI runs as root, and a skip there would hide the tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.train_throughput import SFT_SET, write_workload
 from sweep_runs import REPO, make_sweep, running_sweep, summary
+from workload import SFT_SET, write_workload
 
 pytestmark = pytest.mark.cluster
 CLUSTER = REPO / "scripts" / "cluster.sh"
 STATE = Path(os.environ.get("CLUSTER_DIR", REPO / ".cluster"))
 
 if os.geteuid() != 0:
-    message = f"the SLURM cluster tests run the Slurm daemons and need root: sudo {CLUSTER} start, then run them as root"
+    message = (
+        f"the SLURM cluster tests run the Slurm daemons and need root: sudo {CLUSTER} start, then run them as root"
+    )
     if os.environ.get("CI"):
         raise RuntimeError(message)
     pytest.skip(message, allow_module_level=True)
@@ -55,13 +58,22 @@ def sft_set(tmp_path_factory):
 
 def accounting(job_id: str) -> dict:
     """sacct's view of a job: its state, name and task count (the job's own line and its steps')."""
-    rows = [line.split("|") for line in slurm("sacct", "-n", "-P", "-j", job_id.split("_")[0], "-o", "JobID,JobName,State,NTasks").splitlines()]
+    rows = [
+        line.split("|")
+        for line in slurm(
+            "sacct", "-n", "-P", "-j", job_id.split("_")[0], "-o", "JobID,JobName,State,NTasks"
+        ).splitlines()
+    ]
     return {row[0]: {"name": row[1], "state": row[2], "tasks": row[3]} for row in rows}
 
 
 def test_a_two_point_sft_sweep_runs_each_point_as_a_slurm_job(tiny_model_dir, sft_set, tmp_path):
-    done = make_sweep("lr=1e-3,2e-3", f"max_steps=4 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=sweep",
-                      tiny_model_dir, launcher="slurm_local")
+    done = make_sweep(
+        "lr=1e-3,2e-3",
+        f"max_steps=4 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=sweep",
+        tiny_model_dir,
+        launcher="slurm_local",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = summary(tmp_path / "sweep")
     assert [p["state"] for p in table["points"]] == ["COMPLETED", "COMPLETED"]
@@ -85,19 +97,33 @@ def wait_for(condition, seconds: float, what: str):
 
 def point_job(sweep_dir: Path, override: str) -> str:
     """The job id of the point with this override, once the launcher has recorded it."""
-    jobs = wait_for(lambda: (sweep_dir / "sweep_jobs.json").is_file() and json.loads((sweep_dir / "sweep_jobs.json").read_text()), 60, "sweep_jobs.json")
+    jobs = wait_for(
+        lambda: (sweep_dir / "sweep_jobs.json").is_file() and json.loads((sweep_dir / "sweep_jobs.json").read_text()),
+        60,
+        "sweep_jobs.json",
+    )
     return next(p["job_id"] for p in jobs if override in p["overrides"])
 
 
-def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_uninterrupted_run(tiny_model_dir, sft_set, tmp_path):
+def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_uninterrupted_run(
+    tiny_model_dir, sft_set, tmp_path
+):
     from safetensors.torch import load_file
 
     # two points that train the same thing (save_steps is bookkeeping); the first is preempted after its first save
     sweep_dir = tmp_path / "preempt"
     preempted = lambda: next(iter(sweep_dir.glob("*save_steps=3")), None)  # noqa: E731
-    with running_sweep("save_steps=3,4", f"lr=1e-3 max_steps=30 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=preempt",
-                       tiny_model_dir, launcher="slurm_local") as sweep:
-        wait_for(lambda: preempted() and (preempted() / "checkpoint-3" / "trainer_state.json").is_file(), 120, "the first checkpoint")
+    with running_sweep(
+        "save_steps=3,4",
+        f"lr=1e-3 max_steps=30 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=preempt",
+        tiny_model_dir,
+        launcher="slurm_local",
+    ) as sweep:
+        wait_for(
+            lambda: preempted() and (preempted() / "checkpoint-3" / "trainer_state.json").is_file(),
+            120,
+            "the first checkpoint",
+        )
         job_id = point_job(sweep_dir, "save_steps=3")
         slurm("scancel", "--signal=USR2", job_id)  # what SLURM sends before preemption or the time limit
         output, errors = sweep.communicate(timeout=240)
@@ -109,7 +135,9 @@ def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_unin
     assert 3 <= saved < 30 and f"resuming from {preempted()}/checkpoint-{saved}" in log
     assert "REQUEUED" in slurm("sacct", "-n", "-X", "-D", "-j", job_id.split("_")[0], "-o", "State")
     table = summary(sweep_dir)
-    assert [p["state"] for p in table["points"]] == ["COMPLETED", "COMPLETED"] and table["points"][0]["global_step"] == 30
+    assert [p["state"] for p in table["points"]] == ["COMPLETED", "COMPLETED"] and table["points"][0][
+        "global_step"
+    ] == 30
     # bitwise equal on this CPU: the trainer restores the optimizer, scheduler and RNG state and skips the seen batches
     interrupted, uninterrupted = (load_file(str(Path(p["checkpoint"]) / "model.safetensors")) for p in table["points"])
     assert interrupted.keys() == uninterrupted.keys()
@@ -118,23 +146,39 @@ def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_unin
 
 def test_a_job_that_dies_without_a_result_is_a_failed_row_not_a_wait(tiny_model_dir, sft_set, tmp_path):
     sweep_dir = tmp_path / "killed"
-    with running_sweep("lr=1e-3", f"max_steps=2000 save_steps=2 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=killed",
-                       tiny_model_dir, launcher="slurm_local") as sweep:
+    with running_sweep(
+        "lr=1e-3",
+        f"max_steps=2000 save_steps=2 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=killed",
+        tiny_model_dir,
+        launcher="slurm_local",
+    ) as sweep:
         wait_for(lambda: any(sweep_dir.glob("*/checkpoint-*/trainer_state.json")), 120, "training")
         job_id = point_job(sweep_dir, "lr=0.001")
-        slurm("scancel", "--signal=KILL", job_id)  # the process dies at once: no result, no requeue (an OOM kill looks the same)
+        slurm(
+            "scancel", "--signal=KILL", job_id
+        )  # the process dies at once: no result, no requeue (an OOM kill looks the same)
         output, errors = sweep.communicate(timeout=120)
-    assert sweep.returncode != 0 and "error: 1 of 1 sweep points did not complete" in errors, output[-3000:] + errors[-3000:]
+    assert sweep.returncode != 0 and "error: 1 of 1 sweep points did not complete" in errors, (
+        output[-3000:] + errors[-3000:]
+    )
     (point,) = summary(sweep_dir)["points"]
     # the scheduler's word for it (a job killed through scancel is CANCELLED), with the checkpoint a rerun resumes from
-    assert point["state"] == accounting(job_id)[job_id]["state"].split()[0] and point["state"] in ("FAILED", "CANCELLED")
+    assert point["state"] == accounting(job_id)[job_id]["state"].split()[0] and point["state"] in (
+        "FAILED",
+        "CANCELLED",
+    )
     assert point["job_id"] == job_id and "/checkpoint-" in point["checkpoint"]
 
 
 def test_two_task_data_parallel_sft_as_one_slurm_job(tiny_model_dir, sft_set, tmp_path):
     # 2 dialogues, batch 1, 2 epochs: 4 steps on one process, 2 on two data-parallel ones
-    done = make_sweep("lr=1e-3", f"hydra.launcher.tasks_per_node=2 hydra.launcher.mem_gb=4 max_steps=-1 epochs=2 batch_size=1 "
-                      f"data={sft_set} checkpoints_dir={tmp_path} run=ddp", tiny_model_dir, launcher="slurm_local")
+    done = make_sweep(
+        "lr=1e-3",
+        f"hydra.launcher.tasks_per_node=2 hydra.launcher.mem_gb=4 max_steps=-1 epochs=2 batch_size=1 "
+        f"data={sft_set} checkpoints_dir={tmp_path} run=ddp",
+        tiny_model_dir,
+        launcher="slurm_local",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (point,) = summary(tmp_path / "ddp")["points"]
     assert point["state"] == "COMPLETED" and point["global_step"] == 2

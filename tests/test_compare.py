@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
-from helpers import collector, deal, debtor, make_scenario
 
 from debtgpt.agreement import Agreement
 from debtgpt.leaderboard import comparison_sentence
 from eval.compare import bootstrap_difference, paired_rewards
 from eval.run import parse_comparison
+
+from helpers import collector, deal, debtor, make_scenario
 
 
 def test_a_clear_gain_has_an_interval_above_zero():

@@ -1,8 +1,8 @@
 """Compliance as an officer reads it: deals against the envelope, evidence notes against what the debtor said,
 and the debt facts a collector states against the record (slots the runner fills in)."""
+
 from __future__ import annotations
 
-from conftest import make_scenarios
 from debtgpt.agents.prompting import collector_messages
 from debtgpt.agents.scripted import ExpertCollector, ScriptedDebtor
 from debtgpt.agreement import Agreement
@@ -11,6 +11,8 @@ from debtgpt.facts import fill_debt_facts, misstated_debt_facts, slot_debt_facts
 from debtgpt.metrics import evaluate, turn_compliance
 from debtgpt.policy import Evidence
 from debtgpt.runner import DialogueJob, run_dialogues
+
+from conftest import make_scenarios
 
 RECORD = {"principal": 18832.4, "days_overdue": 24}
 
@@ -24,7 +26,10 @@ def test_slots_are_filled_from_the_record_and_written_back():
 
 
 def test_statements_that_contradict_the_record_are_found():
-    assert misstated_debt_facts("a loan with 1,7 overdue for 15 days", RECORD) == ["principal: 1,7", "days_overdue: 15"]
+    assert misstated_debt_facts("a loan with 1,7 overdue for 15 days", RECORD) == [
+        "principal: 1,7",
+        "days_overdue: 15",
+    ]
     assert misstated_debt_facts("Your payment of 18,832 is 24 days overdue.", RECORD) == []
     assert [f for f, _, _ in stated_debt_facts("The overdue amount is 18,832.40.", RECORD)] == ["principal"]
     assert stated_debt_facts("I can offer a payment of 25 % within 7 days.", RECORD) == []
@@ -37,8 +42,16 @@ def test_a_student_writing_slots_states_the_debt_truly():
         name = "slots"
 
         def act(self, views):
-            return [Turn("collector", "non", "statement of facts", "You owe {principal}, overdue for {days_overdue} days.",
-                         thoughts="Evidence: none.") for _ in views]
+            return [
+                Turn(
+                    "collector",
+                    "non",
+                    "statement of facts",
+                    "You owe {principal}, overdue for {days_overdue} days.",
+                    thoughts="Evidence: none.",
+                )
+                for _ in views
+            ]
 
     t = run_dialogues([DialogueJob(scenario)], SlotWriter(), ScriptedDebtor(), seed=0, max_turns=4)[0]
     record = scenario.record
@@ -49,9 +62,15 @@ def test_a_student_writing_slots_states_the_debt_truly():
 def test_expert_sft_targets_hold_slots_not_digits():
     from data_gen.pairs import conversation
 
-    t = run_dialogues([DialogueJob(s) for s in make_scenarios(3)], ExpertCollector(), ScriptedDebtor(), seed=0, max_turns=8)[0]
+    t = run_dialogues(
+        [DialogueJob(s) for s in make_scenarios(3)], ExpertCollector(), ScriptedDebtor(), seed=0, max_turns=8
+    )[0]
     greeting = conversation(t, 8)[2]
-    assert greeting["role"] == "assistant" and "{principal}" in greeting["content"] and "{days_overdue}" in greeting["content"]
+    assert (
+        greeting["role"] == "assistant"
+        and "{principal}" in greeting["content"]
+        and "{days_overdue}" in greeting["content"]
+    )
     assert f"{t.scenario.record.principal:,.0f}" not in greeting["content"]
 
 
@@ -75,8 +94,9 @@ def test_compliance_metrics_of_a_dialogue():
 
 
 def test_system_prompt_names_the_slots():
-    from debtgpt.agents.base import View
     import random
+
+    from debtgpt.agents.base import View
 
     view = View("k", "collector", make_scenarios(1)[0].record.public(), [], random.Random(0), 20)
     assert "{principal}" in collector_messages(view)[0]["content"]
@@ -92,12 +112,20 @@ def test_the_transcript_flags_a_misstated_debt_and_an_untrue_note(tmp_path):
 
     scenario = make_scenarios(1)[0]
     turns = [
-        Turn("collector", "non", "statement of facts", "You have 1,7 overdue for 15 days.", thoughts="Evidence: hardship."),
+        Turn(
+            "collector",
+            "non",
+            "statement of facts",
+            "You have 1,7 overdue for 15 days.",
+            thoughts="Evidence: hardship.",
+        ),
         Turn("debtor", "hangup", "complaint", "Wrong. Goodbye."),
     ]
     t = Trajectory(scenario, "x", "scripted", 0, turns=turns, outcome="hangup")
     score_all([t], RewardConfig())
-    write_report(tmp_path / "reports" / "r", {"collectors": {"x": evaluate([t])}, "config": {}}, {"x": [t]}, plots=False)
+    write_report(
+        tmp_path / "reports" / "r", {"collectors": {"x": evaluate([t])}, "config": {}}, {"x": [t]}, plots=False
+    )
     page = TestClient(create_app(tmp_path / "reports", None)).get(f"/runs/r/dialogues/x/{scenario.id}/0")
     assert page.status_code == 200, page.text[:300]
     assert f"says 1,7 for the overdue amount; the record has {scenario.record.principal:,.0f}" in page.text

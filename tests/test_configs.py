@@ -1,5 +1,6 @@
 """Every stage's real YAML composes through Hydra into its typed schema, and the schema is the one home of
 its defaults (like verl's tests/workers/config/test_actor_config_on_cpu.py)."""
+
 from __future__ import annotations
 
 import re
@@ -13,15 +14,41 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from debtgpt.cli import config_error_line
-from debtgpt.config import (CONFIG_DIR, DataConfig, DPORunConfig, EvalConfig, PairsConfig, PublishConfig,
-                            RolloutsConfig, ServeConfig, SFTRunConfig, register_configs, stage_config)
+from debtgpt.config import (
+    CONFIG_DIR,
+    DataConfig,
+    DPORunConfig,
+    EvalConfig,
+    PairsConfig,
+    PublishConfig,
+    RolloutsConfig,
+    ServeConfig,
+    SFTRunConfig,
+    register_configs,
+    stage_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMAS = {"data": DataConfig, "eval": EvalConfig, "rollouts": RolloutsConfig, "pairs": PairsConfig, "sft": SFTRunConfig,
-           "dpo": DPORunConfig, "sweep": SFTRunConfig, "publish": PublishConfig, "serve": ServeConfig}
-EXPERIMENTS = {"rollouts": ["sft_rollouts"], "pairs": ["sft_pairs"],
-               "sft": ["sft_qwen2.5-0.5b", "sft_qwen2.5-7b-instruct"], "dpo": ["dpo_qwen2.5-7b-instruct"]}
-CASES = [(stage, []) for stage in SCHEMAS] + [(stage, [f"+experiment={e}"]) for stage, names in EXPERIMENTS.items() for e in names]
+SCHEMAS = {
+    "data": DataConfig,
+    "eval": EvalConfig,
+    "rollouts": RolloutsConfig,
+    "pairs": PairsConfig,
+    "sft": SFTRunConfig,
+    "dpo": DPORunConfig,
+    "sweep": SFTRunConfig,
+    "publish": PublishConfig,
+    "serve": ServeConfig,
+}
+EXPERIMENTS = {
+    "rollouts": ["sft_rollouts"],
+    "pairs": ["sft_pairs"],
+    "sft": ["sft_qwen2.5-0.5b", "sft_qwen2.5-7b-instruct"],
+    "dpo": ["dpo_qwen2.5-7b-instruct"],
+}
+CASES = [(stage, []) for stage in SCHEMAS] + [
+    (stage, [f"+experiment={e}"]) for stage, names in EXPERIMENTS.items() for e in names
+]
 
 
 @pytest.mark.parametrize("stage,overrides", CASES, ids=[" ".join([s, *o]) for s, o in CASES])
@@ -41,22 +68,31 @@ def test_a_stage_yaml_restates_no_schema_default(stage):
 def test_the_defaults_are_those_make_runs():
     sft, dpo = stage_config("sft"), stage_config("dpo")
     assert (sft.run, sft.lr, sft.epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
-    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == ("dpo-tiny", 5e-5, "accept", "checkpoints/sft-tiny/final", True)
+    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == (
+        "dpo-tiny",
+        5e-5,
+        "accept",
+        "checkpoints/sft-tiny/final",
+        True,
+    )
     assert stage_config("dpo", ["model=qwen2.5-0.5b"]).init_from == "checkpoints/sft-qwen2.5-0.5b/final"
     publish = stage_config("publish")
     assert (publish.metrics, publish.collector) == ("reports/demo/metrics.json", "dpo")
     assert re.fullmatch(r"\d{8}-\d{6}", stage_config("eval").run)  # a report folder per start time unless named
 
 
-@pytest.mark.parametrize("stage,override,line", [
-    ("sft", "precision=fp16", "precision='fp16' is not allowed; allowed values: auto, fp32, bf16"),
-    ("sft", "overlength=truncate", "overlength='truncate' is not allowed; allowed values: fail, drop"),
-    ("sft", "final_weights=both", "final_weights='both' is not allowed; allowed values: merged, adapter"),
-    ("sft", "model.dtype=half", "model.dtype='half' is not allowed; allowed values: auto, float32, bfloat16"),
-    ("dpo", "wandb.mode=on", "wandb.mode='on' is not allowed; allowed values: auto, online, offline, disabled"),
-    ("dpo", "level=episode", "level='episode' is not allowed; allowed values: turn, dialogue, accept"),
-    ("sft", "lrr=1", "lrr: Key 'lrr' not in 'SFTRunConfig'"),
-])
+@pytest.mark.parametrize(
+    "stage,override,line",
+    [
+        ("sft", "precision=fp16", "precision='fp16' is not allowed; allowed values: auto, fp32, bf16"),
+        ("sft", "overlength=truncate", "overlength='truncate' is not allowed; allowed values: fail, drop"),
+        ("sft", "final_weights=both", "final_weights='both' is not allowed; allowed values: merged, adapter"),
+        ("sft", "model.dtype=half", "model.dtype='half' is not allowed; allowed values: auto, float32, bfloat16"),
+        ("dpo", "wandb.mode=on", "wandb.mode='on' is not allowed; allowed values: auto, online, offline, disabled"),
+        ("dpo", "level=episode", "level='episode' is not allowed; allowed values: turn, dialogue, accept"),
+        ("sft", "lrr=1", "lrr: Key 'lrr' not in 'SFTRunConfig'"),
+    ],
+)
 def test_a_bad_override_names_the_field_and_its_allowed_values(stage, override, line):
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
@@ -66,8 +102,13 @@ def test_a_bad_override_names_the_field_and_its_allowed_values(stage, override, 
 
 
 def test_a_stage_ends_a_bad_choice_with_one_error_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "data_gen.make_data", "source=csv", f"out_dir={tmp_path}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "data_gen.make_data", "source=csv", f"out_dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     assert done.stderr == "error: source='csv' is not allowed; allowed values: synthetic, ctgan\n"
     assert not any(tmp_path.iterdir())
@@ -83,7 +124,9 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     pairs = stage_config("pairs", ["+experiment=sft_pairs"])
     assert sft.run == "sft-tiny" and sft.max_steps == 250 and not sft.lora.enabled
     assert dpo.init_from == "checkpoints/sft-tiny/final" and dpo.level.name == "accept"
-    assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [160, 0]
+    assert (
+        dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [160, 0]
+    )
     assert (pairs.accept_negatives.corrections, pairs.accept_negatives.positives) == (1.0, 0.0)
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
 

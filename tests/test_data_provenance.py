@@ -1,4 +1,5 @@
 """A data folder keeps its provenance: eval refuses splits that overlap or come from another seed's folder."""
+
 import json
 import shutil
 import subprocess
@@ -25,16 +26,35 @@ def test_a_fresh_folder_loads(folders):
     ours, _ = folders
     assert {s.id for s in load_scenarios(ours, "test")}.isdisjoint(s.id for s in load_scenarios(ours, "train"))
     assert set(json.loads((ours / "card.json").read_text())["files"]) == {
-        "records.jsonl", "personas.jsonl", "train.jsonl", "val.jsonl", "test.jsonl"}
+        "records.jsonl",
+        "personas.jsonl",
+        "train.jsonl",
+        "val.jsonl",
+        "test.jsonl",
+    }
 
 
 def test_a_split_from_another_seed_is_refused_in_one_line(folders):
     ours, theirs = folders
     shutil.copy(theirs / "test.jsonl", ours / "test.jsonl")
-    with pytest.raises(ValueError, match=r"test.jsonl is not the file its card.json was written with \(seed 0\).*make data"):
+    with pytest.raises(
+        ValueError, match=r"test.jsonl is not the file its card.json was written with \(seed 0\).*make data"
+    ):
         load_scenarios(ours, "test")
-    result = subprocess.run([sys.executable, "-m", "eval.run", "collectors=[firm]", f"data_dir={ours}",
-                             f"reports_dir={ours.parent / 'reports'}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "eval.run",
+            "collectors=[firm]",
+            f"data_dir={ours}",
+            f"reports_dir={ours.parent / 'reports'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1].startswith("error: data folder") and "seed 0" in result.stderr
 

@@ -1,4 +1,5 @@
 """The DebtBench evaluation end to end on the default 195 test personas with the scripted agents."""
+
 import json
 import subprocess
 import sys
@@ -66,8 +67,21 @@ def test_the_report_folder_has_metrics_leaderboard_and_plots(report):
     root, results = report
     saved = json.loads((root / "report" / "metrics.json").read_text())
     assert set(saved["collectors"]) == {"firm", "conceder", "expert"} and saved["config"]["split"] == "test"
-    assert set(saved["collectors"]["firm"]["overall"]) >= {"SR", "AT", "CR", "CE", "SA", "LS", "CRI", "DHI", "CCI",
-                                                          "violations", "concessions", "first_offer_discount", "format_errors"}
+    assert set(saved["collectors"]["firm"]["overall"]) >= {
+        "SR",
+        "AT",
+        "CR",
+        "CE",
+        "SA",
+        "LS",
+        "CRI",
+        "DHI",
+        "CCI",
+        "violations",
+        "concessions",
+        "first_offer_discount",
+        "format_errors",
+    }
     board = (root / "report" / "leaderboard.md").read_text()
     assert "## Confrontational" in board and "| conceder |" in board
     plots = sorted(p.name for p in (root / "report" / "plots").glob("*.png"))
@@ -75,12 +89,16 @@ def test_the_report_folder_has_metrics_leaderboard_and_plots(report):
 
 
 def run_eval(*overrides, cwd):
-    return subprocess.run([sys.executable, "-m", "eval.run", *overrides], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "eval.run", *overrides], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_an_unknown_collector_fails_at_start_naming_the_allowed_ones(report, tmp_path):
     root, _ = report
-    result = run_eval("collectors=[firm,haggler]", f"data_dir={root / 'data'}", f"reports_dir={tmp_path}", cwd=root.parent)
+    result = run_eval(
+        "collectors=[firm,haggler]", f"data_dir={root / 'data'}", f"reports_dir={tmp_path}", cwd=root.parent
+    )
     assert result.returncode != 0
     assert "haggler" in result.stderr and "allowed collectors: " in result.stderr and "expert" in result.stderr
     assert not list(tmp_path.glob("*/metrics.json"))

@@ -1,15 +1,17 @@
 """DPO on the tiny model: LoRA on the SFT model, which is its own reference with the adapters off."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 from omegaconf import OmegaConf
+from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from benchmarks.train_throughput import write_workload
 from debtgpt.config import stage_config
 from train.dpo import train_dpo
-from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+from workload import write_workload
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +21,22 @@ def pairs_dir(tmp_path_factory):
 
 def dpo_config(sft_model, pairs_dir, root, **overrides):
     cfg = stage_config("dpo")  # the defaults `make dpo` runs, on the workload's turn-level pairs
-    base = dict(level="turn", decision_tokens=None, eval_steps=None, precompute_ref_log_probs=False,
-                pairs_dir=str(pairs_dir), init_from=str(sft_model), checkpoints_dir=str(root), model={"name": "tiny"},
-                batch_size=1, max_steps=1, logging_steps=1, lora={"r": 4, "alpha": 8},
-                wandb={"mode": "disabled"}, trl={"disable_tqdm": True})
+    base = dict(
+        level="turn",
+        decision_tokens=None,
+        eval_steps=None,
+        precompute_ref_log_probs=False,
+        pairs_dir=str(pairs_dir),
+        init_from=str(sft_model),
+        checkpoints_dir=str(root),
+        model={"name": "tiny"},
+        batch_size=1,
+        max_steps=1,
+        logging_steps=1,
+        lora={"r": 4, "alpha": 8},
+        wandb={"mode": "disabled"},
+        trl={"disable_tqdm": True},
+    )
     return OmegaConf.merge(cfg, base, overrides)
 
 
@@ -38,7 +52,10 @@ def test_dpo_with_lora_keeps_no_reference_copy_and_merges_final(tiny_model_dir, 
 
 
 def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir, pairs_dir, tmp_path):
-    out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="dialogue", final_weights="adapter", heldout_fraction=0), tmp_path / "dpo")
+    out = train_dpo(
+        dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="dialogue", final_weights="adapter", heldout_fraction=0),
+        tmp_path / "dpo",
+    )
     final = tmp_path / "dpo" / "final"
     assert out["examples"] == 2  # one pair per scenario
     assert type(out["trainer"]).__name__ == "CollectorTurnsDPOTrainer"  # the debtor's replies are masked out
@@ -47,25 +64,33 @@ def test_dialogue_level_pairs_and_an_adapter_that_names_its_base(tiny_model_dir,
 
 
 def test_an_unknown_level_or_a_missing_sft_model_fails_early(tiny_model_dir, pairs_dir, tmp_path):
-    with pytest.raises(ValueError, match=r"Invalid value 'episode', expected one of \[turn, dialogue, accept\]\s+full_key: level"):
+    with pytest.raises(
+        ValueError, match=r"Invalid value 'episode', expected one of \[turn, dialogue, accept\]\s+full_key: level"
+    ):
         dpo_config(tiny_model_dir, pairs_dir, tmp_path, level="episode")  # the schema refuses it before any work
     with pytest.raises(FileNotFoundError, match="make sft"):
         train_dpo(dpo_config(tmp_path / "nothing", pairs_dir, tmp_path), tmp_path / "dpo")
 
 
 def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
+    from trl.data_utils import common_prefix_length
+
     from train.collector_turns import CollectorTurnsCollator, add_loss_masks
     from train.model_loading import load_tokenizer
-    from trl.data_utils import common_prefix_length
 
     tokenizer = load_tokenizer(str(tiny_model_dir), False)
     prompt = [{"role": "system", "content": "You collect a debt."}, {"role": "user", "content": "Hello?"}]
-    chosen = [{"role": "assistant", "content": "OFFER A"}, {"role": "user", "content": "Fine. [Accepts your proposal]"},
-              {"role": "assistant", "content": "THANKS"}]
+    chosen = [
+        {"role": "assistant", "content": "OFFER A"},
+        {"role": "user", "content": "Fine. [Accepts your proposal]"},
+        {"role": "assistant", "content": "THANKS"},
+    ]
     rejected = [{"role": "assistant", "content": "OFFER B"}, {"role": "user", "content": "No. [Hangs up]"}]
 
     def ids(messages, generation_prompt=False):
-        return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt)["input_ids"]
+        return tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt
+        )["input_ids"]
 
     example = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
     full = {side: ids(prompt + example[side]) for side in ("chosen", "rejected")}
@@ -80,44 +105,71 @@ def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
     assert kept("rejected").replace("\n", "") == "OFFER B<|im_end|>"
     turn = {"prompt": prompt, "chosen": chosen[:1], "rejected": rejected[:1]}
     turn_full = ids(prompt + chosen[:1])
-    turn |= {"prompt_ids": turn_full[:prompt_len], "chosen_ids": turn_full[prompt_len:], "rejected_ids": ids(prompt + rejected[:1])[prompt_len:]}
+    turn |= {
+        "prompt_ids": turn_full[:prompt_len],
+        "chosen_ids": turn_full[prompt_len:],
+        "rejected_ids": ids(prompt + rejected[:1])[prompt_len:],
+    }
     assert all(add_loss_masks(turn, tokenizer)["chosen_loss_mask"])  # one collector turn: the whole completion, as TRL
 
     batch = CollectorTurnsCollator(pad_token_id=tokenizer.pad_token_id)([example, example])
-    assert batch["completion_mask"].sum(dim=1).tolist() == [sum(example["chosen_loss_mask"])] * 2 + [sum(example["rejected_loss_mask"])] * 2
+    assert (
+        batch["completion_mask"].sum(dim=1).tolist()
+        == [sum(example["chosen_loss_mask"])] * 2 + [sum(example["rejected_loss_mask"])] * 2
+    )
     plain = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id)([example, example])
-    assert (batch["completion_mask"] <= plain["completion_mask"]).all() and batch["input_ids"].equal(plain["input_ids"])
+    assert (batch["completion_mask"] <= plain["completion_mask"]).all() and batch["input_ids"].equal(
+        plain["input_ids"]
+    )
 
 
+@pytest.mark.slow
 def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pairs_dir, tmp_path):
+    from trl.data_utils import common_prefix_length
+
     from train.collector_turns import add_loss_masks
     from train.model_loading import load_tokenizer
-    from trl.data_utils import common_prefix_length
 
     tokenizer = load_tokenizer(str(tiny_model_dir), False)
     prompt = [{"role": "system", "content": "You collect a debt."}, {"role": "user", "content": "I can pay 10% less."}]
-    chosen = [{"role": "assistant", "content": '{"thoughts": "Their proposal is inside the envelope.", "action": "accept"}'}]
+    chosen = [
+        {"role": "assistant", "content": '{"thoughts": "Their proposal is inside the envelope.", "action": "accept"}'}
+    ]
     rejected = [{"role": "assistant", "content": '{"thoughts": "Their terms need evidence.", "action": "non"}'}]
-    prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)["input_ids"]
+    prompt_ids = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)[
+        "input_ids"
+    ]
 
     def completion(messages):
-        return tokenizer.apply_chat_template(prompt + messages, tokenize=True, return_dict=True)["input_ids"][len(prompt_ids):]
+        return tokenizer.apply_chat_template(prompt + messages, tokenize=True, return_dict=True)["input_ids"][
+            len(prompt_ids) :
+        ]
 
-    example = {"prompt": prompt, "chosen": chosen, "rejected": rejected, "prompt_ids": prompt_ids,
-               "chosen_ids": completion(chosen), "rejected_ids": completion(rejected)}
+    example = {
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        "prompt_ids": prompt_ids,
+        "chosen_ids": completion(chosen),
+        "rejected_ids": completion(rejected),
+    }
     parted = common_prefix_length(example["chosen_ids"], example["rejected_ids"])
     masks = add_loss_masks(example, tokenizer, decision_tokens=[4, 0])
     assert [p for p, m in enumerate(masks["chosen_loss_mask"]) if m] == list(range(parted, parted + 4))
     assert not any(masks["rejected_loss_mask"])  # the rejected side out of the loss
-    assert tokenizer.decode(example["chosen_ids"][parted:parted + 4]).startswith(" proposal")
+    assert tokenizer.decode(example["chosen_ids"][parted : parted + 4]).startswith(" proposal")
 
     # the option trains through the masking trainer even with the debtor unmasked; bad counts fail before any work
-    out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], mask_debtor_turns=False), tmp_path / "dpo")
+    out = train_dpo(
+        dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], mask_debtor_turns=False),
+        tmp_path / "dpo",
+    )
     assert type(out["trainer"]).__name__ == "CollectorTurnsDPOTrainer" and out["trainer"].state.global_step == 1
     # the rejected rows, out of the loss, are not run: the same loss, gradient, reference log-probs and metrics
     import torch
-    from train.collector_turns import ChosenRowsOnly
     from trl import DPOTrainer
+
+    from train.collector_turns import ChosenRowsOnly
 
     trainer = out["trainer"]
     trainer.model.eval()  # no LoRA dropout, so two passes can agree
@@ -132,19 +184,35 @@ def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pair
 
     skipped, whole = one_pass(trainer.compute_loss), one_pass(lambda m, b: DPOTrainer.compute_loss(trainer, m, b))
     assert torch.allclose(skipped[0], whole[0], atol=1e-6) and skipped[2] == pytest.approx(whole[2], abs=1e-5)
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(skipped[1], whole[1])) and any(g.abs().sum() > 0 for g in whole[1])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(skipped[1], whole[1])) and any(
+        g.abs().sum() > 0 for g in whole[1]
+    )
     with torch.no_grad():
-        for a, b in zip(trainer.compute_ref_log_probs(trainer.model, batch), DPOTrainer.compute_ref_log_probs(trainer, trainer.model, batch)):
+        for a, b in zip(
+            trainer.compute_ref_log_probs(trainer.model, batch),
+            DPOTrainer.compute_ref_log_probs(trainer, trainer.model, batch),
+        ):
             assert torch.allclose(a, b, atol=1e-5)
     labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
     with pytest.raises(ValueError, match="rejected row has tokens in the loss"):
-        ChosenRowsOnly(trainer.model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                      labels=torch.ones_like(labels), fused_lm_head=True)
+        ChosenRowsOnly(trainer.model)(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            labels=torch.ones_like(labels),
+            fused_lm_head=True,
+        )
     for bad, message in (([0, 0], "not both 0"), ([4], r"must be \[chosen, rejected\]")):
         with pytest.raises(ValueError, match=message):
             train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=bad), tmp_path / "bad")
     with pytest.raises(ValueError, match="eval_steps=0 must be an integer of at least 1"):
         train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, eval_steps=0), tmp_path / "bad")
-    assert train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, eval_steps=5), tmp_path / "spaced")["trainer"].args.eval_steps == 5
+    assert (
+        train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, eval_steps=5), tmp_path / "spaced")[
+            "trainer"
+        ].args.eval_steps
+        == 5
+    )
     with pytest.raises(ValueError, match="level=dialogue"):
-        train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], level="dialogue"), tmp_path / "bad")
+        train_dpo(
+            dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], level="dialogue"), tmp_path / "bad"
+        )

@@ -1,4 +1,5 @@
 """Agents by name: spec files are typed, backends are shared, and eval puts every kind side by side."""
+
 import pytest
 
 from data_gen.make_data import make_data
@@ -43,12 +44,24 @@ def test_agents_with_the_same_backend_share_one_engine(tmp_path, tiny_model_dir)
     agents.close()
 
 
-def test_scripted_llm_and_maden_collectors_side_by_side_with_an_llm_debtor_and_judge(tmp_path, tiny_model_dir, monkeypatch):
+@pytest.mark.slow
+def test_scripted_llm_and_maden_collectors_side_by_side_with_an_llm_debtor_and_judge(
+    tmp_path, tiny_model_dir, monkeypatch
+):
     """The documented command: make eval ARGS="collectors=[expert,tiny-llm,tiny-maden] debtor=tiny-llm judge=tiny" """
     monkeypatch.setenv("DEBTGPT_TINY_DIR", str(tiny_model_dir))
     make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
-    cfg = EvalConfig(collectors=["expert", "tiny-llm", "tiny-maden"], debtor="tiny-llm", judge="tiny",
-                     data_dir=str(tmp_path / "data"), max_scenarios=2, samples=1, max_turns=4, progress=False, plots=False)
+    cfg = EvalConfig(
+        collectors=["expert", "tiny-llm", "tiny-maden"],
+        debtor="tiny-llm",
+        judge="tiny",
+        data_dir=str(tmp_path / "data"),
+        max_scenarios=2,
+        samples=1,
+        max_turns=4,
+        progress=False,
+        plots=False,
+    )
     results = evaluate_collectors(cfg, tmp_path / "report")
     assert set(results["collectors"]) == {"expert", "tiny-llm", "tiny-maden"}
     for name, result in results["collectors"].items():

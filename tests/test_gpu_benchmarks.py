@@ -1,4 +1,5 @@
 """The GPU benchmarks' yardsticks, checked on the CPU: Qwen2.5-shaped lengths, FLOPs per token, the GPU's peak."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,9 +13,15 @@ def test_each_message_is_resized_to_its_qwen25_token_estimate(tiny_model_dir):
 
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     chat = [
-        {"role": "system", "content": "You are a debt collector. Policy: at least 25 % up front, 7 days or fewer. " * 20},
+        {
+            "role": "system",
+            "content": "You are a debt collector. Policy: at least 25 % up front, 7 days or fewer. " * 20,
+        },
         {"role": "user", "content": "I lost my job in March."},
-        {"role": "assistant", "content": '{"thoughts": "", "strategy": "establish trust", "action": "non", "dialogue": "I hear you."}'},
+        {
+            "role": "assistant",
+            "content": '{"thoughts": "", "strategy": "establish trust", "action": "non", "dialogue": "I hear you."}',
+        },
     ]
     reshaped = reshape_messages(chat, tokenizer, chars_per_token=4.0)
     assert [m["role"] for m in reshaped] == ["system", "user", "assistant"]
@@ -28,7 +35,9 @@ def test_mfu_counts_the_passes_each_method_needs():
     assert training_passes(lora=True, dpo_reference=True) == 3  # LoRA DPO: forward, activation gradients, reference
     assert training_passes(lora=False, dpo_reference=True) == 4
     # Qwen2.5-0.5B at 1,000 tokens: about 1 GFLOP of weights per token, attention a few percent on top
-    flops = forward_flops_per_token(494_000_000, QWEN25_05B_SHAPE["num_hidden_layers"], QWEN25_05B_SHAPE["hidden_size"], 1000)
+    flops = forward_flops_per_token(
+        494_000_000, QWEN25_05B_SHAPE["num_hidden_layers"], QWEN25_05B_SHAPE["hidden_size"], 1000
+    )
     assert flops == pytest.approx(2 * 494e6 + 2 * 24 * 896 * 1000)
     assert mfu(10_000, 3 * flops, 989.0) == pytest.approx(10_000 * 3 * flops / 989e12, abs=1e-4)
     assert mfu(10_000, 3 * flops, None) is None

@@ -1,5 +1,6 @@
 """GPU settings that can be pinned on the CPU: the trainer config exists before the model loads, and final/ is
 saved (and loaded) in the training dtype."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,12 @@ from safetensors import safe_open
 import train.checkpoints
 import train.model_loading
 import train.trainer_config
-from benchmarks.train_throughput import SFT_SET, write_workload
 from debtgpt.config import stage_config
 from train.dpo import train_dpo
 from train.sft import train_sft
 from train.trainer_config import training_dtype
+
+from workload import SFT_SET, write_workload
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,14 @@ def run_config(kind, tiny_model_dir, pairs_dir, root, **overrides):
     else:
         base = dict(pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir), lora={"r": 4, "alpha": 8}, **TURN_LEVEL)
     cfg = stage_config(kind)
-    base.update(checkpoints_dir=str(root), batch_size=1, max_steps=1, logging_steps=1, wandb={"mode": "disabled"},
-                trl={"disable_tqdm": True})
+    base.update(
+        checkpoints_dir=str(root),
+        batch_size=1,
+        max_steps=1,
+        logging_steps=1,
+        wandb={"mode": "disabled"},
+        trl={"disable_tqdm": True},
+    )
     return OmegaConf.merge(cfg, base, overrides)
 
 
@@ -64,7 +72,9 @@ def test_the_trainer_config_is_built_before_the_model_loads(kind, tiny_model_dir
     monkeypatch.setattr(trl, config_class.__name__, Recorded)
     monkeypatch.setattr(train.model_loading, "load_model", load_model)
     with pytest.raises(ModelLoaded):
-        (train_sft if kind == "sft" else train_dpo)(run_config(kind, tiny_model_dir, pairs_dir, tmp_path), tmp_path / kind)
+        (train_sft if kind == "sft" else train_dpo)(
+            run_config(kind, tiny_model_dir, pairs_dir, tmp_path), tmp_path / kind
+        )
     assert events == ["trainer config", "model"]
 
 
@@ -87,7 +97,9 @@ def weight_dtypes(folder) -> set:
 def test_final_is_saved_and_loaded_in_the_training_dtype(kind, tiny_model_dir, pairs_dir, tmp_path, monkeypatch):
     # Stand in for a GPU with bf16: the 1-step run trains in fp32 here, final/ must still come out in bf16.
     monkeypatch.setattr(train.checkpoints, "training_dtype", lambda cfg: "bfloat16")
-    out = (train_sft if kind == "sft" else train_dpo)(run_config(kind, tiny_model_dir, pairs_dir, tmp_path), tmp_path / kind)
+    out = (train_sft if kind == "sft" else train_dpo)(
+        run_config(kind, tiny_model_dir, pairs_dir, tmp_path), tmp_path / kind
+    )
     final = tmp_path / kind / "final"
     assert not out["trainer"].args.bf16  # the run itself was fp32
     assert json.loads((final / "config.json").read_text())["dtype"] == "bfloat16"
@@ -96,7 +108,9 @@ def test_final_is_saved_and_loaded_in_the_training_dtype(kind, tiny_model_dir, p
 
     from debtgpt.backends.hf import HFBackend
 
-    assert HFBackend(str(final), device="cpu").model.dtype == torch.bfloat16  # evaluation loads it as saved (dtype=auto)
+    assert (
+        HFBackend(str(final), device="cpu").model.dtype == torch.bfloat16
+    )  # evaluation loads it as saved (dtype=auto)
 
 
 def test_the_hf_backend_never_compiles_decoding_unless_asked(tiny_model_dir):
@@ -110,5 +124,7 @@ def test_the_hf_backend_never_compiles_decoding_unless_asked(tiny_model_dir):
     backend.model.generate = lambda **options: passed.append(options) or generate(**options)
     backend.generate([[{"role": "user", "content": "hello"}]], Sampling(temperature=0.0, max_tokens=2))
     assert passed[0]["disable_compile"] is True and passed[0]["cache_implementation"] == "static"
-    with pytest.raises(ValueError, match="compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0"):
+    with pytest.raises(
+        ValueError, match="compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0"
+    ):
         HFBackend(str(tiny_model_dir), device="cpu", compile=True)

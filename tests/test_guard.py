@@ -1,4 +1,5 @@
 """The envelope guard: any collector behind it never proposes or accepts terms outside the envelope."""
+
 from __future__ import annotations
 
 from debtgpt.agents.base import Agent
@@ -17,9 +18,12 @@ class Reckless(Agent):
     role, name = "collector", "reckless"
 
     def act(self, views):
-        return [Turn("collector", "accept", "repayment negotiation", "Deal.") if v.standing_proposal("debtor")
-                else Turn("collector", "ask", "repayment negotiation", "30 % off.", proposal=Agreement(0.30, 0.05, 14, 24))
-                for v in views]
+        return [
+            Turn("collector", "accept", "repayment negotiation", "Deal.")
+            if v.standing_proposal("debtor")
+            else Turn("collector", "ask", "repayment negotiation", "30 % off.", proposal=Agreement(0.30, 0.05, 14, 24))
+            for v in views
+        ]
 
 
 def test_guard_keeps_every_turn_inside_the_envelope(scenarios):

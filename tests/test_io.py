@@ -1,4 +1,5 @@
 """Stage outputs follow the user's umask (a teammate on a shared filesystem can read them) and stay atomic."""
+
 import os
 import stat
 import sys
@@ -33,7 +34,9 @@ def test_data_and_a_report_are_0644_files_in_0755_folders_under_umask_022(tmp_pa
     found = modes(tmp_path)
     files = {p: m for p, m in found.items() if (tmp_path / p).is_file()}
     folders = {p: m for p, m in found.items() if (tmp_path / p).is_dir()}
-    assert {"data/card.json", "report/metrics.json", "report/trajectories/firm.jsonl", "report/plots/SR.png"} <= set(files)
+    assert {"data/card.json", "report/metrics.json", "report/trajectories/firm.jsonl", "report/plots/SR.png"} <= set(
+        files
+    )
     assert {p for p, m in files.items() if m != 0o644} == set()
     assert {p for p, m in folders.items() if m != 0o755} == set()
 

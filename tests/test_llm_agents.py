@@ -1,11 +1,10 @@
 """LLM collector, MADeN collector, LLM debtor and judge: prompts, privacy, retries, and whole dialogues."""
+
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import replace
-
-from helpers import make_scenario
 
 from debtgpt.agents.base import RankRequest
 from debtgpt.agents.judge import LLMJudge, read_ranking, read_scores
@@ -20,13 +19,23 @@ from debtgpt.dialogue import Trajectory, Turn
 from debtgpt.protocol import write_turn
 from debtgpt.runner import DialogueJob, apply_turn, run_dialogues, start_dialogue
 
+from helpers import make_scenario
+
 SHORT = Sampling(max_tokens=16)
 POLICY_TERMS = Agreement(disc_ratio=0.0, pmt_ratio=0.25, pmt_days=7, inst_prds=6)
 GREEDY_DISCOUNT = Agreement(disc_ratio=0.2, pmt_ratio=0.25, pmt_days=7, inst_prds=6)
 
 
 def collector_ask(terms: Agreement) -> str:
-    return write_turn(Turn(role="collector", action="ask", strategy="repayment negotiation", dialogue="Here is my offer.", proposal=terms))
+    return write_turn(
+        Turn(
+            role="collector",
+            action="ask",
+            strategy="repayment negotiation",
+            dialogue="Here is my offer.",
+            proposal=terms,
+        )
+    )
 
 
 def live_dialogue(scenario, collector=None, debtor=None):
@@ -36,8 +45,16 @@ def live_dialogue(scenario, collector=None, debtor=None):
 
 
 def play(live, role: str, text: str, thoughts: str = "", action: str = "non", proposal=None) -> None:
-    strategy = "repayment negotiation" if action == "ask" else ("establish trust" if role == "collector" else "vague response")
-    apply_turn(live, Turn(role=role, action=action, strategy=strategy, dialogue=text, thoughts=thoughts, proposal=proposal), max_turns=10)
+    strategy = (
+        "repayment negotiation"
+        if action == "ask"
+        else ("establish trust" if role == "collector" else "vague response")
+    )
+    apply_turn(
+        live,
+        Turn(role=role, action=action, strategy=strategy, dialogue=text, thoughts=thoughts, proposal=proposal),
+        max_turns=10,
+    )
 
 
 # --- what each side's prompt may contain -----------------------------------------------------------
@@ -56,12 +73,21 @@ def test_collector_prompt_never_shows_private_fields(scenarios):
     for scenario in scenarios:
         live = live_dialogue(scenario)
         play(live, "collector", "Hello, I am calling about your loan.", thoughts="start polite")
-        play(live, "debtor", "Who is this?", thoughts=f"SECRET-THOUGHT I only have {scenario.record.current_assets} saved")
+        play(
+            live,
+            "debtor",
+            "Who is this?",
+            thoughts=f"SECRET-THOUGHT I only have {scenario.record.current_assets} saved",
+        )
         play(live, "collector", "We can settle this.", action="ask", proposal=POLICY_TERMS)
         play(live, "debtor", "Maybe.", thoughts="SECRET-THOUGHT again", action="ask", proposal=POLICY_TERMS)
         view = live.views["collector"]
         maden = MADeNCollector(ScriptedBackend(lambda c, s: ""))
-        prompts = [collector_messages(view), maden._plan_messages(view), maden._turn_messages(view, "plan", "draft", "fb")]
+        prompts = [
+            collector_messages(view),
+            maden._plan_messages(view),
+            maden._turn_messages(view, "plan", "draft", "fb"),
+        ]
         prompts.append(maden._judge_messages(view, live.trajectory.turns[2]))
         text = json.dumps(prompts, ensure_ascii=False)
         assert scenario.record.id in text and "SECRET-THOUGHT" not in text
@@ -78,7 +104,12 @@ def test_collector_messages_alternate_as_a_chat(scenarios):
     assert messages[1]["content"] == CALL_OPENING
     assert json.loads(messages[2]["content"])["thoughts"] == "open"  # own turns in full
     assert "[Proposal: disc_ratio=0, pmt_ratio=25, pmt_days=7, inst_prds=6]" in messages[3]["content"]
-    for phrase in ("repayment negotiation", "legal deterrent", "5, 10, 15, 20, 25, 30, 35, 40, 45, 50", "3, 6, 9, 12, 18, 24"):
+    for phrase in (
+        "repayment negotiation",
+        "legal deterrent",
+        "5, 10, 15, 20, 25, 30, 35, 40, 45, 50",
+        "3, 6, 9, 12, 18, 24",
+    ):
         assert phrase in messages[0]["content"]
 
 
@@ -95,7 +126,9 @@ def test_debtor_prompt_carries_the_persona_and_suppresses_literacy_when_low(scen
     assert "NOT financially literate" not in high_prompt[0]["content"]
     system = high_prompt[0]["content"]
     assert scenario.record.overdue_reason in system and scenario.persona.archetype in system
-    assert [m["role"] for m in high_prompt] == ["system", "user"] and "COLLECTOR-THOUGHT" not in json.dumps(high_prompt)
+    assert [m["role"] for m in high_prompt] == ["system", "user"] and "COLLECTOR-THOUGHT" not in json.dumps(
+        high_prompt
+    )
 
 
 # --- whole dialogues on the tiny model ---------------------------------------------------------------
@@ -126,10 +159,16 @@ def test_llm_collector_and_debtor_finish_every_dialogue(hf_backend, scenarios, m
 
 def test_maden_collector_finishes_every_dialogue(hf_backend, scenarios):
     collector = MADeNCollector(
-        hf_backend, sampling=SHORT, llm_judge=True, max_retries=1,
-        plan_sampling=Sampling(max_tokens=12), judge_sampling=Sampling(max_tokens=12),
+        hf_backend,
+        sampling=SHORT,
+        llm_judge=True,
+        max_retries=1,
+        plan_sampling=Sampling(max_tokens=12),
+        judge_sampling=Sampling(max_tokens=12),
     )
-    trajectories = run_dialogues([DialogueJob(s) for s in scenarios], collector, LLMDebtor(hf_backend, sampling=SHORT), max_turns=6)
+    trajectories = run_dialogues(
+        [DialogueJob(s) for s in scenarios], collector, LLMDebtor(hf_backend, sampling=SHORT), max_turns=6
+    )
     assert all(t.finished and t.error is None for t in trajectories)
     for turn in (turn for t in trajectories for turn in t.collector_turns()):
         assert "plan" in turn.info and 0 <= turn.info["retries"] <= 1
@@ -145,7 +184,10 @@ def maden_backend(drafts: list[str], verdicts: list[str] | None = None):
     def respond(conversation, seed):
         last = conversation[-1]["content"]
         if "[Planning module]" in last:
-            return '{"target_terms": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6}, "strategy": "repayment negotiation", "plan": "hold"}'
+            return (
+                '{"target_terms": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6}, '
+                '"strategy": "repayment negotiation", "plan": "hold"}'
+            )
         if "judging module" in last:
             return verdicts.pop(0)
         return drafts.pop(0)
@@ -176,9 +218,13 @@ def test_maden_allows_a_discount_once_hardship_is_disclosed(scenarios):
 
 def test_maden_out_of_retries_never_sends_an_out_of_envelope_draft(scenarios):
     worse = Agreement(disc_ratio=0.3, pmt_ratio=0.1, pmt_days=14, inst_prds=24)
-    collector = MADeNCollector(maden_backend([collector_ask(worse), collector_ask(GREEDY_DISCOUNT), "not json"]), max_retries=2)
+    collector = MADeNCollector(
+        maden_backend([collector_ask(worse), collector_ask(GREEDY_DISCOUNT), "not json"]), max_retries=2
+    )
     [turn] = collector.act([live_dialogue(scenarios[0], collector=collector).views["collector"]])
-    assert turn.proposal == POLICY_TERMS and turn.info["fallback"] == "safe terms"  # the safe turn, not the least bad draft
+    assert (
+        turn.proposal == POLICY_TERMS and turn.info["fallback"] == "safe terms"
+    )  # the safe turn, not the least bad draft
     assert turn.info["retries"] == 2 and turn.info["judge_unresolved"] and "20" in turn.info["rejected_draft"]
 
 
@@ -217,12 +263,14 @@ def test_maden_llm_judge_feedback_is_retried(scenarios):
 
 
 def test_judge_scores_are_read_tolerantly(scenarios):
-    answers = iter([
-        '{"respect_empathy": 8, "transparency": 7, "feasibility": 6}',
-        "Scores - respect_empathy: 9, transparency: 4, feasibility: 5.",
-        "I cannot judge this.",
-        '{"respect_empathy": 11, "transparency": 7, "feasibility": 6}',
-    ])
+    answers = iter(
+        [
+            '{"respect_empathy": 8, "transparency": 7, "feasibility": 6}',
+            "Scores - respect_empathy: 9, transparency: 4, feasibility: 5.",
+            "I cannot judge this.",
+            '{"respect_empathy": 11, "transparency": 7, "feasibility": 6}',
+        ]
+    )
     judge = LLMJudge(ScriptedBackend(lambda c, s: next(answers)))
     trajectories = [Trajectory(scenario=s, collector="c", debtor="d", seed=0) for s in scenarios[:4]]
     scores = judge.score(trajectories)
@@ -258,8 +306,11 @@ def test_the_llm_and_the_heuristic_judge_share_one_interface():
     from debtgpt.heuristic_judge import HeuristicJudge
 
     scenario = make_scenario()
-    candidates = [Turn("collector", "non", "establish trust", "I understand, let us find a way together."),
-                  Turn("collector", "non", "legal deterrent", "Pay or we go to court!")]
+    candidates = [
+        Turn("collector", "non", "establish trust", "I understand, let us find a way together."),
+        Turn("collector", "non", "legal deterrent", "Pay or we go to court!"),
+    ]
+
     def kind_first(chat, seed):  # an LLM that likes the kind turn wherever it is shown
         shown = chat[-1]["content"]
         return '{"scores": [8, 2]}' if shown.index("understand") < shown.index("court") else '{"scores": [2, 8]}'

@@ -1,14 +1,17 @@
-"""The plain LM head (train/lm_head.py) gives TRL's fused head's loss, gradients and logged metrics on the same batch,
-for SFT and for DPO (both sides run, and the recipe's chosen rows only), and the rule picks it where it was measured."""
+"""The plain LM head (train/lm_head.py) gives TRL's fused head's loss, gradients and logged metrics on the same
+batch, for SFT and for DPO (both sides run, and the recipe's chosen rows only), and the rule picks it where it was
+measured."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from benchmarks.train_throughput import SFT_SET, write_workload
 from debtgpt.config import stage_config
 from train.lm_head import PLAIN_HEAD_MAX_VOCAB, add_plain_lm_head, choose_lm_head
+
+from workload import SFT_SET, write_workload
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +56,20 @@ def assert_same(fused, plain):
 def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path):
     from train.sft import train_sft
 
-    cfg = OmegaConf.merge(stage_config("sft"), dict(
-        data=str(pairs_dir / SFT_SET), checkpoints_dir=str(tmp_path), model={"name": str(tiny_model_dir)}, batch_size=2,
-        max_steps=1, logging_steps=1, lm_head="fused", wandb={"mode": "disabled"}, trl={"disable_tqdm": True}))
+    cfg = OmegaConf.merge(
+        stage_config("sft"),
+        dict(
+            data=str(pairs_dir / SFT_SET),
+            checkpoints_dir=str(tmp_path),
+            model={"name": str(tiny_model_dir)},
+            batch_size=2,
+            max_steps=1,
+            logging_steps=1,
+            lm_head="fused",
+            wandb={"mode": "disabled"},
+            trl={"disable_tqdm": True},
+        ),
+    )
     fused, plain = fused_then_plain(train_sft(cfg, tmp_path / "sft")["trainer"])
     assert {"entropy", "mean_token_accuracy", "num_tokens"} <= fused[2].keys()
     assert_same(fused, plain)
@@ -65,11 +79,27 @@ def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_pa
 def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path, decision_tokens):
     from train.dpo import train_dpo
 
-    cfg = OmegaConf.merge(stage_config("dpo"), dict(
-        level="turn", decision_tokens=decision_tokens, eval_steps=None, precompute_ref_log_probs=False, heldout_fraction=0.0,
-        pairs_dir=str(pairs_dir), init_from=str(tiny_model_dir), checkpoints_dir=str(tmp_path), model={"name": "tiny"},
-        batch_size=2, max_steps=1, logging_steps=1, lora={"r": 4, "alpha": 8}, lm_head="fused",
-        wandb={"mode": "disabled"}, trl={"disable_tqdm": True}))
+    cfg = OmegaConf.merge(
+        stage_config("dpo"),
+        dict(
+            level="turn",
+            decision_tokens=decision_tokens,
+            eval_steps=None,
+            precompute_ref_log_probs=False,
+            heldout_fraction=0.0,
+            pairs_dir=str(pairs_dir),
+            init_from=str(tiny_model_dir),
+            checkpoints_dir=str(tmp_path),
+            model={"name": "tiny"},
+            batch_size=2,
+            max_steps=1,
+            logging_steps=1,
+            lora={"r": 4, "alpha": 8},
+            lm_head="fused",
+            wandb={"mode": "disabled"},
+            trl={"disable_tqdm": True},
+        ),
+    )
     fused, plain = fused_then_plain(train_dpo(cfg, tmp_path / "dpo")["trainer"])
     assert {"rewards/margins", "logps/chosen", "logits/chosen", "entropy", "mean_token_accuracy"} <= fused[2].keys()
     assert_same(fused, plain)
@@ -84,3 +114,28 @@ def test_the_rule_keeps_the_fused_head_on_cuda_and_for_large_vocabularies():
         choose_lm_head("chunked", "cpu", 2_173)
     with pytest.raises(Exception, match=r"Invalid value 'chunked', expected one of \[auto, fused, plain\]"):
         OmegaConf.merge(stage_config("sft"), {"lm_head": "chunked"})
+
+
+@pytest.mark.gpu
+def test_on_cuda_auto_keeps_trls_fused_head_and_plain_still_equals_it(tiny_model_dir, pairs_dir, tmp_path):
+    from train.sft import sft_trainer
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (make test-gpu on a GPU machine)")
+    cfg = OmegaConf.merge(
+        stage_config("sft"),
+        dict(
+            data=str(pairs_dir / SFT_SET),
+            checkpoints_dir=str(tmp_path),
+            model={"name": str(tiny_model_dir)},
+            batch_size=2,
+            max_steps=1,
+            precision="fp32",
+            wandb={"mode": "disabled"},
+            trl={"disable_tqdm": True},
+        ),
+    )
+    trainer = sft_trainer(cfg, tmp_path / "sft")[0]
+    assert trainer.model.device.type == "cuda" and trainer.model._debtgpt_lm_head == "fused"
+    fused, plain = fused_then_plain(trainer)  # TRL's Triton kernel against the plain logits
+    assert_same(fused, plain)

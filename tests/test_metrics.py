@@ -1,10 +1,12 @@
 """Metrics pinned against values worked out by hand (docs/design.md section 2)."""
+
 import pytest
-from helpers import collector, deal, debtor, make_scenario, no_deal
 
 from debtgpt.agreement import Agreement
 from debtgpt.constants import ARCHETYPES
 from debtgpt.metrics import METRIC_NAMES, aggregate, evaluate
+
+from helpers import collector, deal, debtor, make_scenario, no_deal
 
 A_TERMS = Agreement(0.10, 0.25, 7, 6)
 B_TERMS = Agreement(0.0, 0.50, 3, 3)
@@ -14,15 +16,26 @@ def trajectories():
     rich = make_scenario("Cooperative", principal=10000, daily_income=200, assets=3000, sid="A")
     poor = make_scenario("Helpless", principal=20000, daily_income=50, assets=0, sid="B")
     angry = make_scenario("Confrontational", sid="C")
-    a = deal(rich, A_TERMS, [
-        collector("ask", Agreement(0.0, 0.25, 7, 6)), debtor(),
-        collector("ask", A_TERMS, violations=["discount_without_hardship"]), debtor("accept"),
-    ])
+    a = deal(
+        rich,
+        A_TERMS,
+        [
+            collector("ask", Agreement(0.0, 0.25, 7, 6)),
+            debtor(),
+            collector("ask", A_TERMS, violations=["discount_without_hardship"]),
+            debtor("accept"),
+        ],
+    )
     b = deal(poor, B_TERMS, [collector("ask", B_TERMS), debtor("accept")])
-    c = no_deal(angry, [
-        collector(format_error="no JSON object found"), debtor(),
-        collector("ask", Agreement(0.2, 0.25, 7, 6), violations=["discount_without_hardship"]), debtor("hangup"),
-    ])
+    c = no_deal(
+        angry,
+        [
+            collector(format_error="no JSON object found"),
+            debtor(),
+            collector("ask", Agreement(0.2, 0.25, 7, 6), violations=["discount_without_hardship"]),
+            debtor("hangup"),
+        ],
+    )
     return a, b, c
 
 
@@ -58,7 +71,11 @@ def test_per_archetype_groups_and_na_for_empty_groups():
     assert by["Helpless"]["SA"] == 0.0 and by["Helpless"]["LS"] == 0.0 and by["Helpless"]["CCI"] == 0.0
     assert by["Confrontational"]["SR"] == 0.0 and by["Confrontational"]["CR"] == 0.0
     # No success: efficiency and rationality are undefined, not zero.
-    assert by["Confrontational"]["CE"] is None and by["Confrontational"]["SA"] is None and by["Confrontational"]["CCI"] is None
+    assert (
+        by["Confrontational"]["CE"] is None
+        and by["Confrontational"]["SA"] is None
+        and by["Confrontational"]["CCI"] is None
+    )
     assert all(by["Avoidant"][name] is None for name in METRIC_NAMES)
     assert result["n_by_archetype"] == {"Confrontational": 1, "Avoidant": 0, "Helpless": 1, "Cooperative": 1}
 

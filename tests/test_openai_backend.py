@@ -1,4 +1,5 @@
 """The openai backend against an OpenAI-compatible test server on 127.0.0.1: retries, bad bodies, dead servers."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,9 @@ from debtgpt.dialogue import OUTCOME_ERROR, Turn
 from debtgpt.protocol import write_turn
 from debtgpt.runner import DialogueJob, run_dialogues, start_dialogue
 
-GOOD_TURN = write_turn(Turn(role="collector", action="non", strategy="establish trust", dialogue="Hello, this is about your loan."))
+GOOD_TURN = write_turn(
+    Turn(role="collector", action="non", strategy="establish trust", dialogue="Hello, this is about your loan.")
+)
 
 
 class ChatServer:
@@ -62,7 +65,11 @@ def completion(text: str, prompt_tokens: int = 50, completion_tokens: int = 20) 
         "id": "cmpl-1",
         "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }
 
 
@@ -80,7 +87,14 @@ def serve():
 
 
 def backend_for(server, **options):
-    cfg = {"kind": "openai", "model": "test-model", "base_url": server.url, "backoff_s": 0.01, "timeout_s": 2.0, **options}
+    cfg = {
+        "kind": "openai",
+        "model": "test-model",
+        "base_url": server.url,
+        "backoff_s": 0.01,
+        "timeout_s": 2.0,
+        **options,
+    }
     return make_backend(cfg)
 
 
@@ -111,7 +125,11 @@ def test_json_schema_response_format_and_api_key_from_named_variable(serve, monk
 
 
 def test_response_format_off_and_fallback_when_rejected(serve):
-    server = serve(lambda body, n: (400, {"error": "response_format not supported"}) if "response_format" in body else (200, completion("x")))
+    server = serve(
+        lambda body, n: (400, {"error": "response_format not supported"})
+        if "response_format" in body
+        else (200, completion("x"))
+    )
     backend = backend_for(server, response_format="json_object")
     [generation] = backend.generate([chat("hi")], Sampling(json_schema={"type": "object"}))
     assert generation.text == "x" and server.requests[0]["response_format"] == {"type": "json_object"}
@@ -119,15 +137,23 @@ def test_response_format_off_and_fallback_when_rejected(serve):
 
 
 def test_a_prompt_over_the_context_length_is_an_error_of_that_dialogue_only(serve, scenarios):
-    too_long = {"error": {"message": "This model's maximum context length is 2048 tokens. However, your messages "
-                          "resulted in 9000 tokens. Please reduce the length of the messages.", "code": "context_length_exceeded"}}
+    too_long = {
+        "error": {
+            "message": "This model's maximum context length is 2048 tokens. However, your messages "
+            "resulted in 9000 tokens. Please reduce the length of the messages.",
+            "code": "context_length_exceeded",
+        }
+    }
 
     def respond(body, n):
         return (400, too_long) if "x" * 1000 in body["messages"][0]["content"] else (200, completion(GOOD_TURN))
 
     server = serve(respond)
     backend = backend_for(server)
-    out = backend.generate([chat("hi"), [{"role": "system", "content": "x" * 5000}], chat("hello")], Sampling(json_schema={"type": "object"}))
+    out = backend.generate(
+        [chat("hi"), [{"role": "system", "content": "x" * 5000}], chat("hello")],
+        Sampling(json_schema={"type": "object"}),
+    )
     assert [g.error is None for g in out] == [True, False, True]
     assert "maximum context length" in out[1].error and "HTTP 400" in out[1].error
     assert len(server.requests) == 3  # not retried, and the JSON response format stays on for the others
@@ -142,7 +168,6 @@ def test_client_errors_are_not_retried(serve):
 
 class HangingUpDebtor(Agent):
     """Hangs up after the collector's first turn, so each dialogue is one collector turn."""
-
 
     role, name = "debtor", "hangs_up"
 
@@ -191,6 +216,8 @@ def test_a_server_that_never_answers_fails_only_its_dialogue(serve, scenarios):
 def test_failed_generation_becomes_a_dialogue_error(serve, scenarios):
     server = serve(lambda body, n: (503, {"error": "down"}))
     collector = LLMCollector(backend_for(server, max_attempts=2), sampling=Sampling(max_tokens=8))
-    view = start_dialogue(DialogueJob(scenarios[0]), collector, HangingUpDebtor(), seed=0, max_turns=4).views["collector"]
+    view = start_dialogue(DialogueJob(scenarios[0]), collector, HangingUpDebtor(), seed=0, max_turns=4).views[
+        "collector"
+    ]
     [result] = collector.act([view])
     assert isinstance(result, DialogueError) and "HTTP 503" in result.message

@@ -1,4 +1,5 @@
 """The pairs stage: SFT and DPO sets TRL can read, shared prompts, cards that count what was dropped and why."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,9 @@ from data_gen.make_data import make_data
 from data_gen.pairs import make_pairs
 from data_gen.rollouts import make_rollouts
 from data_gen.shards import load_rollouts
-from debtgpt.facts import slot_debt_facts
 from debtgpt.config import DataConfig, PairsConfig, RolloutsConfig
 from debtgpt.constants import ARCHETYPES
+from debtgpt.facts import slot_debt_facts
 from debtgpt.scenarios import MissingDataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +27,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def built(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("pairs")
     make_data(OmegaConf.structured(DataConfig(num_records=30, out_dir=str(root / "data"))))
-    make_rollouts(OmegaConf.structured(RolloutsConfig(
-        data_dir=str(root / "data"), out_dir=str(root / "rollouts"), max_scenarios=8, samples_per_scenario=4,
-        shard_size=8, progress=False,
-    )))
-    cfg = OmegaConf.structured(PairsConfig(rollouts_dir=str(root / "rollouts"), out_dir=str(root / "pairs"), progress=False))
+    make_rollouts(
+        OmegaConf.structured(
+            RolloutsConfig(
+                data_dir=str(root / "data"),
+                out_dir=str(root / "rollouts"),
+                max_scenarios=8,
+                samples_per_scenario=4,
+                shard_size=8,
+                progress=False,
+            )
+        )
+    )
+    cfg = OmegaConf.structured(
+        PairsConfig(rollouts_dir=str(root / "rollouts"), out_dir=str(root / "pairs"), progress=False)
+    )
     return {"root": root, "cards": make_pairs(cfg), "pairs": root / "pairs"}
 
 
@@ -38,8 +49,17 @@ def test_pairs_before_rollouts_name_make_rollouts(tmp_path):
     with pytest.raises(MissingDataError, match="make rollouts"):
         make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(tmp_path / "none"), out_dir=str(tmp_path / "p"))))
     cli = subprocess.run(
-        [sys.executable, "-m", "data_gen.pairs", f"rollouts_dir={tmp_path / 'none'}", f"hydra.run.dir={tmp_path / 'h'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "data_gen.pairs",
+            f"rollouts_dir={tmp_path / 'none'}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert cli.returncode != 0 and "make rollouts" in cli.stderr
 
@@ -48,11 +68,15 @@ def test_sets_load_with_the_trl_columns(built):
     sft = load_from_disk(str(built["pairs"] / "sft"))
     assert {"messages", "scenario_id", "archetype", "reward"} <= set(sft.column_names) and len(sft) > 0
     for messages in sft["messages"]:
-        assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"] and messages[-1]["role"] == "assistant"
+        assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"] and messages[-1][
+            "role"
+        ] == "assistant"
     assert min(sft["reward"]) >= PairsConfig.sft_min_reward
     for name in ("dpo_dialogue", "dpo_turn"):
         pairs = load_from_disk(str(built["pairs"] / name))
-        assert {"prompt", "chosen", "rejected", "chosen_reward", "rejected_reward"} <= set(pairs.column_names) and len(pairs) > 0
+        assert {"prompt", "chosen", "rejected", "chosen_reward", "rejected_reward"} <= set(pairs.column_names) and len(
+            pairs
+        ) > 0
         assert all(c - r >= PairsConfig.margin for c, r in zip(pairs["chosen_reward"], pairs["rejected_reward"]))
         assert (built["pairs"] / name / f"{name}.parquet").exists()
 
@@ -73,7 +97,11 @@ def test_dialogue_pairs_share_the_opening_and_turn_pairs_one_history(built):
         assert len(row["prompt"]) == 2 + row["branch_turn"] and row["branch_turn"] % 2 == 0
         # the collector's own greeting, its debt figures written as the slots it writes them in
         greeting = slot_debt_facts(source.turns[0].dialogue, source.scenario.record.public())
-        assert row["prompt"][2]["content"].startswith("{") and "{principal}" in greeting and greeting in row["prompt"][2]["content"]
+        assert (
+            row["prompt"][2]["content"].startswith("{")
+            and "{principal}" in greeting
+            and greeting in row["prompt"][2]["content"]
+        )
         # every candidate keeps its scores: judge scores for all, rollout rewards for the kept ones
         assert len(row["candidates"]) == len(row["candidate_judge_scores"]) == PairsConfig.num_candidates
         kept = [i for i, k in enumerate(row["candidate_kept"]) if k]
@@ -99,28 +127,49 @@ def test_cards_count_per_archetype_and_drop_reasons(built):
 
 
 def test_same_seed_gives_the_same_pairs(built, tmp_path):
-    cfg = OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path), sets=["dpo_turn"], progress=False))
+    cfg = OmegaConf.structured(
+        PairsConfig(
+            rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path), sets=["dpo_turn"], progress=False
+        )
+    )
     make_pairs(cfg)
-    assert load_from_disk(str(tmp_path / "dpo_turn")).to_list() == load_from_disk(str(built["pairs"] / "dpo_turn")).to_list()
+    assert (
+        load_from_disk(str(tmp_path / "dpo_turn")).to_list()
+        == load_from_disk(str(built["pairs"] / "dpo_turn")).to_list()
+    )
 
 
+@pytest.mark.slow
 def test_trl_trains_one_step_on_each_set(built, tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    common = dict(max_steps=1, per_device_train_batch_size=2, use_cpu=True, report_to="none", bf16=False,
-                  max_length=4096, logging_steps=1, save_strategy="no", dataloader_num_workers=0)
+    common = dict(
+        max_steps=1,
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        bf16=False,
+        max_length=4096,
+        logging_steps=1,
+        save_strategy="no",
+        dataloader_num_workers=0,
+    )
     sft = load_from_disk(str(built["pairs"] / "sft")).select(range(2))
     trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tokenizer, train_dataset=sft,
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        processing_class=tokenizer,
+        train_dataset=sft,
         args=SFTConfig(output_dir=str(tmp_path / "sft"), assistant_only_loss=True, **common),
     )
     assert trainer.train().global_step == 1
     for name in ("dpo_turn", "dpo_dialogue"):
         pairs = load_from_disk(str(built["pairs"] / name)).select(range(2))
         trainer = DPOTrainer(
-            model=AutoModelForCausalLM.from_pretrained(tiny_model_dir), processing_class=tokenizer, train_dataset=pairs,
+            model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+            processing_class=tokenizer,
+            train_dataset=pairs,
             args=DPOConfig(output_dir=str(tmp_path / name), **common),
         )
         assert trainer.train().global_step == 1
@@ -130,12 +179,28 @@ def test_new_reward_weights_need_no_new_rollouts(built, tmp_path):
     from debtgpt.config import RewardConfig
 
     # the rollouts stage has no reward in its plan: rerunning it with other weights reuses every shard
-    make_rollouts(OmegaConf.structured(RolloutsConfig(
-        data_dir=str(built["root"] / "data"), out_dir=str(built["root"] / "rollouts"), max_scenarios=8,
-        samples_per_scenario=4, shard_size=8, progress=False, reward=RewardConfig(CR=3.0),
-    )))
-    heavy = OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(tmp_path),
-                                             sets=["sft"], progress=False, reward=RewardConfig(CR=3.0)))
+    make_rollouts(
+        OmegaConf.structured(
+            RolloutsConfig(
+                data_dir=str(built["root"] / "data"),
+                out_dir=str(built["root"] / "rollouts"),
+                max_scenarios=8,
+                samples_per_scenario=4,
+                shard_size=8,
+                progress=False,
+                reward=RewardConfig(CR=3.0),
+            )
+        )
+    )
+    heavy = OmegaConf.structured(
+        PairsConfig(
+            rollouts_dir=str(built["root"] / "rollouts"),
+            out_dir=str(tmp_path),
+            sets=["sft"],
+            progress=False,
+            reward=RewardConfig(CR=3.0),
+        )
+    )
     make_pairs(heavy)
     before = {r["key"]: r["reward"] for r in load_from_disk(str(built["pairs"] / "sft")).to_list()}
     after = {r["key"]: r["reward"] for r in load_from_disk(str(tmp_path / "sft")).to_list()}
@@ -173,8 +238,16 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
     import data_gen.pairs as pairs
 
     out = tmp_path / "sets"
-    make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
-                                                sets=["sft", "dpo_dialogue"], progress=False)))
+    make_pairs(
+        OmegaConf.structured(
+            PairsConfig(
+                rollouts_dir=str(built["root"] / "rollouts"),
+                out_dir=str(out),
+                sets=["sft", "dpo_dialogue"],
+                progress=False,
+            )
+        )
+    )
     before = {name: (out / name / "card.json").read_text() for name in ("sft", "dpo_dialogue")}
     real = pairs.card_markdown
 
@@ -185,12 +258,32 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
 
     monkeypatch.setattr(pairs, "card_markdown", killed)
     with pytest.raises(KeyboardInterrupt):
-        make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
-                                                    sets=["sft", "dpo_dialogue"], progress=False, sft_top_k=2, margin=0.3)))
+        make_pairs(
+            OmegaConf.structured(
+                PairsConfig(
+                    rollouts_dir=str(built["root"] / "rollouts"),
+                    out_dir=str(out),
+                    sets=["sft", "dpo_dialogue"],
+                    progress=False,
+                    sft_top_k=2,
+                    margin=0.3,
+                )
+            )
+        )
     assert {name: (out / name / "card.json").read_text() for name in before} == before
     monkeypatch.setattr(pairs, "card_markdown", real)
-    make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(built["root"] / "rollouts"), out_dir=str(out),
-                                                sets=["sft", "dpo_dialogue"], progress=False, sft_top_k=2, margin=0.3)))
+    make_pairs(
+        OmegaConf.structured(
+            PairsConfig(
+                rollouts_dir=str(built["root"] / "rollouts"),
+                out_dir=str(out),
+                sets=["sft", "dpo_dialogue"],
+                progress=False,
+                sft_top_k=2,
+                margin=0.3,
+            )
+        )
+    )
     assert all(json.loads((out / n / "card.json").read_text())["config"]["sft_top_k"] == 2 for n in before)
     assert not list(out.glob(".sets-*"))
 
@@ -204,23 +297,38 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
     # the firm collector accepts only counter-offers at or under its own discount, where the expert takes 5
     # points more: a few positives in every training scenario's 4 calls
     rollouts = tmp_path / "firm"
-    make_rollouts(OmegaConf.structured(RolloutsConfig(
-        data_dir=str(built["root"] / "data"), out_dir=str(rollouts), collector="firm", max_scenarios=None,
-        samples_per_scenario=4, shard_size=8, progress=False,
-    )))
-    every = dict(rollouts_dir=str(rollouts), sets=["dpo_accept"], progress=False, accept_negatives=AcceptNegatives(1.0, 1.0))
+    make_rollouts(
+        OmegaConf.structured(
+            RolloutsConfig(
+                data_dir=str(built["root"] / "data"),
+                out_dir=str(rollouts),
+                collector="firm",
+                max_scenarios=None,
+                samples_per_scenario=4,
+                shard_size=8,
+                progress=False,
+            )
+        )
+    )
+    every = dict(
+        rollouts_dir=str(rollouts), sets=["dpo_accept"], progress=False, accept_negatives=AcceptNegatives(1.0, 1.0)
+    )
     card = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "all"), **every)))["dpo_accept"]
     rows = load_from_disk(str(tmp_path / "all" / "dpo_accept")).to_list()
     kinds = card["kinds"]
     # every kind of the teacher's acceptance occurs; firm never breaks the envelope, so nothing to correct
-    assert sum(kinds.values()) == len(rows) and all(kinds[k] for k in ("positive", "negative_no_counter", "negative_refused"))
+    assert sum(kinds.values()) == len(rows) and all(
+        kinds[k] for k in ("positive", "negative_no_counter", "negative_refused")
+    )
     assert kinds["correction"] == kinds["untrue_note"] == 0
     trajectories = {t.key(): t for t in load_rollouts(rollouts)[0]}
     for row in rows:
         t = trajectories[row["key"]]
         view = collector_view(t, row["branch_turn"], 24)
         own = t.turns[row["branch_turn"]]
-        acceptance, other = (row["chosen"], row["rejected"]) if row["kind"] == "positive" else (row["rejected"], row["chosen"])
+        acceptance, other = (
+            (row["chosen"], row["rejected"]) if row["kind"] == "positive" else (row["rejected"], row["chosen"])
+        )
         accepted = parse_turn(acceptance[0]["content"], "collector")
         assert accepted.action == "accept" and accepted.thoughts == f"{view.evidence.note()} {ACCEPT_THOUGHT}"
         assert parse_turn(other[0]["content"], "collector").action == own.action != "accept"
@@ -229,12 +337,18 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
             assert own.format_error is None and not own.violations
             assert (view.standing_proposal("debtor") is None) == (row["kind"] == "negative_no_counter")
     # the shares draw the negatives; every positive stays
-    none = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "none"), **{
-        **every, "accept_negatives": AcceptNegatives(0.0, 0.0)})))["dpo_accept"]["kinds"]
+    none = make_pairs(
+        OmegaConf.structured(
+            PairsConfig(out_dir=str(tmp_path / "none"), **{**every, "accept_negatives": AcceptNegatives(0.0, 0.0)})
+        )
+    )["dpo_accept"]["kinds"]
     assert none == {**kinds, "negative_no_counter": 0, "negative_refused": 0}
     with pytest.raises(ValueError, match=r"accept_negatives.refused=1.5 must be in \[0, 1\]"):
-        make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "bad"), **{
-            **every, "accept_negatives": AcceptNegatives(0.1, 1.5)})))
+        make_pairs(
+            OmegaConf.structured(
+                PairsConfig(out_dir=str(tmp_path / "bad"), **{**every, "accept_negatives": AcceptNegatives(0.1, 1.5)})
+            )
+        )
 
 
 def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tmp_path):
@@ -245,13 +359,31 @@ def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tm
 
     # the conceder breaks the envelope on most turns and accepts any counter-offer
     rollouts = tmp_path / "conceder"
-    make_rollouts(OmegaConf.structured(RolloutsConfig(
-        data_dir=str(built["root"] / "data"), out_dir=str(rollouts), collector="conceder", max_scenarios=None,
-        samples_per_scenario=2, shard_size=8, progress=False,
-    )))
+    make_rollouts(
+        OmegaConf.structured(
+            RolloutsConfig(
+                data_dir=str(built["root"] / "data"),
+                out_dir=str(rollouts),
+                collector="conceder",
+                max_scenarios=None,
+                samples_per_scenario=2,
+                shard_size=8,
+                progress=False,
+            )
+        )
+    )
     settings = AcceptNegatives(no_counter=0.0, refused=1.0, refusal="teacher", corrections=1.0)
-    card = make_pairs(OmegaConf.structured(PairsConfig(out_dir=str(tmp_path / "out"), rollouts_dir=str(rollouts),
-                                                       sets=["dpo_accept"], progress=False, accept_negatives=settings)))
+    card = make_pairs(
+        OmegaConf.structured(
+            PairsConfig(
+                out_dir=str(tmp_path / "out"),
+                rollouts_dir=str(rollouts),
+                sets=["dpo_accept"],
+                progress=False,
+                accept_negatives=settings,
+            )
+        )
+    )
     rows = load_from_disk(str(tmp_path / "out" / "dpo_accept")).to_list()
     assert card["dpo_accept"]["kinds"]["correction"] > 0
     trajectories = {t.key(): t for t in load_rollouts(rollouts)[0]}
@@ -264,9 +396,12 @@ def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tm
             assert own.format_error is not None or own.violations
             assert chosen.format_error is None and chosen.thoughts.startswith(view.evidence.note())
             assert chosen.proposal is None or not envelope_violations(chosen.proposal, view.evidence)
-        if row["kind"] == "negative_refused":  # an acceptance whose note claims what the offer needs, below the teacher
+        if (
+            row["kind"] == "negative_refused"
+        ):  # an acceptance whose note claims what the offer needs, below the teacher
             rejected = parse_turn(row["rejected"][0]["content"], "collector")
             assert rejected.action == "accept" and chosen.action != "accept"
             claimed = Evidence.from_note(rejected.thoughts)
-            assert claimed is not None and (claimed != view.evidence or
-                                            envelope_violations(view.standing_proposal("debtor"), view.evidence))
+            assert claimed is not None and (
+                claimed != view.evidence or envelope_violations(view.standing_proposal("debtor"), view.evidence)
+            )

@@ -1,4 +1,5 @@
 """The turn parser never raises, whatever a model writes: random text, random JSON, adversarial numbers."""
+
 import json
 import time
 
@@ -8,8 +9,13 @@ from hypothesis import strategies as st
 from debtgpt.agreement import Agreement
 from debtgpt.protocol import parse_turn
 
-GOOD = {"thoughts": "t", "strategy": "repayment negotiation", "action": "ask", "dialogue": "Here is my offer.",
-        "proposal": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6}}
+GOOD = {
+    "thoughts": "t",
+    "strategy": "repayment negotiation",
+    "action": "ask",
+    "dialogue": "Here is my offer.",
+    "proposal": {"disc_ratio": 0, "pmt_ratio": 25, "pmt_days": 7, "inst_prds": 6},
+}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
@@ -69,7 +75,7 @@ def test_the_known_crashes_are_format_errors():
 
 
 def test_an_unbalanced_brace_before_the_turn_does_not_hide_it():
-    turn = parse_turn('I think {the offer is fair. ' + json.dumps(GOOD), "collector")
+    turn = parse_turn("I think {the offer is fair. " + json.dumps(GOOD), "collector")
     assert turn.format_error is None and turn.proposal == Agreement(0.0, 0.25, 7, 6)
     turn = parse_turn('It is 5" long {and} more { ' + json.dumps(GOOD), "collector")  # a stray quote in the prose too
     assert turn.format_error is None and turn.action == "ask"

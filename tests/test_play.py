@@ -1,14 +1,16 @@
 """Playing the debtor: the person's turns, the collector's answers through the runner, the saved report, bad input."""
+
 import json
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import make_scenario
 
 from debtgpt.config import stage_config
 from viewer.app import create_app
 from viewer.play import PlayTable
 from viewer.reports import BadRequest, NotFound
+
+from helpers import make_scenario
 
 DEFAULT_TERMS = {"disc_ratio": "0.0", "pmt_ratio": "0.25", "pmt_days": "7", "inst_prds": "6"}
 
@@ -58,13 +60,21 @@ def test_a_proposal_within_policy_can_close_a_deal(table):
     assert table.saved()["expert"][0].agreement is not None
 
 
-@pytest.mark.parametrize("action, strategy, terms, words", [
-    ("shout", "complaint", None, "'shout' is not allowed; allowed values: ask, accept, non, hangup"),
-    ("non", "bribery", None, "strategy='bribery' is not allowed"),
-    ("ask", "repayment negotiation", {**DEFAULT_TERMS, "disc_ratio": "0.33"}, "disc_ratio=0.33 is not on the grid; allowed values: 0%"),
-    ("ask", "repayment negotiation", {**DEFAULT_TERMS, "pmt_days": None}, "pmt_days=None is missing"),
-    ("accept", "repayment negotiation", None, "no offer from the collector to accept"),
-])
+@pytest.mark.parametrize(
+    "action, strategy, terms, words",
+    [
+        ("shout", "complaint", None, "'shout' is not allowed; allowed values: ask, accept, non, hangup"),
+        ("non", "bribery", None, "strategy='bribery' is not allowed"),
+        (
+            "ask",
+            "repayment negotiation",
+            {**DEFAULT_TERMS, "disc_ratio": "0.33"},
+            "disc_ratio=0.33 is not on the grid; allowed values: 0%",
+        ),
+        ("ask", "repayment negotiation", {**DEFAULT_TERMS, "pmt_days": None}, "pmt_days=None is missing"),
+        ("accept", "repayment negotiation", None, "no offer from the collector to accept"),
+    ],
+)
 def test_bad_turns_are_refused_with_a_clear_message(table, action, strategy, terms, words):
     game = table.start("firm", "S1")
     with pytest.raises(BadRequest, match=words.replace("(", r"\(")):
@@ -89,20 +99,29 @@ def client(table, tmp_path):
 def test_typed_text_is_escaped_in_the_play_page_and_the_transcript(client, table):
     started = client.post("/play", data={"collector": "firm", "persona": "S1"}, follow_redirects=False)
     assert started.status_code == 303
-    page = client.post(started.headers["location"] + "/turn",
-                       data={"action": "hangup", "strategy": "complaint", "dialogue": "<script>alert('x')</script> bye"})
+    page = client.post(
+        started.headers["location"] + "/turn",
+        data={"action": "hangup", "strategy": "complaint", "dialogue": "<script>alert('x')</script> bye"},
+    )
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; bye" in page.text and "<script>alert" not in page.text
     transcript = client.get("/runs/play/dialogues/firm/S1/0")
-    assert transcript.status_code == 200 and "&lt;script&gt;" in transcript.text and "<script>alert" not in transcript.text
+    assert (
+        transcript.status_code == 200
+        and "&lt;script&gt;" in transcript.text
+        and "<script>alert" not in transcript.text
+    )
 
 
-@pytest.mark.parametrize("path, status, words", [
-    ("/runs/nope", 404, "no report run named &#39;nope&#39;"),
-    ("/runs/..%2Fplay", 404, ""),
-    ("/play?persona=S9", 404, "no test persona &#39;S9&#39;"),
-    ("/play/unknown-game", 404, "no dialogue in progress"),
-    ("/nowhere", 404, "no such page"),
-])
+@pytest.mark.parametrize(
+    "path, status, words",
+    [
+        ("/runs/nope", 404, "no report run named &#39;nope&#39;"),
+        ("/runs/..%2Fplay", 404, ""),
+        ("/play?persona=S9", 404, "no test persona &#39;S9&#39;"),
+        ("/play/unknown-game", 404, "no dialogue in progress"),
+        ("/nowhere", 404, "no such page"),
+    ],
+)
 def test_unknown_names_get_a_clear_page_and_no_traceback(client, path, status, words):
     page = client.get(path)
     assert page.status_code == status and words in page.text and 'id="error-message"' in page.text
@@ -129,14 +148,25 @@ def test_an_llm_collector_plays_through_the_same_path(table, tiny_model_dir, mon
     table.debtor_turn(game.id, "non", "vague response", "Who is this?")
     table.debtor_turn(game.id, "hangup", "complaint", "Bye.")
     [saved] = table.saved()["tiny-llm"]
-    assert saved.outcome == "hangup" and [t.role for t in saved.turns] == ["collector", "debtor", "collector", "debtor"]
+    assert saved.outcome == "hangup" and [t.role for t in saved.turns] == [
+        "collector",
+        "debtor",
+        "collector",
+        "debtor",
+    ]
     table.close()
 
 
 def test_a_collector_that_cannot_run_is_refused_before_its_first_turn_and_nothing_is_saved(client, table, monkeypatch):
     """As `make eval` checks at start-up: gpt-4o without its key gets one line at once, and no error dialogue."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(BadRequest, match=r"^collector 'gpt-4o' \(.*gpt-4o.yaml, openai backend\) cannot run: no API key: OPENAI_API_KEY is not set"):
+    with pytest.raises(
+        BadRequest,
+        match=(
+            r"^collector 'gpt-4o' \(.*gpt-4o.yaml, openai backend\) cannot run: "
+            r"no API key: OPENAI_API_KEY is not set"
+        ),
+    ):
         table.start("gpt-4o", "S1")
     page = client.post("/play", data={"collector": "gpt-4o", "persona": "S1"})
     assert page.status_code == 400 and "OPENAI_API_KEY is not set" in page.text and "Traceback" not in page.text

@@ -41,20 +41,30 @@ def test_plans_longer_than_six_months_need_hardship_evidence():
 
 def test_the_evidence_note_names_what_was_disclosed():
     assert [e.note() for e in (NONE, HARDSHIP, CASH_FLOW, Evidence(True, True))] == [
-        "Evidence: none.", "Evidence: hardship.", "Evidence: cash flow.", "Evidence: hardship and cash flow."]
+        "Evidence: none.",
+        "Evidence: hardship.",
+        "Evidence: cash flow.",
+        "Evidence: hardship and cash flow.",
+    ]
 
 
 def test_every_broken_rule_is_reported():
     assert set(envelope_violations(Agreement(0.3, 0.05, 14, 24), NONE)) == {
-        DISCOUNT_WITHOUT_HARDSHIP, UPFRONT_BELOW_MINIMUM, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP}
+        DISCOUNT_WITHOUT_HARDSHIP,
+        UPFRONT_BELOW_MINIMUM,
+        PAYMENT_DAYS_WITHOUT_CASH_FLOW,
+        LONG_PLAN_WITHOUT_HARDSHIP,
+    }
 
 
 def test_evidence_is_read_from_what_the_debtor_said_not_from_the_collector():
     assert evidence_in("I was laid off in March") == HARDSHIP
     assert evidence_in("I get paid on the 15th") == CASH_FLOW
     assert evidence_in("I just can't pay") == NONE
-    turns = [Turn("collector", "non", "financial assessment", "Were you laid off? When is payday?"),
-             Turn("debtor", "non", "honest disclosure", "The hospital bills ate my savings.")]
+    turns = [
+        Turn("collector", "non", "financial assessment", "Were you laid off? When is payday?"),
+        Turn("debtor", "non", "honest disclosure", "The hospital bills ate my savings."),
+    ]
     assert disclosed_evidence(turns) == HARDSHIP
 
 

@@ -1,5 +1,6 @@
 """Bring your own portfolio: CTGAN on a lender's CSV, personal data kept out, quality and privacy reported,
 bad CSVs refused with one line and nothing written."""
+
 from __future__ import annotations
 
 import csv
@@ -37,19 +38,36 @@ PERSONAL = {
     "phone": lambda i: f"+44 7700 9{i:05d}",
     "national_id": lambda i: f"QQ{i:06d}C",
     "address": lambda i: f"{i} Larkspur Lane, Bexleyheath DA7 {i % 9}XY",
-    "notes": lambda i: f"Promised to pay after the harvest fair, said \"my cousin Ottoline\" will help\nref {i}",
+    "notes": lambda i: f'Promised to pay after the harvest fair, said "my cousin Ottoline" will help\nref {i}',
 }
 # Words every personal value contains: a partial copy would show up as one of these.
-PERSONAL_TOKENS = ("Quastberg", "quastberg", "larkmail", "7700 9", "Larkspur", "Bexleyheath", "harvest fair", "Ottoline")
+PERSONAL_TOKENS = (
+    "Quastberg",
+    "quastberg",
+    "larkmail",
+    "7700 9",
+    "Larkspur",
+    "Bexleyheath",
+    "harvest fair",
+    "Ottoline",
+)
 
 
 def portfolio_rows(n: int, seed: int = 3) -> list[dict]:
     rows = []
     for i, record in enumerate(generate_records(n, seed)):
         row = {c: getattr(record, c) for c in PORTFOLIO_COLUMNS}
-        rows.append({"full_name": PERSONAL["full_name"](i), "email": PERSONAL["email"](i), **row,
-                     "phone": PERSONAL["phone"](i), "national_id": PERSONAL["national_id"](i),
-                     "address": PERSONAL["address"](i), "notes": PERSONAL["notes"](i)})
+        rows.append(
+            {
+                "full_name": PERSONAL["full_name"](i),
+                "email": PERSONAL["email"](i),
+                **row,
+                "phone": PERSONAL["phone"](i),
+                "national_id": PERSONAL["national_id"](i),
+                "address": PERSONAL["address"](i),
+                "notes": PERSONAL["notes"](i),
+            }
+        )
     return rows
 
 
@@ -63,7 +81,9 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
 
 def ctgan_config(real_csv: Path, out_dir: Path, **overrides) -> DataConfig:
     ctgan = CTGANConfig(epochs=2, batch_size=50, min_rows=50, progress=False)
-    return DataConfig(source="ctgan", real_csv=str(real_csv), out_dir=str(out_dir), num_records=40, ctgan=ctgan, **overrides)
+    return DataConfig(
+        source="ctgan", real_csv=str(real_csv), out_dir=str(out_dir), num_records=40, ctgan=ctgan, **overrides
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,19 +93,43 @@ def portfolio_run(tmp_path_factory):
     (root / "input").mkdir()
     real_csv = write_csv(root / "input" / "loans.csv", portfolio_rows(80))
     written = root / "written"
-    command = [sys.executable, "-m", "data_gen.make_data", "source=ctgan", f"real_csv={real_csv}",
-               f"out_dir={written / 'data'}", "num_records=40", "ctgan.epochs=2", "ctgan.batch_size=50",
-               "ctgan.min_rows=50", "ctgan.progress=true", f"hydra.run.dir={written / 'hydra'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "data_gen.make_data",
+        "source=ctgan",
+        f"real_csv={real_csv}",
+        f"out_dir={written / 'data'}",
+        "num_records=40",
+        "ctgan.epochs=2",
+        "ctgan.batch_size=50",
+        "ctgan.min_rows=50",
+        "ctgan.progress=true",
+        f"hydra.run.dir={written / 'hydra'}",
+    ]
     data = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert data.returncode == 0, data.stderr[-2000:]
-    make_rollouts(OmegaConf.structured(RolloutsConfig(
-        data_dir=str(written / "data"), out_dir=str(written / "rollouts"), max_scenarios=4, samples_per_scenario=2,
-        progress=False)))
-    evaluate_collectors(EvalConfig(data_dir=str(written / "data"), collectors=["firm", "expert"], max_scenarios=4, samples=1,
-                                   progress=False), written / "report")
+    make_rollouts(
+        OmegaConf.structured(
+            RolloutsConfig(
+                data_dir=str(written / "data"),
+                out_dir=str(written / "rollouts"),
+                max_scenarios=4,
+                samples_per_scenario=2,
+                progress=False,
+            )
+        )
+    )
+    evaluate_collectors(
+        EvalConfig(
+            data_dir=str(written / "data"), collectors=["firm", "expert"], max_scenarios=4, samples=1, progress=False
+        ),
+        written / "report",
+    )
     return real_csv, written, data
 
 
+@pytest.mark.slow
 def test_no_personal_value_reaches_any_written_file(portfolio_run):
     real_csv, written, data = portfolio_run
     values = [make(i) for make in PERSONAL.values() for i in range(80)]
@@ -182,19 +226,32 @@ def _set(rows, index, column, value):
 
 
 BAD_CSVS = {
-    "missing columns": (lambda rows: _drop(rows, "principal", "daily_income"),
-                        "real_csv is missing required columns: principal, daily_income"),
-    "not a number": (lambda rows: _set(rows, 6, "total_loan", "12,5OO"),
-                     "real_csv column total_loan is not a number in data row 7$"),
+    "missing columns": (
+        lambda rows: _drop(rows, "principal", "daily_income"),
+        "real_csv is missing required columns: principal, daily_income",
+    ),
+    "not a number": (
+        lambda rows: _set(rows, 6, "total_loan", "12,5OO"),
+        "real_csv column total_loan is not a number in data row 7$",
+    ),
     "empty cell": (lambda rows: _set(rows, 0, "age", ""), "real_csv column age is not a number in data row 1$"),
-    "negative amounts": (lambda rows: (_set(rows, 2, "current_assets", -50), _set(rows, 4, "current_assets", -1.5)),
-                         r"real_csv has negative amounts: current_assets \(data rows 3, 5\); every number must be 0 or more"),
-    "too few rows": (lambda rows: rows.__delitem__(slice(30, None)),
-                     "real_csv has 30 data rows; at least ctgan.min_rows=50 are needed"),
-    "unknown categories": (lambda rows: (_set(rows, 1, "overdue_reason_category", "divorce"),
-                                         _set(rows, 3, "overdue_reason_category", "Theft"), _set(rows, 5, "gender", "F")),
-                           "real_csv has unknown categories: gender 'f' \\(allowed values: female, male\\); "
-                           "overdue_reason_category 'divorce', 'theft' \\(allowed values: job loss, "),
+    "negative amounts": (
+        lambda rows: (_set(rows, 2, "current_assets", -50), _set(rows, 4, "current_assets", -1.5)),
+        r"real_csv has negative amounts: current_assets \(data rows 3, 5\); every number must be 0 or more",
+    ),
+    "too few rows": (
+        lambda rows: rows.__delitem__(slice(30, None)),
+        "real_csv has 30 data rows; at least ctgan.min_rows=50 are needed",
+    ),
+    "unknown categories": (
+        lambda rows: (
+            _set(rows, 1, "overdue_reason_category", "divorce"),
+            _set(rows, 3, "overdue_reason_category", "Theft"),
+            _set(rows, 5, "gender", "F"),
+        ),
+        "real_csv has unknown categories: gender 'f' \\(allowed values: female, male\\); "
+        "overdue_reason_category 'divorce', 'theft' \\(allowed values: job loss, ",
+    ),
 }
 
 
@@ -210,20 +267,34 @@ def test_bad_csv_fails_with_one_line_and_writes_nothing(tmp_path, case):
 
 def test_bad_csv_on_the_command_line_is_one_error_line(tmp_path):
     real_csv = write_csv(tmp_path / "loans.csv", _bad(portfolio_rows(60), lambda r: _drop(r, "gender")))
-    command = [sys.executable, "-m", "data_gen.make_data", "source=ctgan", f"real_csv={real_csv}",
-               f"out_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'hydra'}"]
+    command = [
+        sys.executable,
+        "-m",
+        "data_gen.make_data",
+        "source=ctgan",
+        f"real_csv={real_csv}",
+        f"out_dir={tmp_path / 'data'}",
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: real_csv is missing required columns: gender (the contract: {', '.join(PORTFOLIO_COLUMNS)})"]
+        f"error: real_csv is missing required columns: gender (the contract: {', '.join(PORTFOLIO_COLUMNS)})"
+    ]
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(source="ctgan"), "source=ctgan needs real_csv=PATH"),
-    (dict(real_csv="loans.csv"), "real_csv='loans.csv' is read only with source=ctgan"),
-    (dict(source="ctgan", real_csv="loans.csv", ctgan=CTGANConfig(batch_size=55)), "ctgan.batch_size=55 must be a positive multiple of 10"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(source="ctgan"), "source=ctgan needs real_csv=PATH"),
+        (dict(real_csv="loans.csv"), "real_csv='loans.csv' is read only with source=ctgan"),
+        (
+            dict(source="ctgan", real_csv="loans.csv", ctgan=CTGANConfig(batch_size=55)),
+            "ctgan.batch_size=55 must be a positive multiple of 10",
+        ),
+    ],
+)
 def test_source_settings_are_checked_before_anything_is_read(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make_data(DataConfig(out_dir=str(tmp_path / "data"), **overrides))
@@ -249,10 +320,21 @@ RULES = {"principal <= total_loan", "outstanding_balance <= total_loan", "princi
 def test_the_rules_every_real_row_keeps_are_learned_and_declared_ones_checked(tmp_path):
     real = read_portfolio(write_csv(tmp_path / "a.csv", portfolio_rows(60)), 50)
     assert {str(rule) for rule in portfolio_rules(real)} == RULES
-    assert {str(r) for r in portfolio_rules(real, ["daily_income <= total_loan"])} == RULES | {"daily_income <= total_loan"}
-    with pytest.raises(PortfolioError, match=r"^ctgan.rules entry 'total_loan <= principal' does not hold in real_csv data rows 1, 2, 3"):
+    assert {str(r) for r in portfolio_rules(real, ["daily_income <= total_loan"])} == RULES | {
+        "daily_income <= total_loan"
+    }
+    with pytest.raises(
+        PortfolioError,
+        match=r"^ctgan.rules entry 'total_loan <= principal' does not hold in real_csv data rows 1, 2, 3",
+    ):
         portfolio_rules(real, ["total_loan <= principal"])
-    with pytest.raises(PortfolioError, match=r"'loan <= principal' must be 'a <= b' with two numeric contract columns; allowed columns: age, principal"):
+    with pytest.raises(
+        PortfolioError,
+        match=(
+            r"'loan <= principal' must be 'a <= b' with two numeric contract columns; "
+            r"allowed columns: age, principal"
+        ),
+    ):
         portfolio_rules(real, ["loan <= principal"])
 
 
@@ -269,11 +351,16 @@ def test_rows_that_break_a_rule_are_redrawn_and_counted(tmp_path):
             return next(self.draws)
 
     rows, dropped, redrawn = sample_portfolio(Breaker(), real, 40, portfolio_rules(real))
-    assert redrawn == {"principal > 0": 5, "principal <= outstanding_balance": 20, "outstanding_balance <= total_loan": 0,
-                       "principal <= total_loan": 0}  # counted under the first rule broken
+    assert redrawn == {
+        "principal > 0": 5,
+        "principal <= outstanding_balance": 20,
+        "outstanding_balance <= total_loan": 0,
+        "principal <= total_loan": 0,
+    }  # counted under the first rule broken
     assert len(rows) == 40 and (rows.principal <= rows.total_loan).all() and (rows.principal > 0).all()
 
 
+@pytest.mark.slow
 def test_ctgan_records_keep_the_real_rules_and_the_card_counts_the_redraws(tmp_path):
     """A real (tiny) CTGAN on a CSV where the rules hold: two epochs break them often; no record does."""
     real_csv = write_csv(tmp_path / "loans.csv", portfolio_rows(80))
@@ -294,5 +381,9 @@ def test_a_collapsed_mode_is_flagged_on_the_card_and_in_one_warning_line(tmp_pat
     [mode] = collapsed_modes(real, synthetic)
     assert mode == {"column": "principal", "value": 1.0, "synthetic_share": 0.12, "real_share": 0.0}
     line = collapse_warning({"collapsed_modes": [mode]})
-    assert "\n" not in line and line.startswith("warning: CTGAN repeats values") and "principal=1.0 in 12.0% of records (0.0% of real rows)" in line
+    assert (
+        "\n" not in line
+        and line.startswith("warning: CTGAN repeats values")
+        and "principal=1.0 in 12.0% of records (0.0% of real rows)" in line
+    )
     assert collapse_warning({"collapsed_modes": []}) is None

@@ -1,14 +1,15 @@
 """The report folder: leaderboard columns, plots that show every bar, and reruns that replace old files."""
-import json
 
-from helpers import collector, deal, debtor, make_scenario, no_deal
+import json
 
 from debtgpt.agreement import Agreement
 from debtgpt.config import RewardConfig
+from debtgpt.leaderboard import leaderboard_markdown, leaderboard_tables
 from debtgpt.metrics import evaluate
 from debtgpt.reward import score_all
-from debtgpt.leaderboard import leaderboard_markdown, leaderboard_tables
 from eval.report import collector_intervals, error_half_width, wilson_interval, write_report
+
+from helpers import collector, deal, debtor, make_scenario, no_deal
 
 
 def small_report(names=("firm", "expert"), reward=True):
@@ -55,8 +56,13 @@ def test_a_rerun_into_the_same_folder_replaces_its_files(tmp_path):
 
 def nine_deals_in_ten(name="firm"):
     terms = Agreement(0.0, 0.25, 7, 6)
-    rows = [deal(make_scenario("Cooperative", sid=f"S{i}"), terms, [collector("ask", terms), debtor("accept")]) for i in range(9)]
-    rows.append(no_deal(make_scenario("Cooperative", sid="S9"), [collector(), debtor("hangup"), collector(), debtor()]))
+    rows = [
+        deal(make_scenario("Cooperative", sid=f"S{i}"), terms, [collector("ask", terms), debtor("accept")])
+        for i in range(9)
+    ]
+    rows.append(
+        no_deal(make_scenario("Cooperative", sid="S9"), [collector(), debtor("hangup"), collector(), debtor()])
+    )
     for t in rows:
         t.collector = name
     return rows
@@ -70,7 +76,12 @@ def test_a_share_gets_a_wilson_interval_inside_0_and_1_where_the_normal_one_pass
     low, high = collector_intervals(result, rows)["overall"]["SR"]
     assert (round(low, 3), round(high, 3)) == (0.596, 0.982)  # Wilson's score interval of 9 of 10
     assert wilson_interval(1.0, 10)[1] == 1.0 and wilson_interval(0.0, 4)[0] == 0.0 and wilson_interval(0.5, 0) is None
-    for share, n in ((0.0, 11), (1.0, 6), (1 / 3, 3), (0.0, 10_000)):  # the share itself is always inside, despite rounding
+    for share, n in (
+        (0.0, 11),
+        (1.0, 6),
+        (1 / 3, 3),
+        (0.0, 10_000),
+    ):  # the share itself is always inside, despite rounding
         low, high = wilson_interval(share, n)
         assert 0.0 <= low <= share <= high <= 1.0
     low, high = collector_intervals(result, rows)["overall"]["hangups"]

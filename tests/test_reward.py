@@ -1,4 +1,5 @@
 """The reward: hand-computed values for a deal, a failed call and an unfinished one; breaking the rules never pays."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import make_scenarios
 from debtgpt.agreement import Agreement
 from debtgpt.config import RewardConfig
 from debtgpt.dialogue import Scenario, Trajectory, Turn
 from debtgpt.reward import POLICY_DEFAULT_CE, reward_spread, score
+
+from conftest import make_scenarios
 
 WEIGHTS = RewardConfig()  # CR 1, CE 0.25, SA 0.5, LS 0.5, experience 0.5, violations 1, format_errors 1, breach 1
 
@@ -22,17 +24,28 @@ def scenario(principal=10_000.0, daily_income=100.0, current_assets=5_000.0) -> 
     return Scenario(base.id, record, base.persona)
 
 
-def deal_trajectory(judge_scores=None, terms=Agreement(0.10, 0.25, 7, 6), disclosure="I was laid off in May.") -> Trajectory:
+def deal_trajectory(
+    judge_scores=None, terms=Agreement(0.10, 0.25, 7, 6), disclosure="I was laid off in May."
+) -> Trajectory:
     low_upfront = Agreement(0.10, 0.20, 7, 6)
     turns = [
         Turn("collector", "non", "identity verification", "Hello."),
         Turn("debtor", "non", "honest disclosure", disclosure),
-        Turn("collector", "ask", "repayment negotiation", "20% up front.", proposal=low_upfront, violations=("upfront_below_minimum",)),
+        Turn(
+            "collector",
+            "ask",
+            "repayment negotiation",
+            "20% up front.",
+            proposal=low_upfront,
+            violations=("upfront_below_minimum",),
+        ),
         Turn("debtor", "non", "vague response", "Maybe."),
         Turn("collector", "ask", "repayment negotiation", "10% off.", proposal=terms),
         Turn("debtor", "accept", "repayment negotiation", "Deal."),
     ]
-    return Trajectory(scenario(), "expert", "scripted", 0, turns=turns, outcome="deal", agreement=terms, judge_scores=judge_scores)
+    return Trajectory(
+        scenario(), "expert", "scripted", 0, turns=turns, outcome="deal", agreement=terms, judge_scores=judge_scores
+    )
 
 
 def test_policy_default_ce_is_the_reference():
@@ -62,14 +75,18 @@ def test_deal_after_a_misstated_debt_is_void():
     t = deal_trajectory()
     t.turns[0] = Turn("collector", "non", "identity verification", "You have 1,7 overdue for 15 days.")
     assert score(t, WEIGHTS)[1]["breaches"] == ["misstated_debt"]
-    t.turns[0].dialogue = f"You have {t.scenario.record.principal:,.0f} overdue for {t.scenario.record.days_overdue} days."
+    t.turns[
+        0
+    ].dialogue = f"You have {t.scenario.record.principal:,.0f} overdue for {t.scenario.record.days_overdue} days."
     assert score(t, WEIGHTS)[1]["breaches"] == []
 
 
 def no_deal(t: Trajectory) -> Trajectory:
     """The same dialogue, ended without a deal: its last (accepting) turn becomes talk and the call runs out."""
     turns = [*t.turns[:-1], replace(t.turns[-1], action="non")]
-    return Trajectory(t.scenario, t.collector, t.debtor, t.seed, turns=turns, outcome="max_turns", judge_scores=t.judge_scores)
+    return Trajectory(
+        t.scenario, t.collector, t.debtor, t.seed, turns=turns, outcome="max_turns", judge_scores=t.judge_scores
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,12 +102,17 @@ def test_breaking_the_rules_never_pays(cw, breach, ce_reference, talk_turns, kin
     """A void deal is worth less than the same dialogue with no deal, for any length and any accepted weights."""
     w = RewardConfig(*cw, breach=breach, ce_reference=ce_reference)
     disclosure = "I will think about it." if kind == "out_of_envelope" else "I was laid off in May."
-    t = deal_trajectory({"respect_empathy": 9, "transparency": 9, "feasibility": 9} if judged else None, disclosure=disclosure)
+    t = deal_trajectory(
+        {"respect_empathy": 9, "transparency": 9, "feasibility": 9} if judged else None, disclosure=disclosure
+    )
     if kind == "malformed_turn":
         t.turns[2] = Turn("collector", "non", "", "", raw="{oops", format_error="no JSON object found")
     if kind == "misstated_debt":
         t.turns[0] = Turn("collector", "non", "statement of facts", "The overdue amount is 3, overdue for 2 days.")
-    padding = [Turn("collector" if i % 2 else "debtor", "non", "establish trust", "Let us talk.") for i in range(2 * talk_turns)]
+    padding = [
+        Turn("collector" if i % 2 else "debtor", "non", "establish trust", "Let us talk.")
+        for i in range(2 * talk_turns)
+    ]
     t.turns[1:1] = padding
     deal, parts = score(t, w)
     assert parts["breaches"] == [kind]
@@ -139,5 +161,13 @@ def test_unfinished_dialogue_and_missing_weight_are_errors():
 
 
 def test_reward_spread():
-    assert reward_spread([3, 1, 2, None]) == {"n": 3, "min": 1.0, "q25": 2.0, "median": 2.0, "q75": 3.0, "mean": 2.0, "max": 3.0}
+    assert reward_spread([3, 1, 2, None]) == {
+        "n": 3,
+        "min": 1.0,
+        "q25": 2.0,
+        "median": 2.0,
+        "q75": 3.0,
+        "mean": 2.0,
+        "max": 3.0,
+    }
     assert reward_spread([])["mean"] is None

@@ -1,4 +1,5 @@
 """The rollouts stage: reproducible shards, resuming after a kill, and errors that name the fix."""
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,18 @@ def test_same_seed_gives_byte_identical_shards(data_dir, tmp_path):
 def test_killed_run_resumes_to_the_uninterrupted_result(data_dir, tmp_path):
     make_rollouts(rollouts_config(data_dir, tmp_path / "whole"))
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "data_gen.rollouts", f"data_dir={data_dir}", f"out_dir={out}",
-               *(f"{k}={v}" for k, v in SMALL.items()), f"hydra.run.dir={tmp_path / 'hydra'}"]
-    process = subprocess.Popen([*command, "shard_delay_s=1.0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    command = [
+        sys.executable,
+        "-m",
+        "data_gen.rollouts",
+        f"data_dir={data_dir}",
+        f"out_dir={out}",
+        *(f"{k}={v}" for k, v in SMALL.items()),
+        f"hydra.run.dir={tmp_path / 'hydra'}",
+    ]
+    process = subprocess.Popen(
+        [*command, "shard_delay_s=1.0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     deadline = time.monotonic() + 40
     while not recorded_shards(out):  # a shard is complete once plan.json holds its checksum
         assert process.poll() is None and time.monotonic() < deadline, "the first shard never appeared"
@@ -99,7 +109,9 @@ def test_scenario_dice_give_every_sample_sample_0s_debtor(data_dir, tmp_path):
     assert json.loads((tmp_path / "r" / "plan.json").read_text())["debtor_dice"] == "scenario"
     with pytest.raises(ValueError, match="debtor_dice: 'scenario' -> None"):  # resuming with other dice is refused
         make_rollouts(rollouts_config(data_dir, tmp_path / "r", collector="firm"))
-    with pytest.raises(ValueError, match=r"Invalid value 'mood', expected one of \[sample, scenario\]\s+full_key: debtor_dice"):
+    with pytest.raises(
+        ValueError, match=r"Invalid value 'mood', expected one of \[sample, scenario\]\s+full_key: debtor_dice"
+    ):
         rollouts_config(data_dir, tmp_path / "r", debtor_dice="mood")
 
 

@@ -1,11 +1,11 @@
-from helpers import make_scenario
-
 from debtgpt.agents.base import Agent, DialogueError
 from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
 from debtgpt.agreement import Agreement
 from debtgpt.dialogue import OUTCOME_ERROR, Turn
 from debtgpt.runner import DialogueJob, run_dialogues
 from debtgpt.scenarios import build_scenarios
+
+from helpers import make_scenario
 
 
 def jobs(n=40, samples=1):
@@ -61,8 +61,12 @@ class FailsOnSome(Agent):
     role, name = "collector", "flaky"
 
     def act(self, views):
-        return [DialogueError("server never answered") if v.key.startswith("R0001") else
-                Turn("collector", "non", "establish trust", "I am here to help you.") for v in views]
+        return [
+            DialogueError("server never answered")
+            if v.key.startswith("R0001")
+            else Turn("collector", "non", "establish trust", "I am here to help you.")
+            for v in views
+        ]
 
 
 def test_an_agent_error_ends_only_that_dialogue():
@@ -80,8 +84,17 @@ class Spy(Agent):
 
     def act(self, views):
         self.views.extend(views)
-        return [Turn("collector", "ask", "repayment negotiation", "Offer.", thoughts="secret plan",
-                     proposal=Agreement(0.0, 0.25, 7, 6)) for _ in views]
+        return [
+            Turn(
+                "collector",
+                "ask",
+                "repayment negotiation",
+                "Offer.",
+                thoughts="secret plan",
+                proposal=Agreement(0.0, 0.25, 7, 6),
+            )
+            for _ in views
+        ]
 
 
 def test_each_side_sees_only_what_it_may():

@@ -1,4 +1,5 @@
 """SFT on the tiny model: loss on the collector's turns only, lengths measured not truncated, resume mid-run."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,13 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from benchmarks.train_throughput import SFT_SET, write_workload
 from debtgpt.config import stage_config
 from train.checkpoints import last_checkpoint
 from train.data import fit_max_length
 from train.sft import train_sft
 from train.tracking import redact
+
+from workload import SFT_SET, write_workload
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +23,15 @@ def pairs_dir(tmp_path_factory):
 
 def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
     cfg = stage_config("sft")  # the defaults `make sft` runs
-    base = dict(data=str(pairs_dir / SFT_SET), checkpoints_dir=str(root), model={"name": str(tiny_model_dir)}, batch_size=1, logging_steps=1, wandb={"mode": "disabled"},
-                trl={"disable_tqdm": True})
+    base = dict(
+        data=str(pairs_dir / SFT_SET),
+        checkpoints_dir=str(root),
+        model={"name": str(tiny_model_dir)},
+        batch_size=1,
+        logging_steps=1,
+        wandb={"mode": "disabled"},
+        trl={"disable_tqdm": True},
+    )
     return OmegaConf.merge(cfg, base, overrides)
 
 
@@ -30,7 +39,9 @@ def test_sft_learns_only_the_collector_turns_and_saves_final(tiny_model_dir, pai
     cfg = sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1)
     out = train_sft(cfg, tmp_path / "sft")
     final = tmp_path / "sft" / "final"
-    assert {"config.json", "model.safetensors", "tokenizer.json", "train_card.json"} <= {p.name for p in final.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_card.json"} <= {
+        p.name for p in final.iterdir()
+    }
     card = json.loads((final / "train_card.json").read_text())
     assert card["max_length"] == out["max_length"] and card["global_step"] == 1
     # the trained tokens are the collector's JSON turns and their end-of-turn token, never the debtor's words
@@ -44,7 +55,9 @@ def test_sft_learns_only_the_collector_turns_and_saves_final(tiny_model_dir, pai
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, pairs_dir, tmp_path):
     run_dir = tmp_path / "sft"
-    train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=2, save_steps=1), run_dir)  # "killed" after step 2
+    train_sft(
+        sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=2, save_steps=1), run_dir
+    )  # "killed" after step 2
     checkpoint = last_checkpoint(run_dir)
     assert checkpoint.endswith("checkpoint-2")
     state_file = run_dir / "checkpoint-2" / "trainer_state.json"
@@ -59,12 +72,17 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tiny_model_dir, pai
     assert history[0]["marker"] == "from checkpoint-2"
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_resumed_under_new_settings(tiny_model_dir, pairs_dir, tmp_path):
     run_dir = tmp_path / "sft"
     train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1), run_dir)
-    with pytest.raises(ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.002 -> 0\.0005\).*resume=false"):
+    with pytest.raises(
+        ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.002 -> 0\.0005\).*resume=false"
+    ):
         train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4), run_dir)
-    out = train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4, resume=False), run_dir)
+    out = train_sft(
+        sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4, resume=False), run_dir
+    )
     assert out["resumed_from"] is None and out["global_step"] == 1
     card = json.loads((run_dir / "final" / "train_card.json").read_text())
     assert card["config"]["lr"] == 5e-4
@@ -87,5 +105,7 @@ def test_max_length_fits_the_longest_example_unless_capped():
 
 def test_secrets_never_reach_the_logged_config(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijklmnop")
-    logged = redact({"lr": 1e-4, "api_key": "x", "wandb": {"entity": "me", "token": "t"}, "note": "hf_abcdefghijklmnop"})
+    logged = redact(
+        {"lr": 1e-4, "api_key": "x", "wandb": {"entity": "me", "token": "t"}, "note": "hf_abcdefghijklmnop"}
+    )
     assert logged == {"lr": 1e-4, "wandb": {"entity": "me"}, "note": "<redacted>"}

@@ -1,4 +1,5 @@
 """The stage runner of `make demo` (debtgpt/stages.py): stages in order, each as `python -m` would run it."""
+
 import sys
 
 import pytest
@@ -12,7 +13,9 @@ def stage_modules(tmp_path, monkeypatch):
         "import pathlib, sys\n"
         "assert __name__ == '__main__'\n"
         "out = pathlib.Path(sys.argv[1])\n"
-        "out.write_text(out.read_text() + ' '.join(sys.argv[2:]) + '\\n' if out.exists() else ' '.join(sys.argv[2:]) + '\\n')\n")
+        "out.write_text(out.read_text() + ' '.join(sys.argv[2:]) + '\\n' if out.exists() "
+        "else ' '.join(sys.argv[2:]) + '\\n')\n"
+    )
     (tmp_path / "refusing_stage.py").write_text("raise SystemExit('error: n_samples=-1 must be >= 1')\n")
     (tmp_path / "crashing_stage.py").write_text("raise RuntimeError('boom')\n")
     monkeypatch.syspath_prepend(str(tmp_path))

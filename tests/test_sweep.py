@@ -1,24 +1,30 @@
 """Sweeps: `make sweep` with the local launcher ends with a table of its points and the best one; a given SWEEP
 replaces the default grid and a point trains what `make sft` trains; the SLURM launcher configs compose; a job that
 leaves no result is reported, never waited on. The same sweeps on a real SLURM cluster: tests/test_cluster.py."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from benchmarks.train_throughput import SFT_SET, write_workload
 from debtgpt.config import register_configs
+
 from sweep_runs import REPO, make_sweep, summary
+from workload import SFT_SET, write_workload
 
 
+@pytest.mark.slow
 def test_a_two_point_make_sweep_trains_two_models_and_names_the_best(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
     # seed, not lr: merged with configs/sweep.yaml's lr grid, this would be four points
-    done = make_sweep("seed=0,1", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir)
+    done = make_sweep(
+        "seed=0,1", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     points = sorted(p.parent.parent.name for p in (tmp_path / "sweep").glob("*/final/model.safetensors"))
     # the given grid alone: one folder per point, named by its overrides
@@ -33,12 +39,19 @@ def test_a_two_point_make_sweep_trains_two_models_and_names_the_best(tiny_model_
     best = table["points"][table["best"]]
     assert "training loss" in table["best_by"] and best["train_loss"] == min(p["train_loss"] for p in table["points"])
     printed = (tmp_path / "sweep" / "sweep_summary.md").read_text()
-    assert printed in done.stdout and "| seed=0 |" in printed and f"best: {' '.join(o for o in best['overrides'] if o.startswith('seed='))} (by" in printed
+    assert (
+        printed in done.stdout
+        and "| seed=0 |" in printed
+        and f"best: {' '.join(o for o in best['overrides'] if o.startswith('seed='))} (by" in printed
+    )
 
 
+@pytest.mark.slow
 def test_a_failed_point_is_a_row_of_the_table_and_the_sweep_exits_1(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
-    done = make_sweep("lr=-1,1e-3", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir)
+    done = make_sweep(
+        "lr=-1,1e-3", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir
+    )
     assert done.returncode != 0
     table = summary(tmp_path / "sweep")
     failed, completed = table["points"]
@@ -48,7 +61,9 @@ def test_a_failed_point_is_a_row_of_the_table_and_the_sweep_exits_1(tiny_model_d
 
 
 def test_a_bad_stage_is_refused_in_one_line():
-    done = subprocess.run(["make", "-o", ".venv/.installed", "sweep", "STAGE=ppo"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["make", "-o", ".venv/.installed", "sweep", "STAGE=ppo"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode != 0 and "error: STAGE=ppo is not allowed; allowed values: sft, dpo, eval" in done.stderr
 
 
@@ -75,7 +90,12 @@ def test_the_slurm_launchers_compose_for_every_stage():
         assert launcher.timeout_min >= 50
         assert composed(name).hydra.launcher._target_.endswith("SweepLocalLauncher")
     local = composed("sweep", ["hydra/launcher=slurm_local"]).hydra.launcher
-    assert local.partition == "debug" and local.gpus_per_node is None and local.cpus_per_task == 1 and local.timeout_min >= 50
+    assert (
+        local.partition == "debug"
+        and local.gpus_per_node is None
+        and local.cpus_per_task == 1
+        and local.timeout_min >= 50
+    )
 
 
 def test_a_job_neither_accounting_nor_the_queue_knows_is_lost_not_waited_on(monkeypatch, tmp_path):
@@ -95,10 +115,16 @@ def test_a_job_neither_accounting_nor_the_queue_knows_is_lost_not_waited_on(monk
     assert outcomes["41"][0] is None and outcomes["41"][1] == "LOST"
 
 
+@pytest.mark.slow
 def test_a_dpo_sweep_names_the_best_point_by_held_out_preference_accuracy(tiny_model_dir, tmp_path):
     pairs = write_workload(tmp_path / "pairs", n_scenarios=2)
-    done = make_sweep("beta=0.1,0.3", f"level=turn pairs_dir={pairs} init_from={tiny_model_dir} max_steps=2 batch_size=1 eval_steps=1 "
-                      f"heldout_fraction=0.5 checkpoints_dir={tmp_path} run=dpo", tiny_model_dir, stage="dpo")
+    done = make_sweep(
+        "beta=0.1,0.3",
+        f"level=turn pairs_dir={pairs} init_from={tiny_model_dir} max_steps=2 batch_size=1 eval_steps=1 "
+        f"heldout_fraction=0.5 checkpoints_dir={tmp_path} run=dpo",
+        tiny_model_dir,
+        stage="dpo",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = summary(tmp_path / "dpo")
     assert [p["state"] for p in table["points"]] == ["COMPLETED", "COMPLETED"]
@@ -106,13 +132,24 @@ def test_a_dpo_sweep_names_the_best_point_by_held_out_preference_accuracy(tiny_m
     assert table["best_by"] == "eval_rewards/accuracies, higher is better"
 
 
+@pytest.mark.slow
 def test_an_eval_sweep_ranks_its_points_by_the_first_collectors_mean_reward(tmp_path):
     import sys
 
-    subprocess.run([sys.executable, "-m", "data_gen.make_data", f"out_dir={tmp_path / 'data'}", "num_records=30"], cwd=REPO, check=True,
-                   capture_output=True, timeout=120)
-    done = make_sweep("seed=0,1", f"data_dir={tmp_path / 'data'} collectors=[firm,expert] compare=[] explain=null curves=null max_scenarios=2 "
-                      f"plots=false progress=false reports_dir={tmp_path} run=ev", tmp_path, stage="eval")
+    subprocess.run(
+        [sys.executable, "-m", "data_gen.make_data", f"out_dir={tmp_path / 'data'}", "num_records=30"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    done = make_sweep(
+        "seed=0,1",
+        f"data_dir={tmp_path / 'data'} collectors=[firm,expert] compare=[] explain=null curves=null max_scenarios=2 "
+        f"plots=false progress=false reports_dir={tmp_path} run=ev",
+        tmp_path,
+        stage="eval",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     table = summary(tmp_path / "ev")
     rewards = [p["heldout"] for p in table["points"]]

@@ -1,4 +1,5 @@
 """The tiny model: built offline and deterministically, with a chat template fit for assistant-only loss."""
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,11 @@ def test_generation_prompt_opens_an_assistant_turn(tiny_model_dir):
 
 def test_tokenizer_knows_the_protocol(tiny_model_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    text = write_turn(Turn(role="collector", action="non", strategy="repayment negotiation", dialogue="Can you pay 25% within 7 days?"))
+    text = write_turn(
+        Turn(
+            role="collector", action="non", strategy="repayment negotiation", dialogue="Can you pay 25% within 7 days?"
+        )
+    )
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     assert tokenizer.decode(ids) == text
     assert len(ids) < len(text) / 3  # trained on this very text: words and labels merge into few tokens

@@ -1,5 +1,6 @@
 """wandb never holds up a stage: WANDB_MODE from the environment is honoured, and online with no server to
 answer falls back to offline with one warning line instead of waiting minutes."""
+
 import socket
 import time
 from types import SimpleNamespace
@@ -24,14 +25,17 @@ def no_wandb_env(monkeypatch, tmp_path):
     return monkeypatch
 
 
-@pytest.mark.parametrize("env, configured, expected", [
-    ("offline", "auto", "offline"),  # the reported case: a key is set, the environment says offline
-    ("dryrun", "auto", "offline"),
-    ("disabled", "online", "disabled"),
-    ("offline", "online", "offline"),  # an environment that says offline is never overridden into the network
-    ("online", "offline", "offline"),  # an explicit config choice of offline holds too
-    ("", "auto", "online"),  # no WANDB_MODE: the key decides
-])
+@pytest.mark.parametrize(
+    "env, configured, expected",
+    [
+        ("offline", "auto", "offline"),  # the reported case: a key is set, the environment says offline
+        ("dryrun", "auto", "offline"),
+        ("disabled", "online", "disabled"),
+        ("offline", "online", "offline"),  # an environment that says offline is never overridden into the network
+        ("online", "offline", "offline"),  # an explicit config choice of offline holds too
+        ("", "auto", "online"),  # no WANDB_MODE: the key decides
+    ],
+)
 def test_wandb_mode_from_the_environment_is_honoured(no_wandb_env, env, configured, expected):
     no_wandb_env.setenv("WANDB_API_KEY", "k" * 40)
     if env:
@@ -41,7 +45,9 @@ def test_wandb_mode_from_the_environment_is_honoured(no_wandb_env, env, configur
 
 def test_a_bad_wandb_mode_in_the_environment_names_the_allowed_values(no_wandb_env):
     no_wandb_env.setenv("WANDB_MODE", "of")
-    with pytest.raises(ValueError, match="WANDB_MODE='of' in the environment is not allowed; allowed values: online, run, offline"):
+    with pytest.raises(
+        ValueError, match="WANDB_MODE='of' in the environment is not allowed; allowed values: online, run, offline"
+    ):
         wandb_mode(settings())
 
 
@@ -66,7 +72,10 @@ def test_online_with_a_server_that_refuses_falls_back_to_offline_in_one_warning_
         printed = capsys.readouterr().out.splitlines()
         warnings = [line for line in printed if line.startswith("warning:")]
         assert warnings == [line for line in printed if url in line] and len(warnings) == 1
-        assert f"the wandb server at {url} cannot be reached (ConnectError)" in warnings[0] and "wandb sync" in warnings[0]
+        assert (
+            f"the wandb server at {url} cannot be reached (ConnectError)" in warnings[0]
+            and "wandb sync" in warnings[0]
+        )
         assert printed[-1] == "wandb: offline (project debtgpt-test)"
         assert list((tmp_path / "wandb").glob("offline-run-*"))  # the run is there to sync later
     finally:

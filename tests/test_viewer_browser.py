@@ -4,6 +4,7 @@
 Elsewhere this module is skipped with the command to install them, except under CI, where it fails.
 With DEBTGPT_SCREENSHOTS=<folder> (`make screenshots`) the transcript and play screenshots land there.
 """
+
 import base64
 import os
 import shutil
@@ -20,12 +21,16 @@ from data_gen.make_data import make_data
 from debtgpt.config import DataConfig, EvalConfig
 from eval.run import evaluate_collectors
 
+pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 if not (CHROMIUM and CHROMEDRIVER):
-    message = "chromium and chromedriver are missing: `make browser` (root) or `sudo apt-get install chromium chromium-driver`"
-    if os.environ.get("CI"):
-        raise RuntimeError(message)  # CI installs them first (make test -> make browser); a skip there would hide the test
+    message = (
+        "chromium and chromedriver are missing: `make browser` (root) "
+        "or `sudo apt-get install chromium chromium-driver`"
+    )
+    if os.environ.get("CI"):  # CI installs them first (make test -> make browser); a skip there would hide the test
+        raise RuntimeError(message)
     pytest.skip(message, allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
@@ -48,13 +53,27 @@ def site(tmp_path_factory):
     """`python -m viewer.serve` on a small eval run of firm and expert, as `make serve` starts it."""
     root = tmp_path_factory.mktemp("site")
     make_data(DataConfig(num_records=60, out_dir=str(root / "data")))
-    evaluate_collectors(EvalConfig(collectors=["firm", "expert"], data_dir=str(root / "data"), max_scenarios=8, samples=1,
-                                   progress=False), root / "reports" / "bench")
+    evaluate_collectors(
+        EvalConfig(
+            collectors=["firm", "expert"], data_dir=str(root / "data"), max_scenarios=8, samples=1, progress=False
+        ),
+        root / "reports" / "bench",
+    )
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "viewer.serve", f"reports_dir={root / 'reports'}", f"data_dir={root / 'data'}",
-         f"port={port}", f"hydra.run.dir={root / 'outputs'}"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "viewer.serve",
+            f"reports_dir={root / 'reports'}",
+            f"data_dir={root / 'data'}",
+            f"port={port}",
+            f"hydra.run.dir={root / 'outputs'}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -76,7 +95,13 @@ def site(tmp_path_factory):
 def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,1000"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1400,1000",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
@@ -88,7 +113,9 @@ def screenshot(driver, name: str, tmp_path: Path) -> Path:
     """The whole page (up to 2400 px high) as a PNG in tmp_path, copied to $DEBTGPT_SCREENSHOTS when set."""
     size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
     clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 2400), "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
     path = tmp_path / f"{name}.png"
     path.write_bytes(base64.b64decode(shot["data"]))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
@@ -103,6 +130,7 @@ def left(page):
     """A wait condition: the old page's element is gone. Selenium's staleness_of knows only the stale-element
     error; chromium asked in the middle of a navigation can instead answer "Node with given id does not belong
     to the document", which means the same."""
+
     def gone(_driver) -> bool:
         try:
             page.is_enabled()
@@ -113,6 +141,7 @@ def left(page):
                 raise
             return True
         return False
+
     return gone
 
 
@@ -129,7 +158,8 @@ WINDOW_WIDTH = 1400  # the narrowest window every page must fit without scrollin
 def assert_fits_the_window(driver) -> None:
     """No horizontal scroll (the body's scroll width within the window's) and every table inside its card."""
     widths = driver.execute_script(
-        "return [document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]")
+        "return [document.body.scrollWidth, document.documentElement.scrollWidth, window.innerWidth]"
+    )
     assert widths[2] == WINDOW_WIDTH and max(widths[:2]) <= widths[2], (driver.current_url, widths)
     spilled = driver.execute_script("""
         return [...document.querySelectorAll('.card table')].filter(table => {
@@ -153,7 +183,9 @@ def test_a_report_its_plots_and_a_transcript(site, browser, tmp_path):
     images = browser.find_elements(By.CSS_SELECTOR, ".plots img")
     assert {"SR.png", "reward.png"} <= {i.get_attribute("alt") for i in images}
     browser.execute_script("arguments[0].scrollIntoView()", images[-1])
-    assert all(browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in images)
+    assert all(
+        browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", i) for i in images
+    )
 
     Select(browser.find_element(By.NAME, "collector")).select_by_value("expert")
     go(browser, browser.find_element(By.ID, "apply-filters"))
@@ -211,11 +243,19 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
     take_turn(browser, "say", "I lost my job in spring and my pay is gone.")
     # Only grid values are on offer: every option of the four selects is a grid value.
     assert [o.text for o in Select(browser.find_element(By.ID, "inst_prds")).options] == [
-        "3 months", "6 months", "9 months", "12 months", "18 months", "24 months"]
+        "3 months",
+        "6 months",
+        "9 months",
+        "12 months",
+        "18 months",
+        "24 months",
+    ]
     for field, value in (("disc_ratio", "0.0"), ("pmt_ratio", "0.25"), ("pmt_days", "7"), ("inst_prds", "6")):
         Select(browser.find_element(By.ID, field)).select_by_value(value)
     screenshot(browser, "play", tmp_path)
-    take_turn(browser, "propose", "I can pay a quarter within a week and the rest over six months.", "repayment negotiation")
+    take_turn(
+        browser, "propose", "I can pay a quarter within a week and the rest over six months.", "repayment negotiation"
+    )
     for _ in range(8):  # the collector may talk before it agrees; its offer can then be accepted
         if finished(browser):
             break
@@ -248,14 +288,19 @@ def test_play_to_a_deal_and_to_a_hang_up_then_find_both(site, browser, tmp_path)
     assert "human" in browser.find_element(By.TAG_NAME, "h1").text
     assert texts(browser, ".transcript .turn.debtor .words") == [TYPED]
     assert not browser.find_elements(By.CSS_SELECTOR, ".transcript .words b")
-    assert {p.name for p in (root / "reports" / "play" / "trajectories").glob("*.jsonl")} == {"expert.jsonl", "firm.jsonl"}
+    assert {p.name for p in (root / "reports" / "play" / "trajectories").glob("*.jsonl")} == {
+        "expert.jsonl",
+        "firm.jsonl",
+    }
 
 
 def test_unknown_names_get_a_clear_page(site, browser):
     url, _ = site
-    for path, words in (("/runs/nope", "no report run named 'nope'"),
-                        ("/runs/bench/dialogues/haggler/R0000/0", "has no collector 'haggler'"),
-                        ("/play?persona=R9999", "no test persona 'R9999'")):
+    for path, words in (
+        ("/runs/nope", "no report run named 'nope'"),
+        ("/runs/bench/dialogues/haggler/R0000/0", "has no collector 'haggler'"),
+        ("/play?persona=R9999", "no test persona 'R9999'"),
+    ):
         browser.get(url + path)
         assert words in browser.find_element(By.ID, "error-message").text
         assert "Traceback" not in browser.page_source

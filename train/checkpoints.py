@@ -9,6 +9,7 @@ final/ holds the weights in the training dtype (train.trainer_config.training_dt
 and config.json says so, so an evaluation that loads it with dtype=auto runs in that dtype too. An adapter
 stays as PEFT saved it: it is merged into its base, in the base's dtype, when loaded.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,11 @@ CARD_NAME = TRAIN_CARD
 def last_checkpoint(out_dir: str | Path) -> str | None:
     """The newest complete checkpoint-N/ of a run (one killed mid-save has no trainer_state.json)."""
     out_dir = Path(out_dir)
-    found = [p for p in out_dir.glob("checkpoint-*") if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file()]
+    found = [
+        p
+        for p in out_dir.glob("checkpoint-*")
+        if re.fullmatch(r"checkpoint-\d+", p.name) and (p / "trainer_state.json").is_file()
+    ]
     return str(max(found, key=lambda p: int(p.name.split("-")[1]))) if found else None
 
 
@@ -41,8 +46,14 @@ def recast_weights(folder: Path, dtype: str, trust_remote_code: bool = False) ->
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code)
-    for old in [*folder.glob("model*.safetensors"), *folder.glob("model.safetensors.index.json"), *folder.glob("pytorch_model*.bin")]:
+    model = AutoModelForCausalLM.from_pretrained(
+        str(folder), dtype=getattr(torch, dtype), trust_remote_code=trust_remote_code
+    )
+    for old in [
+        *folder.glob("model*.safetensors"),
+        *folder.glob("model.safetensors.index.json"),
+        *folder.glob("pytorch_model*.bin"),
+    ]:
         old.unlink()  # a sharded fp32 save and a single bf16 file must not both be left
     model.save_pretrained(str(folder))
 
@@ -88,7 +99,8 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
     from debtgpt.io import command_line, package_versions
 
     return {
-        "run_id": new_run_id(),  # with the weights' hash, what eval and publish tie a report to (debtgpt/provenance.py)
+        # with the weights' hash, what eval and publish tie a report to (debtgpt/provenance.py)
+        "run_id": new_run_id(),
         "config": cfg_dict,
         "command": command_line(),
         "versions": package_versions(),
@@ -102,8 +114,18 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
 
 # Settings a run may resume under new values of: bookkeeping, and its length (max_steps, epochs: a longer
 # run continues the same training; the card's global_step says how far it went).
-RESUMABLE_SETTINGS = ("resume", "logging_steps", "eval_steps", "save_steps", "save_total_limit", "wandb", "checkpoints_dir", "run",
-                      "max_steps", "epochs")
+RESUMABLE_SETTINGS = (
+    "resume",
+    "logging_steps",
+    "eval_steps",
+    "save_steps",
+    "save_total_limit",
+    "wandb",
+    "checkpoints_dir",
+    "run",
+    "max_steps",
+    "epochs",
+)
 SETTINGS_FILE = "run_settings.json"
 
 
@@ -132,7 +154,11 @@ def run_settings(config: dict, data_card: dict, trainer, init_path: str) -> dict
 
 def _changes(before, after, prefix: str = "") -> list[str]:
     if isinstance(before, dict) and isinstance(after, dict):
-        return [c for k in sorted(set(before) | set(after), key=str) for c in _changes(before.get(k), after.get(k), f"{prefix}{k}.")]
+        return [
+            c
+            for k in sorted(set(before) | set(after), key=str)
+            for c in _changes(before.get(k), after.get(k), f"{prefix}{k}.")
+        ]
     return [] if before == after else [f"{prefix.rstrip('.')}: {before!r} -> {after!r}"]
 
 
@@ -153,7 +179,10 @@ def check_run_settings(out_dir: Path, settings: dict, resume: bool) -> None:
             for old in out_dir.glob("checkpoint-*"):
                 if re.fullmatch(r"checkpoint-\d+", old.name):
                     shutil.rmtree(old)
-            say(f"settings changed ({'; '.join(changed[:5])}); resume=false: old checkpoints removed, training from step 0")
+            say(
+                f"settings changed ({'; '.join(changed[:5])}); "
+                "resume=false: old checkpoints removed, training from step 0"
+            )
     if int(os.environ.get("RANK", "0")) == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=2, sort_keys=True, default=str) + "\n")
@@ -168,8 +197,18 @@ class FirstStepTime(TrainerCallback):
             say_startup(f"the first training step (step {state.global_step + 1})")
 
 
-def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, config: dict, data_card: dict,
-                   max_length: int, examples: int, report_to: str) -> dict:
+def train_and_save(
+    trainer,
+    tokenizer,
+    cfg,
+    init_path: str,
+    out_dir: Path,
+    config: dict,
+    data_card: dict,
+    max_length: int,
+    examples: int,
+    report_to: str,
+) -> dict:
     """Train (from the newest checkpoint of an interrupted run when cfg.resume), save final/, close wandb."""
     check_run_settings(out_dir, run_settings(config, data_card, trainer, init_path), cfg.resume)
     from train.preemption import PreemptionCheckpoint
@@ -188,6 +227,11 @@ def train_and_save(trainer, tokenizer, cfg, init_path: str, out_dir: Path, confi
     say(f"saved {final}")
     finish_wandb(report_to)
     return {
-        "final": str(final), "resumed_from": resume, "global_step": trainer.state.global_step, "max_length": max_length,
-        "examples": examples, "metrics": result.metrics, "trainer": trainer,
+        "final": str(final),
+        "resumed_from": resume,
+        "global_step": trainer.state.global_step,
+        "max_length": max_length,
+        "examples": examples,
+        "metrics": result.metrics,
+        "trainer": trainer,
     }

@@ -13,6 +13,7 @@ With `decision_tokens=[n, 0]` no rejected token is in the loss, and every output
 no label is: the rejected rows are then not run at all (ChosenRowsOnly), which halves DPO's forward and backward
 work and leaves the loss, its gradient and the logged metrics as they were.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,12 +29,14 @@ MASK_COLUMNS = {"chosen": "chosen_loss_mask", "rejected": "rejected_loss_mask"}
 
 
 def _ids(tokenizer, messages: list[dict], generation_prompt: bool = False) -> list[int]:
-    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True,
-                                        add_generation_prompt=generation_prompt)["input_ids"]
+    return tokenizer.apply_chat_template(
+        messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt
+    )["input_ids"]
 
 
-def collector_token_mask(tokenizer, prompt: list[dict], completion: list[dict], prompt_ids: list[int],
-                         completion_ids: list[int]) -> list[int]:
+def collector_token_mask(
+    tokenizer, prompt: list[dict], completion: list[dict], prompt_ids: list[int], completion_ids: list[int]
+) -> list[int]:
     """1 for each of `completion_ids` (TRL's tokens of `completion` after `prompt_ids`) that an assistant message
     of `completion` wrote, 0 for the rest. Spans are found by rendering the conversation up to each message and
     measuring where it stops agreeing with the whole."""
@@ -50,11 +53,19 @@ def collector_token_mask(tokenizer, prompt: list[dict], completion: list[dict], 
     return mask
 
 
-def add_loss_masks(example: dict, tokenizer, mask_debtor: bool = True, decision_tokens: list[int] | None = None) -> dict:
+def add_loss_masks(
+    example: dict, tokenizer, mask_debtor: bool = True, decision_tokens: list[int] | None = None
+) -> dict:
     """The mask columns of one tokenized pair (TRL's prompt_ids, chosen_ids and rejected_ids are already set):
     the collector's tokens (`mask_debtor`), cut to the decision (`decision_tokens`, DPORunConfig)."""
-    masks = {side: collector_token_mask(tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"])
-             if mask_debtor else [1] * len(example[f"{side}_ids"]) for side in MASK_COLUMNS}
+    masks = {
+        side: collector_token_mask(
+            tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"]
+        )
+        if mask_debtor
+        else [1] * len(example[f"{side}_ids"])
+        for side in MASK_COLUMNS
+    }
     if decision_tokens is not None:
         parted = common_prefix_length(example["chosen_ids"], example["rejected_ids"])
         for side, count in zip(MASK_COLUMNS, decision_tokens):
@@ -68,9 +79,15 @@ class CollectorTurnsCollator(DataCollatorForPreference):
 
     def torch_call(self, examples: list[dict]) -> dict:
         output = super().torch_call(examples)
-        masks = [[0] * len(e["prompt_ids"]) + list(e[MASK_COLUMNS[side]]) for side in ("chosen", "rejected") for e in examples]
+        masks = [
+            [0] * len(e["prompt_ids"]) + list(e[MASK_COLUMNS[side]])
+            for side in ("chosen", "rejected")
+            for e in examples
+        ]
         if self.max_length is not None:  # the same cut as the parent's, so positions line up
-            cut = slice(None, self.max_length) if self.truncation_mode == "keep_start" else slice(-self.max_length, None)
+            cut = (
+                slice(None, self.max_length) if self.truncation_mode == "keep_start" else slice(-self.max_length, None)
+            )
             masks = [m[cut] for m in masks]
         keep = torch.zeros_like(output["completion_mask"])
         for row, m in enumerate(masks):
@@ -97,8 +114,12 @@ class ChosenRowsOnly:
         half = labels.shape[0] // 2
         if bool((labels[half:] != -100).any()):
             raise ValueError("a rejected row has tokens in the loss; ChosenRowsOnly needs decision_tokens=[n, 0]")
-        outputs = self._model(**{k: v[:half] if torch.is_tensor(v) and v.dim() and v.shape[0] == 2 * half else v
-                                 for k, v in kwargs.items()})
+        outputs = self._model(
+            **{
+                k: v[:half] if torch.is_tensor(v) and v.dim() and v.shape[0] == 2 * half else v
+                for k, v in kwargs.items()
+            }
+        )
         for name, value in outputs.items():
             if torch.is_tensor(value) and value.dim() and value.shape[0] == half:
                 outputs[name] = torch.cat([value, torch.zeros_like(value)])
@@ -110,7 +131,14 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
     a CollectorTurnsCollator (`collector_turns_collator`). `mask_debtor` and `decision_tokens` as in
     `add_loss_masks`."""
 
-    def __init__(self, *args, mask_debtor: bool = True, decision_tokens: list[int] | None = None, lm_head: str = "fused", **kwargs):
+    def __init__(
+        self,
+        *args,
+        mask_debtor: bool = True,
+        decision_tokens: list[int] | None = None,
+        lm_head: str = "fused",
+        **kwargs,
+    ):
         self._mask_debtor, self._decision_tokens = mask_debtor, decision_tokens  # read by _prepare_dataset
         self._lm_head = lm_head
         super().__init__(*args, **kwargs)
@@ -122,9 +150,18 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
-        what = "Cutting the loss to the decision" if self._decision_tokens is not None else "Masking the debtor's turns"
-        return dataset.map(add_loss_masks, fn_kwargs={"tokenizer": self._tokenizer, "mask_debtor": self._mask_debtor,
-                                                      "decision_tokens": self._decision_tokens}, desc=f"{what} in {dataset_name}")
+        what = (
+            "Cutting the loss to the decision" if self._decision_tokens is not None else "Masking the debtor's turns"
+        )
+        return dataset.map(
+            add_loss_masks,
+            fn_kwargs={
+                "tokenizer": self._tokenizer,
+                "mask_debtor": self._mask_debtor,
+                "decision_tokens": self._decision_tokens,
+            },
+            desc=f"{what} in {dataset_name}",
+        )
 
     def _rejected_out_of_loss(self) -> bool:
         return self._decision_tokens is not None and self._decision_tokens[1] == 0
@@ -146,5 +183,9 @@ def collector_turns_collator(model, tokenizer, args) -> CollectorTurnsCollator:
     builds the collator itself, so that is done here; the tokenizer has one (train.model_loading.load_tokenizer)."""
     model.config.get_text_config().pad_token_id = tokenizer.pad_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return CollectorTurnsCollator(pad_token_id=tokenizer.pad_token_id, max_length=args.max_length,
-                                  truncation_mode=args.truncation_mode, pad_to_multiple_of=args.pad_to_multiple_of)
+    return CollectorTurnsCollator(
+        pad_token_id=tokenizer.pad_token_id,
+        max_length=args.max_length,
+        truncation_mode=args.truncation_mode,
+        pad_to_multiple_of=args.pad_to_multiple_of,
+    )

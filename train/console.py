@@ -1,4 +1,5 @@
 """What a training run prints: one line per milestone, from the main process only."""
+
 from __future__ import annotations
 
 import os

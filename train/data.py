@@ -1,4 +1,5 @@
 """The training sets: loading what data_gen wrote, and fitting max_length to their measured token lengths."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ def load_dataset_folder(path: str | Path):
         return load_from_disk(str(path))
     parquet = [str(path)] if path.suffix == ".parquet" else sorted(map(str, path.glob("*.parquet")))
     if not parquet:
-        raise FileNotFoundError(f"no dataset at {path} (neither save_to_disk output nor parquet files); run `make pairs` first")
+        raise FileNotFoundError(
+            f"no dataset at {path} (neither save_to_disk output nor parquet files); run `make pairs` first"
+        )
     return load_dataset("parquet", data_files=parquet, split="train")
 
 
@@ -43,7 +46,9 @@ def pair_lengths(tokenizer, dataset) -> list[int]:
     ]
 
 
-def fit_max_length(lengths: list[int], cap: int | None, overlength: str, context: int | None, what: str) -> tuple[int, list[int]]:
+def fit_max_length(
+    lengths: list[int], cap: int | None, overlength: str, context: int | None, what: str
+) -> tuple[int, list[int]]:
     """The max_length to train with and the indices of the examples kept.
 
     A dialogue's outcome is at its end, so nothing is truncated: with no cap the longest example sets
@@ -53,7 +58,10 @@ def fit_max_length(lengths: list[int], cap: int | None, overlength: str, context
         raise ValueError(f"the {what} dataset is empty")
     ordered = sorted(lengths)
     longest, median = ordered[-1], ordered[len(ordered) // 2]
-    say(f"token lengths of {len(lengths)} {what}: median {median}, p95 {ordered[int(0.95 * (len(ordered) - 1))]}, longest {longest}")
+    say(
+        f"token lengths of {len(lengths)} {what}: median {median}, "
+        f"p95 {ordered[int(0.95 * (len(ordered) - 1))]}, longest {longest}"
+    )
     limit = longest if cap is None else cap
     if context is not None and limit > context:
         raise ValueError(
@@ -63,7 +71,8 @@ def fit_max_length(lengths: list[int], cap: int | None, overlength: str, context
     over = [i for i, n in enumerate(lengths) if n > limit]
     if over and overlength == "fail":
         raise ValueError(
-            f"{len(over)} of {len(lengths)} {what} examples are longer than max_length={limit} (longest {longest} tokens) "
+            f"{len(over)} of {len(lengths)} {what} examples are longer than max_length={limit} "
+            f"(longest {longest} tokens) "
             "and would lose their end; set max_length=null to fit them all, raise max_length, or set overlength=drop"
         )
     if over:

@@ -1,7 +1,8 @@
 """DPO of the SFT collector on the rejection-sampled preference pairs, LoRA on the SFT model.
 
-    python -m train.dpo                                    # the recipe: acceptance pairs of data/pairs-sft, the loss cut
-                                                           # to the decision, checkpoints/sft-tiny/final -> checkpoints/dpo-tiny/
+    python -m train.dpo                                    # the recipe: acceptance pairs of data/pairs-sft, the loss
+                                                           # cut to the decision, checkpoints/sft-tiny/final ->
+                                                           # checkpoints/dpo-tiny/
     python -m train.dpo level=turn pairs_dir=data/pairs decision_tokens=null run=dpo-turn   # turn-level pairs
     python -m train.dpo level=dialogue pairs_dir=data/pairs decision_tokens=null beta=0.2 run=dpo-dialogue
     python -m train.dpo -m beta=0.05,0.1,0.3 run=dpo-beta  # a sweep of the DPO temperature
@@ -13,6 +14,7 @@ them. Lengths are measured as in train.sft (prompt plus the longer completion): 
 longest pair; a cap fails or drops (overlength). Resume and the checkpoints/<run>/final/ layout are those of
 train.sft.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,7 +59,9 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
     if cfg.eval_steps is not None:
         require_at_least(1, eval_steps=cfg.eval_steps)
     if cfg.sft_weight < 0 or not 0 <= cfg.heldout_fraction < 1:
-        raise ValueError(f"sft_weight={cfg.sft_weight} must be >= 0 and heldout_fraction={cfg.heldout_fraction} in [0, 1)")
+        raise ValueError(
+            f"sft_weight={cfg.sft_weight} must be >= 0 and heldout_fraction={cfg.heldout_fraction} in [0, 1)"
+        )
     if not cfg.lora.enabled:
         say("lora.enabled=false: full DPO, TRL loads a second copy of the SFT model as the reference")
     out_dir = Path(out_dir)
@@ -74,40 +78,72 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
     say(f"loaded {len(dataset)} {cfg.level}-level pairs from {data}")
 
     context = model_context(str(init_from), cfg.model)
-    max_length, kept = fit_max_length(pair_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, f"{cfg.level}-level pair")
+    max_length, kept = fit_max_length(
+        pair_lengths(tokenizer, dataset), cfg.max_length, cfg.overlength, context, f"{cfg.level}-level pair"
+    )
     dataset = dataset.select(kept)
     train_set, heldout = split_heldout(dataset, cfg.heldout_fraction, cfg.seed)
-    say(f"{len(train_set)} pairs to train on, {len(heldout)} held out (whole scenarios) to measure preference accuracy")
+    say(
+        f"{len(train_set)} pairs to train on, {len(heldout)} held out (whole scenarios) to measure preference accuracy"
+    )
     train_set = train_set.select_columns(PAIR_COLUMNS)  # score columns stay in the data, not in the batches
 
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)
     data_card = dataset_card(data)
     report_to = start_wandb(cfg, cfg.run, out_dir, config, data_card)
-    losses = dict(loss_type=[cfg.loss_type, "sft"], loss_weights=[1.0, cfg.sft_weight]) if cfg.sft_weight else dict(loss_type=[cfg.loss_type])
+    losses = (
+        dict(loss_type=[cfg.loss_type, "sft"], loss_weights=[1.0, cfg.sft_weight])
+        if cfg.sft_weight
+        else dict(loss_type=[cfg.loss_type])
+    )
     typed = dict(beta=cfg.beta, precompute_ref_log_probs=cfg.precompute_ref_log_probs, **losses)
     if len(heldout):
-        typed.update(eval_strategy="steps", eval_steps=cfg.eval_steps or cfg.logging_steps, per_device_eval_batch_size=cfg.batch_size)
+        typed.update(
+            eval_strategy="steps",
+            eval_steps=cfg.eval_steps or cfg.logging_steps,
+            per_device_eval_batch_size=cfg.batch_size,
+        )
     args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))  # before the model loads
 
     model = load_model(str(init_from), cfg.model)
-    say(f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
-        f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}")
+    say(
+        f"loaded SFT model {init_from} ({parameter_count(model) / 1e6:.1f}M parameters); "
+        f"beta={cfg.beta} loss={cfg.loss_type} max_length={max_length}"
+    )
     trainer_class, collator = DPOTrainer, None
     masks = {}
     if cfg.mask_debtor_turns or decision_tokens is not None:
         from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
+
         trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
         masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens, lm_head=cfg.lm_head)
     trainer = trainer_class(
-        model=model, ref_model=None, args=args, train_dataset=train_set, processing_class=tokenizer,
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=train_set,
+        processing_class=tokenizer,
         eval_dataset=heldout.select_columns(PAIR_COLUMNS) if len(heldout) else None,
-        peft_config=lora_config(cfg.lora), data_collator=collator, **masks,
+        peft_config=lora_config(cfg.lora),
+        data_collator=collator,
+        **masks,
     )
-    say(f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
-        f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})")
+    say(
+        f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
+        f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})"
+    )
 
-    return trainer, dict(tokenizer=tokenizer, cfg=cfg, init_path=str(init_from), out_dir=out_dir, config=config,
-                         data_card=data_card, max_length=max_length, examples=len(train_set), report_to=report_to)
+    return trainer, dict(
+        tokenizer=tokenizer,
+        cfg=cfg,
+        init_path=str(init_from),
+        out_dir=out_dir,
+        config=config,
+        data_card=data_card,
+        max_length=max_length,
+        examples=len(train_set),
+        report_to=report_to,
+    )
 
 
 def check_decision_tokens(cfg: DPORunConfig) -> list[int] | None:
@@ -133,10 +169,15 @@ def split_heldout(dataset, fraction: float, seed: int):
     if fraction == 0:
         return dataset, dataset.select([])
     if "scenario_id" not in dataset.column_names:
-        raise ValueError(f"heldout_fraction={fraction} needs a scenario_id column in the pairs (written by `make pairs`); "
-                         "pass heldout_fraction=0 for pairs without one")
+        raise ValueError(
+            f"heldout_fraction={fraction} needs a scenario_id column in the pairs (written by `make pairs`); "
+            "pass heldout_fraction=0 for pairs without one"
+        )
     flags = [held(s) for s in dataset["scenario_id"]]
-    return (dataset.select([i for i, f in enumerate(flags) if not f]), dataset.select([i for i, f in enumerate(flags) if f]))
+    return (
+        dataset.select([i for i, f in enumerate(flags) if not f]),
+        dataset.select([i for i, f in enumerate(flags) if f]),
+    )
 
 
 CURVES = ("rewards/accuracies", "rewards/margins")
@@ -151,8 +192,11 @@ def write_curves(log_history: list[dict], out_dir: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = {f"{side}{name}": [(row["step"], row[f"{side}{name}"]) for row in log_history if f"{side}{name}" in row]
-              for name in CURVES for side in ("", "eval_")}
+    curves = {
+        f"{side}{name}": [(row["step"], row[f"{side}{name}"]) for row in log_history if f"{side}{name}" in row]
+        for name in CURVES
+        for side in ("", "eval_")
+    }
     (out_dir / "curves.json").write_text(json.dumps(curves, indent=1) + "\n")
     fig, axes = plt.subplots(1, len(CURVES), figsize=(10, 3.5))
     for ax, name in zip(axes, CURVES):

@@ -11,6 +11,7 @@ from ordinary logits of the positions that have a label, with autograd's backwar
 measured to win (benchmarks/results/train_throughput.md): off CUDA, up to PLAIN_HEAD_MAX_VOCAB tokens. On CUDA,
 and for large vocabularies anywhere, TRL's fused head stays.
 """
+
 from __future__ import annotations
 
 import types
@@ -33,7 +34,13 @@ def choose_lm_head(setting: str, device: torch.device | str, vocab_size: int) ->
 
 
 # the config fields by which TRL's fused head scales or caps the logits (trl.trainer.utils.add_fused_lm_head)
-SCALED_HEAD_FIELDS = ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling", "final_logit_softcapping")
+SCALED_HEAD_FIELDS = (
+    "logit_scale",
+    "output_multiplier",
+    "lm_head_multiplier",
+    "logits_scaling",
+    "final_logit_softcapping",
+)
 
 
 def _scaled_head_fields(model) -> list[str]:
@@ -51,15 +58,25 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
 
     scaled = _scaled_head_fields(model)
     if scaled:
-        raise ValueError(f"lm_head=plain supports LM heads without logit scaling or soft-capping; {type(model).__name__} "
-                         f"sets {', '.join(scaled)}: use lm_head=fused or lm_head=auto")
+        raise ValueError(
+            f"lm_head=plain supports LM heads without logit scaling or soft-capping; {type(model).__name__} "
+            f"sets {', '.join(scaled)}: use lm_head=fused or lm_head=auto"
+        )
     trl_forward = model.forward
 
-    def _plain_forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
+    def _plain_forward(
+        self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs
+    ):
         if not fused_lm_head or getattr(self.config.get_text_config(), "output_router_logits", False):
             # the model's own forward, or TRL's head for mixture-of-experts models (their router loss lives there)
-            return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
-                               num_items_in_batch=num_items_in_batch, **kwargs)
+            return trl_forward(
+                *args,
+                fused_lm_head=fused_lm_head,
+                labels=labels,
+                shift_labels=shift_labels,
+                num_items_in_batch=num_items_in_batch,
+                **kwargs,
+            )
         kwargs["use_cache"] = False
         hidden = self.base_model(*args, **kwargs).last_hidden_state
         if shift_labels is None:
@@ -86,8 +103,15 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
 
         log_probs = spread(token_log_p)
         loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
-        return FusedCausalLMOutput(loss=loss, log_probs=log_probs, entropy=spread(entropy), log_sum_sq_probs=spread(log_sum_sq),
-                                   mean_logits=spread(mean_logits), is_top1=spread(is_top1), label_mask=mask)
+        return FusedCausalLMOutput(
+            loss=loss,
+            log_probs=log_probs,
+            entropy=spread(entropy),
+            log_sum_sq_probs=spread(log_sum_sq),
+            mean_logits=spread(mean_logits),
+            is_top1=spread(is_top1),
+            label_mask=mask,
+        )
 
     model.forward = types.MethodType(_plain_forward, model)
 

@@ -1,4 +1,6 @@
-"""The model, its tokenizer and its LoRA config, by folder or Hub name; an adapter folder stands for its base plus itself."""
+"""The model, its tokenizer and its LoRA config, by folder or Hub name; an adapter folder stands for its base plus
+itself."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +37,9 @@ def load_model(path: str, model_cfg):
 
     # Mixed precision keeps fp32 master weights; only an explicit dtype (a 7B model) loads lower.
     dtype = torch.float32 if model_cfg.dtype == "auto" else getattr(torch, model_cfg.dtype)
-    options = dict(dtype=dtype, attn_implementation=model_cfg.attn_implementation, trust_remote_code=model_cfg.trust_remote_code)
+    options = dict(
+        dtype=dtype, attn_implementation=model_cfg.attn_implementation, trust_remote_code=model_cfg.trust_remote_code
+    )
     base = adapter_base(path)
     if base is None:
         return AutoModelForCausalLM.from_pretrained(path, **options)

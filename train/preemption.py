@@ -5,6 +5,7 @@ job resumes from that checkpoint (train/checkpoints.py), so a preempted run lose
 SLURM sends the signal before it stops a job (--signal=USR2@90 at the time limit, scancel --signal=USR2 or a
 preemption). Outside such a job no handler is installed for it and this callback does nothing.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,9 @@ def preemption_signal() -> int:
     """The signal submitit checkpoints and requeues on (SUBMITIT_PREEMPT_SIGNAL, USR2 by default)."""
     name = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
     if not hasattr(signal, "SIG" + name):
-        raise ValueError(f"SUBMITIT_PREEMPT_SIGNAL={name!r} is not a signal name; allowed values: USR1, USR2, TERM, ...")
+        raise ValueError(
+            f"SUBMITIT_PREEMPT_SIGNAL={name!r} is not a signal name; allowed values: USR1, USR2, TERM, ..."
+        )
     return getattr(signal, "SIG" + name)
 
 
@@ -63,7 +66,10 @@ class PreemptionCheckpoint(TrainerCallback):
             signal.signal(self.signum, self.runner_handler)
         if self.pending:
             self.pending = False
-            say(f"preempted ({signal.Signals(self.signum).name}) at step {step}, checkpoint-{step} saved: handing over to the job runner")
+            say(
+                f"preempted ({signal.Signals(self.signum).name}) at step {step}, checkpoint-{step} saved: "
+                "handing over to the job runner"
+            )
             self.runner_handler(self.signum, None)  # submitit requeues the job and exits here
 
     def on_save(self, args, state, control, **kwargs):

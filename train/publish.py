@@ -1,13 +1,16 @@
 """Publish a trained collector to the Hugging Face Hub: weights (or adapter), tokenizer, model card, dataset cards.
 
-    python -m train.publish checkpoint=checkpoints/dpo-tiny/final repo_id=me/debtgpt-tiny metrics=reports/demo/metrics.json
+    python -m train.publish checkpoint=checkpoints/dpo-tiny/final repo_id=me/debtgpt-tiny \\
+        metrics=reports/demo/metrics.json
     python -m train.publish dry_run=true        # write and check the folder, push nothing (make publish DRY_RUN=1)
 
 The model card carries the DebtBench tables of a report (eval.run's metrics.json), overall and per archetype,
 only when that report scored these very weights (the fingerprint eval records: a hash of the weight files and
-the training run's id); how the model was trained and on which datasets comes from its own train_card.json. The token comes from HF_TOKEN in the environment and
-is only handed to huggingface_hub: it is never written to the folder, the card or a log.
+the training run's id); how the model was trained and on which datasets comes from its own train_card.json. The
+token comes from HF_TOKEN in the environment and is only handed to huggingface_hub: it is never written to the
+folder, the card or a log.
 """
+
 from __future__ import annotations
 
 import json
@@ -99,13 +102,18 @@ def dataset_summaries(staging: Path, history: list[dict]) -> list[str]:
 def training_lines(history: list[dict], base: str) -> list[str]:
     """What the checkpoint's own training card says about how it was made, run by run."""
     if not history:
-        return ["- this checkpoint has no training card (train_card.json): it was not made by this project's train "
-                "stages, so nothing is claimed here about its training"]
+        return [
+            "- this checkpoint has no training card (train_card.json): it was not made by this project's train "
+            "stages, so nothing is claimed here about its training"
+        ]
     lines = [f"- starting model: `{base}`"]
     for step in history:
-        lines.append(f"- {step['method'].upper()}: run `{step.get('run')}` (id `{step.get('run_id') or 'unrecorded'}`), "
-                     f"{step.get('global_step', '?')} optimizer steps at learning rate {step.get('lr', '?')} on `{step.get('data')}`; "
-                     f"command `{step.get('command', '?')}`")
+        lines.append(
+            f"- {step['method'].upper()}: run `{step.get('run')}` (id `{step.get('run_id') or 'unrecorded'}`), "
+            f"{step.get('global_step', '?')} optimizer steps at learning rate {step.get('lr', '?')} "
+            f"on `{step.get('data')}`; "
+            f"command `{step.get('command', '?')}`"
+        )
     return lines
 
 
@@ -118,7 +126,9 @@ def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, fingerprint: 
         header = ["library_name: peft", f"base_model: {base}"]
         usage = f"a LoRA adapter on `{base}`: load it with `peft.AutoPeftModelForCausalLM.from_pretrained`."
     else:
-        base = trained.get("init_from") or trained.get("model", {}).get("name", "unknown")  # DPO starts from the SFT model
+        base = trained.get("init_from") or trained.get("model", {}).get(
+            "name", "unknown"
+        )  # DPO starts from the SFT model
         header = ["library_name: transformers"]
         usage = "full (merged) weights: load them with `transformers.AutoModelForCausalLM.from_pretrained`."
     if history and history[0]["method"] == "sft" and history[0].get("model") and not is_adapter(checkpoint):
@@ -127,22 +137,41 @@ def model_card(cfg: PublishConfig, checkpoint: Path, report: dict, fingerprint: 
         base = f"{base} (its own training is not recorded in this checkpoint's card)"
     methods = [step["method"] for step in history]
     how = " then ".join(dict.fromkeys(m.upper() for m in methods)) if methods else None
-    trained_line = (f"A debt-collection negotiation agent (DebtGPT collector) trained with {how} on rejection-sampled dialogues."
-                    if how else "A debt-collection negotiation agent (DebtGPT collector); how it was trained is not recorded.")
+    trained_line = (
+        f"A debt-collection negotiation agent (DebtGPT collector) trained with {how} on rejection-sampled dialogues."
+        if how
+        else "A debt-collection negotiation agent (DebtGPT collector); how it was trained is not recorded."
+    )
     config = report.get("config", {})
     lines = [
-        "---", *header, f"tags: [{', '.join(['debt-collection', 'negotiation', *dict.fromkeys(methods), 'trl'])}]", "---", "",
-        f"# {cfg.repo_id}", "",
-        trained_line, f"This repository holds {usage}", "",
-        "Each turn is one JSON object (thoughts, strategy, action, dialogue, and a four-field proposal with `ask`).", "",
-        "## Training", "",
+        "---",
+        *header,
+        f"tags: [{', '.join(['debt-collection', 'negotiation', *dict.fromkeys(methods), 'trl'])}]",
+        "---",
+        "",
+        f"# {cfg.repo_id}",
+        "",
+        trained_line,
+        f"This repository holds {usage}",
+        "",
+        "Each turn is one JSON object (thoughts, strategy, action, dialogue, and a four-field proposal with `ask`).",
+        "",
+        "## Training",
+        "",
         *training_lines(history, base),
-        f"- max_length {train_card.get('max_length', '?')} (measured, nothing truncated)" if train_card else "", "",
-        "## Evaluation (DebtBench)", "",
-        f"Collector `{scored}` of `{cfg.metrics}` is these weights ({describe(fingerprint)}).", "",
-        setting_line(config), "",
+        f"- max_length {train_card.get('max_length', '?')} (measured, nothing truncated)" if train_card else "",
+        "",
+        "## Evaluation (DebtBench)",
+        "",
+        f"Collector `{scored}` of `{cfg.metrics}` is these weights ({describe(fingerprint)}).",
+        "",
+        setting_line(config),
+        "",
         *evaluation_tables(report, cfg.collector),
-        "## Training data", "", *dataset_summaries(staging_folder(cfg), history), "",
+        "## Training data",
+        "",
+        *dataset_summaries(staging_folder(cfg), history),
+        "",
     ]
     return "\n".join(lines)
 
@@ -154,11 +183,19 @@ def scored_collector(cfg: PublishConfig, report: dict, fingerprint: dict) -> str
         if same_model(report["collectors"][name].get("weights"), fingerprint):
             return name
     theirs = report["collectors"][names[0]].get("weights") if len(names) == 1 else None
-    scored = (f"collector {names[0]!r} of metrics={cfg.metrics} ({describe(theirs)}"
-              f"{', loaded from ' + theirs['model'] if theirs and theirs.get('model') else ''})") if len(names) == 1 else \
-        f"any collector of metrics={cfg.metrics} ({', '.join(names)})"
-    raise StageError(f"checkpoint={cfg.checkpoint} ({describe(fingerprint)}) is not the model scored as {scored}; "
-                     f"evaluate this checkpoint (make eval) and publish with that report, or publish the checkpoint the report scored")
+    scored = (
+        (
+            f"collector {names[0]!r} of metrics={cfg.metrics} ({describe(theirs)}"
+            f"{', loaded from ' + theirs['model'] if theirs and theirs.get('model') else ''})"
+        )
+        if len(names) == 1
+        else f"any collector of metrics={cfg.metrics} ({', '.join(names)})"
+    )
+    raise StageError(
+        f"checkpoint={cfg.checkpoint} ({describe(fingerprint)}) is not the model scored as {scored}; "
+        f"evaluate this checkpoint (make eval) and publish with that report, "
+        f"or publish the checkpoint the report scored"
+    )
 
 
 def staging_folder(cfg: PublishConfig) -> Path:
@@ -171,11 +208,14 @@ def staging_folder(cfg: PublishConfig) -> Path:
 
 
 def prepare_staging(staging: Path) -> None:
-    """Empty a staging folder this stage wrote before (it carries STAGING_MARKER); refuse any other folder with files."""
+    """Empty a staging folder this stage wrote before (it carries STAGING_MARKER); refuse any other folder with
+    files."""
     if staging.exists():
         if not staging.is_dir() or (any(staging.iterdir()) and not (staging / STAGING_MARKER).is_file()):
-            raise StageError(f"{staging} already holds files that publish did not write; choose another staging_dir "
-                             "or repo_id, or move those files away yourself (publish deletes only what it wrote)")
+            raise StageError(
+                f"{staging} already holds files that publish did not write; choose another staging_dir "
+                "or repo_id, or move those files away yourself (publish deletes only what it wrote)"
+            )
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     (staging / STAGING_MARKER).write_text("written by train.publish; the folder is replaced on the next publish\n")
@@ -185,7 +225,9 @@ def publish(cfg: PublishConfig) -> Path:
     """Write the folder to push, check it, and push it unless dry_run; returns the folder."""
     staging = staging_folder(cfg)
     if not cfg.dry_run and not os.environ.get("HF_TOKEN"):
-        raise StageError("HF_TOKEN is not set; export a Hub token with write access, or pass dry_run=true (make publish DRY_RUN=1)")
+        raise StageError(
+            "HF_TOKEN is not set; export a Hub token with write access, or pass dry_run=true (make publish DRY_RUN=1)"
+        )
     checkpoint = Path(cfg.checkpoint)
     problems = check_model_folder(checkpoint) if checkpoint.is_dir() else [f"the folder itself ({checkpoint})"]
     if problems:
@@ -195,7 +237,9 @@ def publish(cfg: PublishConfig) -> Path:
     fingerprint = model_fingerprint(checkpoint)
     scored = scored_collector(cfg, report, fingerprint)  # another model's scores never go on this card
     prepare_staging(staging)
-    shutil.copytree(checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"), dirs_exist_ok=True)
+    shutil.copytree(
+        checkpoint, staging, ignore=shutil.ignore_patterns("training_args.bin", "README.md"), dirs_exist_ok=True
+    )
     print(f"copied {checkpoint} ({'adapter' if is_adapter(checkpoint) else 'merged weights'}) to {staging}")
 
     (staging / "README.md").write_text(model_card(cfg, checkpoint, report, fingerprint, scored))
@@ -211,8 +255,12 @@ def publish(cfg: PublishConfig) -> Path:
 
     api = HfApi(token=os.environ["HF_TOKEN"])
     url = api.create_repo(cfg.repo_id, private=cfg.private, exist_ok=True)
-    api.upload_folder(repo_id=cfg.repo_id, folder_path=str(staging), commit_message=cfg.commit_message,
-                      ignore_patterns=[STAGING_MARKER])
+    api.upload_folder(
+        repo_id=cfg.repo_id,
+        folder_path=str(staging),
+        commit_message=cfg.commit_message,
+        ignore_patterns=[STAGING_MARKER],
+    )
     print(f"pushed {staging} to {url}")
     return staging
 

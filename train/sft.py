@@ -10,6 +10,7 @@ nothing is cut; a set max_length that some dialogue exceeds fails the run (overl
 dialogues with a printed count (overlength=drop). A rerun of an interrupted run resumes from its newest
 checkpoint-N/. The result is checkpoints/<run>/final/ (see train/checkpoints.py for merged vs adapter).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,7 +52,9 @@ def sft_trainer(cfg: SFTRunConfig, out_dir: str | Path):
 
     dataset = load_dataset_folder(cfg.data)
     if "messages" not in dataset.column_names:
-        raise ValueError(f"data={cfg.data} has columns {dataset.column_names}; SFT needs a conversational `messages` column")
+        raise ValueError(
+            f"data={cfg.data} has columns {dataset.column_names}; SFT needs a conversational `messages` column"
+        )
     say(f"loaded {len(dataset)} SFT dialogues from {cfg.data}")
 
     context = model_context(model_path, cfg.model)
@@ -65,15 +68,26 @@ def sft_trainer(cfg: SFTRunConfig, out_dir: str | Path):
     args = SFTConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, dict(assistant_only_loss=True)))
 
     model = load_model(model_path, cfg.model)
-    say(f"loaded model {cfg.model.name} ({parameter_count(model) / 1e6:.1f}M parameters)"
-        f"; {'LoRA r=%d' % cfg.lora.r if cfg.lora.enabled else 'full fine-tuning'}; max_length={max_length}")
+    say(
+        f"loaded model {cfg.model.name} ({parameter_count(model) / 1e6:.1f}M parameters)"
+        f"; {'LoRA r=%d' % cfg.lora.r if cfg.lora.enabled else 'full fine-tuning'}; max_length={max_length}"
+    )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
     )
     say(f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})")
 
-    return trainer, dict(tokenizer=tokenizer, cfg=cfg, init_path=model_path, out_dir=out_dir, config=config,
-                         data_card=data_card, max_length=max_length, examples=len(dataset), report_to=report_to)
+    return trainer, dict(
+        tokenizer=tokenizer,
+        cfg=cfg,
+        init_path=model_path,
+        out_dir=out_dir,
+        config=config,
+        data_card=data_card,
+        max_length=max_length,
+        examples=len(dataset),
+        report_to=report_to,
+    )
 
 
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")

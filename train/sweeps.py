@@ -8,6 +8,7 @@ A training point (train.sft, train.dpo) is read from final/train_card.json; an e
 metrics.json. The held-out metric is the one the stage records: DPO's preference accuracy on its held-out pairs,
 an evaluation's mean reward (of its first collector); SFT records none, so its points are ranked by training loss.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,8 @@ class PointResult:
     overrides: list[str]
     folder: str
     job_id: str = "local"
-    # COMPLETED, or why not: FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, LOST (no result, no record), UNFINISHED
+    # COMPLETED, or why not: FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, LOST (no result, no record),
+    # UNFINISHED
     state: str = COMPLETED
     train_loss: float | None = None
     global_step: int | None = None
@@ -43,11 +45,18 @@ class PointResult:
 
 
 def _finite(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
 
 
-def read_point(folder: str | Path, overrides: list[str], job_id: str = "local", state: str = COMPLETED, note: str = "") -> PointResult:
-    """What a point left in its folder: a finished training run, an evaluation report, or a partial run's newest checkpoint."""
+def read_point(
+    folder: str | Path, overrides: list[str], job_id: str = "local", state: str = COMPLETED, note: str = ""
+) -> PointResult:
+    """What a point left in its folder: a finished training run, an evaluation report, or a partial run's newest
+    checkpoint."""
     folder = Path(folder)
     point = PointResult(overrides=overrides, folder=str(folder), job_id=job_id, state=state, note=note)
     card_path, metrics_path = folder / "final" / TRAIN_CARD, folder / "metrics.json"
@@ -56,7 +65,11 @@ def read_point(folder: str | Path, overrides: list[str], job_id: str = "local", 
         history = card.get("log_history", [])
         losses = [row["loss"] for row in history if _finite(row.get("loss")) is not None]
         # the last logged loss; a run shorter than logging_steps logged only the run's mean (train_loss)
-        point.train_loss = _finite(losses[-1]) if losses else next((_finite(r.get("train_loss")) for r in reversed(history) if "train_loss" in r), None)
+        point.train_loss = (
+            _finite(losses[-1])
+            if losses
+            else next((_finite(r.get("train_loss")) for r in reversed(history) if "train_loss" in r), None)
+        )
         point.global_step = card.get("global_step")
         for name, higher in HELDOUT_METRICS:
             values = [row[name] for row in history if _finite(row.get(name)) is not None]
@@ -71,7 +84,10 @@ def read_point(folder: str | Path, overrides: list[str], job_id: str = "local", 
         order = [c for c in report.get("config", {}).get("collectors", []) if c in collectors] or list(collectors)
         if order:
             name = order[0]
-            point.heldout_name, point.heldout = f"reward({name})", _finite(collectors[name].get("overall", {}).get("reward"))
+            point.heldout_name, point.heldout = (
+                f"reward({name})",
+                _finite(collectors[name].get("overall", {}).get("reward")),
+            )
         point.checkpoint = str(folder)
     else:
         from train.checkpoints import last_checkpoint
@@ -119,17 +135,27 @@ def summary_markdown(points: list[PointResult], title: str) -> str:
     lines = [f"# {title}", ""]
     if shared:
         lines += [f"every point: {' '.join(shared)}", ""]
-    lines += ["| point | overrides | job | state | train loss | held-out | checkpoint | note |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| point | overrides | job | state | train loss | held-out | checkpoint | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for i, p in enumerate(points):
         heldout = "-" if p.heldout is None else f"{p.heldout_name}={p.heldout:.4f}"
         mark = " (best)" if p is best else ""
-        lines.append(f"| {i}{mark} | {point_label(p, shared)} | {p.job_id} | {p.state} | {_cell(p.train_loss)} | {heldout} | "
-                     f"{p.checkpoint or '-'} | {p.note.replace('|', '/')} |")
+        lines.append(
+            f"| {i}{mark} | {point_label(p, shared)} | {p.job_id} | {p.state} | {_cell(p.train_loss)} | {heldout} | "
+            f"{p.checkpoint or '-'} | {p.note.replace('|', '/')} |"
+        )
     failed = [p for p in points if p.state != COMPLETED]
-    lines += ["", f"best: {point_label(best, shared)} (by {rule}): {best.checkpoint}" if best else f"best: none ({rule})"]
+    lines += [
+        "",
+        f"best: {point_label(best, shared)} (by {rule}): {best.checkpoint}" if best else f"best: none ({rule})",
+    ]
     if failed:
-        lines.append(f"failed: {len(failed)} of {len(points)} points ({', '.join(point_label(p, shared) for p in failed)}); "
-                     "rerun the same sweep to retry them (a training point resumes from its newest checkpoint)")
+        lines.append(
+            f"failed: {len(failed)} of {len(points)} points ({', '.join(point_label(p, shared) for p in failed)}); "
+            "rerun the same sweep to retry them (a training point resumes from its newest checkpoint)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -140,7 +166,11 @@ def write_summary(sweep_dir: str | Path, points: list[PointResult], title: str) 
     text = summary_markdown(points, title)
     best, rule = best_point(points)
     (sweep_dir / SUMMARY_MD).write_text(text)
-    record = {"points": [asdict(p) for p in points], "best": None if best is None else points.index(best), "best_by": rule}
+    record = {
+        "points": [asdict(p) for p in points],
+        "best": None if best is None else points.index(best),
+        "best_by": rule,
+    }
     (sweep_dir / SUMMARY_JSON).write_text(json.dumps(record, indent=2) + "\n")
     return text
 
@@ -166,7 +196,12 @@ def summarize_folder(sweep_dir: str | Path) -> str:
     for p in json.loads(jobs.read_text()):
         state = p.get("state", SUBMITTED)
         if state == SUBMITTED:  # the launcher ended before this point did: its files say how far it went
-            state = COMPLETED if (Path(p["folder"]) / "final" / TRAIN_CARD).is_file() or (Path(p["folder"]) / "metrics.json").is_file() else "UNFINISHED"
+            state = (
+                COMPLETED
+                if (Path(p["folder"]) / "final" / TRAIN_CARD).is_file()
+                or (Path(p["folder"]) / "metrics.json").is_file()
+                else "UNFINISHED"
+            )
         points.append(read_point(p["folder"], p["overrides"], p.get("job_id", "local"), state, p.get("note", "")))
     return write_summary(sweep_dir, points, f"sweep {sweep_dir}")
 

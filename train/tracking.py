@@ -1,4 +1,6 @@
-"""Experiment tracking: the wandb run (online with a key, offline without) and the redaction of secrets from what it logs."""
+"""Experiment tracking: the wandb run (online with a key, offline without) and the redaction of secrets from what
+it logs."""
+
 from __future__ import annotations
 
 import os
@@ -40,7 +42,13 @@ def numbers(card: dict, prefix: str) -> dict:
 
 
 # WANDB_MODE values wandb itself accepts, and the mode each means here.
-ENV_WANDB_MODES = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline", "disabled": "disabled"}
+ENV_WANDB_MODES = {
+    "online": "online",
+    "run": "online",
+    "offline": "offline",
+    "dryrun": "offline",
+    "disabled": "disabled",
+}
 DEFAULT_WANDB_URL = "https://api.wandb.ai"
 # How long the server may take to answer before the run logs offline instead: a stage never waits on the network.
 WANDB_PROBE_TIMEOUT_S = 5.0
@@ -51,7 +59,9 @@ def wandb_mode(cfg) -> str:
     overridden into the network; with wandb.mode=auto it decides, and otherwise a key (WANDB_API_KEY) means online."""
     env = os.environ.get("WANDB_MODE", "").strip().lower()
     if env and env not in ENV_WANDB_MODES:
-        raise ValueError(f"WANDB_MODE={env!r} in the environment is not allowed; allowed values: {', '.join(ENV_WANDB_MODES)}")
+        raise ValueError(
+            f"WANDB_MODE={env!r} in the environment is not allowed; allowed values: {', '.join(ENV_WANDB_MODES)}"
+        )
     env = ENV_WANDB_MODES.get(env)
     configured = getattr(cfg.wandb.mode, "name", cfg.wandb.mode)
     if "disabled" in (env, configured):
@@ -84,8 +94,11 @@ def start_wandb(cfg, run_name: str, out_dir: Path, config: dict, data_card: dict
         return "none"
     if mode == "online" and int(os.environ.get("RANK", "0")) == 0 and (problem := wandb_server_problem()):
         mode = "offline"
-        say(f"warning: {problem}; logging offline into {out_dir}/wandb (upload later with `wandb sync {out_dir}/wandb/offline-run-*`; "
-            "set WANDB_MODE=offline to skip this check)")
+        say(
+            f"warning: {problem}; logging offline into {out_dir}/wandb "
+            f"(upload later with `wandb sync {out_dir}/wandb/offline-run-*`; "
+            "set WANDB_MODE=offline to skip this check)"
+        )
     os.environ["WANDB_MODE"] = mode  # the trainer's callback reads it
     if int(os.environ.get("RANK", "0")) == 0:  # the trainer's callback logs from the main process only
         import wandb

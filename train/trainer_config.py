@@ -3,6 +3,7 @@
 Build the TRL config (SFTConfig/DPOConfig) before the model loads: constructing it sets up the distributed
 state, which ZeRO-3's partitioned init and FSDP's cpu-RAM-efficient loading need at `from_pretrained` time.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,9 @@ def check_run_config(cfg) -> None:
         raise ValueError(f"max_length={cfg.max_length} must be null (fit the longest example) or at least 16")
     if cfg.lr <= 0 or cfg.batch_size < 1 or cfg.grad_accum < 1:
         raise ValueError(f"lr={cfg.lr} must be > 0, batch_size={cfg.batch_size} and grad_accum={cfg.grad_accum} >= 1")
-    require_at_least(1, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps)
+    require_at_least(
+        1, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps
+    )
     if cfg.max_steps != -1:
         require_at_least(1, max_steps=cfg.max_steps)
     if cfg.epochs <= 0 or cfg.warmup < 0:
@@ -33,7 +36,9 @@ def use_bf16(cfg) -> bool:
     """bf16 mixed precision only when asked for (or auto on a GPU that has it); fp32 on a CPU."""
     gpu_bf16 = _gpu_has_bf16()
     if cfg.precision == "bf16" and not gpu_bf16:
-        raise ValueError("precision=bf16 needs a CUDA GPU with bf16 support; use precision=fp32 or precision=auto here")
+        raise ValueError(
+            "precision=bf16 needs a CUDA GPU with bf16 support; use precision=fp32 or precision=auto here"
+        )
     if cfg.precision == "auto":
         return gpu_bf16 and cfg.model.dtype != "float32"
     return cfg.precision == "bf16"
@@ -79,5 +84,8 @@ def trainer_arguments(cfg, out_dir: Path, max_length: int, report_to: str, typed
     # a key our typed fields set must be changed there, so a sweep and the logged config see it
     overlap = sorted(set(cfg.trl) & (set(arguments) - {"save_strategy", "dataloader_pin_memory"}))
     if overlap:
-        raise ValueError(f"trl.{overlap[0]} is set by a typed field of this config; set it there, not in trl (typed: {', '.join(overlap)})")
+        raise ValueError(
+            f"trl.{overlap[0]} is set by a typed field of this config; set it there, not in trl "
+            f"(typed: {', '.join(overlap)})"
+        )
     return {**arguments, **cfg.trl}

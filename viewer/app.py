@@ -7,6 +7,7 @@ outcome); one dialogue as a chat transcript; two collectors side by side on the 
 and play, where a person is the debtor. Every template is autoescaped, so text a person types is shown
 as text. Bad input gets a page that says what is wrong; a traceback only ever goes to the server log.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,9 +25,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from debtgpt.agreement import RATIO_FIELDS
 from debtgpt.constants import AGREEMENT_GRID, ARCHETYPES, DEBTOR_STRATEGIES, METRIC_DIRECTIONS
-from debtgpt.records import PUBLIC_RECORD_FIELDS
-from debtgpt.metrics import turn_compliance
 from debtgpt.leaderboard import arrow, comparison_sentence, fmt, leaderboard_tables
+from debtgpt.metrics import turn_compliance
+from debtgpt.records import PUBLIC_RECORD_FIELDS
 from viewer.play import PlayTable
 from viewer.reports import OUTCOMES, BadRequest, Filters, NotFound, ReportStore
 
@@ -49,16 +50,26 @@ def term(value, field: str) -> str:
 
 
 def reward_parts(parts: dict) -> list[tuple[str, object]]:
-    return [(k, parts[k]) for k in REWARD_SUMS if k in parts] + sorted((k, v) for k, v in parts.items() if k not in REWARD_SUMS)
+    return [(k, parts[k]) for k in REWARD_SUMS if k in parts] + sorted(
+        (k, v) for k, v in parts.items() if k not in REWARD_SUMS
+    )
 
 
 def templates() -> Jinja2Templates:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
-    env.filters.update(fmt=fmt, percent=percent, term=term, arrow=arrow, reward_parts=reward_parts,
-                       turn_compliance=turn_compliance)
-    env.globals.update(grid=AGREEMENT_GRID, archetypes=ARCHETYPES, outcomes=OUTCOMES, public_fields=PUBLIC_RECORD_FIELDS,
-                       debtor_strategies=DEBTOR_STRATEGIES, directions=METRIC_DIRECTIONS)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    env.filters.update(
+        fmt=fmt, percent=percent, term=term, arrow=arrow, reward_parts=reward_parts, turn_compliance=turn_compliance
+    )
+    env.globals.update(
+        grid=AGREEMENT_GRID,
+        archetypes=ARCHETYPES,
+        outcomes=OUTCOMES,
+        public_fields=PUBLIC_RECORD_FIELDS,
+        debtor_strategies=DEBTOR_STRATEGIES,
+        directions=METRIC_DIRECTIONS,
+    )
     return Jinja2Templates(env=env)
 
 
@@ -77,7 +88,9 @@ def create_app(reports_dir: str | Path, play: PlayTable | None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
-        return pages.TemplateResponse(request, name, {"play_enabled": play is not None, **context}, status_code=status_code)
+        return pages.TemplateResponse(
+            request, name, {"play_enabled": play is not None, **context}, status_code=status_code
+        )
 
     def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         return page(request, "error.html", status, status=status, message=message)
@@ -110,18 +123,35 @@ def create_app(reports_dir: str | Path, play: PlayTable | None) -> FastAPI:
         return page(request, "runs.html", runs=store.runs(), reports_dir=str(store.root))
 
     @app.get("/runs/{run}", response_class=HTMLResponse)
-    def run_page(request: Request, run: str, collector: str = "", archetype: str = "", outcome: str = "",
-                 page_number: int = Query(1, alias="page", ge=1)):
+    def run_page(
+        request: Request,
+        run: str,
+        collector: str = "",
+        archetype: str = "",
+        outcome: str = "",
+        page_number: int = Query(1, alias="page", ge=1),
+    ):
         metrics = store.metrics(run)
         filters = Filters(collector, archetype, outcome)
         listing = store.listing(run, filters)
         pages_total = max(1, -(-len(listing) // PAGE_SIZE))
-        comparisons = [comparison_sentence(*spec.split(":"), result) for spec, result in metrics.get("comparisons", {}).items()]
+        comparisons = [
+            comparison_sentence(*spec.split(":"), result) for spec, result in metrics.get("comparisons", {}).items()
+        ]
         return page(
-            request, "run.html", run=run, config=metrics.get("config", {}), tables=leaderboard_tables(metrics),
-            comparisons=comparisons, plots=store.plots(run), collectors=list(store.trajectories(run)),
-            filters=filters, shown=listing[(page_number - 1) * PAGE_SIZE: page_number * PAGE_SIZE],
-            total=len(listing), page_number=page_number, pages_total=pages_total,
+            request,
+            "run.html",
+            run=run,
+            config=metrics.get("config", {}),
+            tables=leaderboard_tables(metrics),
+            comparisons=comparisons,
+            plots=store.plots(run),
+            collectors=list(store.trajectories(run)),
+            filters=filters,
+            shown=listing[(page_number - 1) * PAGE_SIZE : page_number * PAGE_SIZE],
+            total=len(listing),
+            page_number=page_number,
+            pages_total=pages_total,
         )
 
     @app.get("/runs/{run}/plots/{name}")
@@ -144,8 +174,16 @@ def create_app(reports_dir: str | Path, play: PlayTable | None) -> FastAPI:
     def play_new(request: Request, persona: str = "", collector: str = ""):
         table = need_play()
         chosen = table.scenario(persona) if persona else None
-        return page(request, "play_new.html", collectors=table.collector_names(), scenarios=list(table.scenarios.values()),
-                    chosen=chosen, collector=collector, max_turns=table.max_turns, play_run=table.run_dir.name)
+        return page(
+            request,
+            "play_new.html",
+            collectors=table.collector_names(),
+            scenarios=list(table.scenarios.values()),
+            chosen=chosen,
+            collector=collector,
+            max_turns=table.max_turns,
+            play_run=table.run_dir.name,
+        )
 
     @app.post("/play")
     def play_start(collector: str = Form(...), persona: str = Form(...)):
@@ -156,14 +194,28 @@ def create_app(reports_dir: str | Path, play: PlayTable | None) -> FastAPI:
     def play_game(request: Request, game_id: str):
         table = need_play()
         game = table.game(game_id)
-        return page(request, "play.html", game=game, t=game.trajectory, view=game.debtor_view,
-                    offer=game.debtor_view.standing_proposal("collector"), max_turns=table.max_turns,
-                    play_run=table.run_dir.name)
+        return page(
+            request,
+            "play.html",
+            game=game,
+            t=game.trajectory,
+            view=game.debtor_view,
+            offer=game.debtor_view.standing_proposal("collector"),
+            max_turns=table.max_turns,
+            play_run=table.run_dir.name,
+        )
 
     @app.post("/play/{game_id}/turn")
-    def play_turn(game_id: str, action: str = Form(...), strategy: str = Form(...), dialogue: str = Form(""),
-                  disc_ratio: Optional[str] = Form(None), pmt_ratio: Optional[str] = Form(None),
-                  pmt_days: Optional[str] = Form(None), inst_prds: Optional[str] = Form(None)):
+    def play_turn(
+        game_id: str,
+        action: str = Form(...),
+        strategy: str = Form(...),
+        dialogue: str = Form(""),
+        disc_ratio: Optional[str] = Form(None),
+        pmt_ratio: Optional[str] = Form(None),
+        pmt_days: Optional[str] = Form(None),
+        inst_prds: Optional[str] = Form(None),
+    ):
         terms = {"disc_ratio": disc_ratio, "pmt_ratio": pmt_ratio, "pmt_days": pmt_days, "inst_prds": inst_prds}
         need_play().debtor_turn(game_id, action, strategy, dialogue, terms)
         return RedirectResponse(f"/play/{game_id}", status_code=303)

@@ -6,6 +6,7 @@ view never holds the persona or the private finances). The person is an agent to
 turn is the one they submitted. A finished dialogue gets the reward and is saved, with every other
 dialogue played into the same run, as a report folder that the viewer lists.
 """
+
 from __future__ import annotations
 
 import logging
@@ -87,8 +88,18 @@ def human_turn(action: str, strategy: str, words: str, terms: dict | None) -> Tu
 class PlayTable:
     """Games in progress and the run folder they are saved to. One lock: agents are not thread-safe."""
 
-    def __init__(self, scenarios: list[Scenario], run_dir: str | Path, *, agents: AgentFactory | None = None,
-                 seed: int = 0, max_turns: int = 20, reward=None, split: str = "test", plots: bool = True):
+    def __init__(
+        self,
+        scenarios: list[Scenario],
+        run_dir: str | Path,
+        *,
+        agents: AgentFactory | None = None,
+        seed: int = 0,
+        max_turns: int = 20,
+        reward=None,
+        split: str = "test",
+        plots: bool = True,
+    ):
         from debtgpt.config import RewardConfig
 
         if max_turns < 2:
@@ -142,7 +153,11 @@ class PlayTable:
             scenario = self.scenario(scenario_id)
             collector = self._collector(collector_name)
             job = DialogueJob(scenario, self._next_sample(scenario.id, collector.name))
-            game = Game(secrets.token_urlsafe(9), collector, start_dialogue(job, collector, self.debtor, self.seed, self.max_turns))
+            game = Game(
+                secrets.token_urlsafe(9),
+                collector,
+                start_dialogue(job, collector, self.debtor, self.seed, self.max_turns),
+            )
             self.games[game.id] = game
             self._forget_old_games()
             self._move(game, "collector")
@@ -187,8 +202,11 @@ class PlayTable:
     def _next_sample(self, scenario_id: str, collector: str) -> int:
         """A fresh sample index, so each played dialogue has its own key (persona/collector/sample)."""
         taken = {t.sample for t in self.saved().get(collector, []) if t.scenario.id == scenario_id}
-        taken |= {g.trajectory.sample for g in self.games.values() if g.trajectory.scenario.id == scenario_id
-                  and g.trajectory.collector == collector}
+        taken |= {
+            g.trajectory.sample
+            for g in self.games.values()
+            if g.trajectory.scenario.id == scenario_id and g.trajectory.collector == collector
+        }
         return max(taken, default=-1) + 1
 
     def saved(self) -> dict[str, list[Trajectory]]:
@@ -206,8 +224,14 @@ class PlayTable:
         reward = self.reward if isinstance(self.reward, dict) else asdict(self.reward)
         results = {
             "collectors": {name: evaluate(rows) for name, rows in by_collector.items()},
-            "config": {"split": self.split, "debtor": HUMAN_DEBTOR, "max_turns": self.max_turns, "seed": self.seed,
-                       "judge": "none", "reward": reward},
+            "config": {
+                "split": self.split,
+                "debtor": HUMAN_DEBTOR,
+                "max_turns": self.max_turns,
+                "seed": self.seed,
+                "judge": "none",
+                "reward": reward,
+            },
         }
         write_report(self.run_dir, results, by_collector, plots=self.plots)
         game.saved = True

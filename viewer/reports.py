@@ -3,6 +3,7 @@
 A run is any folder with a metrics.json (what `make eval` and the play page write). Trajectories are read
 once per file version and kept, so paging and filtering a run of hundreds of dialogues stays quick.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,14 +44,22 @@ class Filters:
     outcome: str = ""
 
     def check(self, collectors: list[str]) -> None:
-        for field, value, allowed in (("collector", self.collector, collectors), ("archetype", self.archetype, ARCHETYPES),
-                                      ("outcome", self.outcome, OUTCOMES)):
+        for field, value, allowed in (
+            ("collector", self.collector, collectors),
+            ("archetype", self.archetype, ARCHETYPES),
+            ("outcome", self.outcome, OUTCOMES),
+        ):
             if value and value not in allowed:
-                raise BadRequest(f"{field}={value!r} is not allowed; allowed values: {', '.join(allowed)} (or empty for all)")
+                raise BadRequest(
+                    f"{field}={value!r} is not allowed; allowed values: {', '.join(allowed)} (or empty for all)"
+                )
 
     def keep(self, t: Trajectory) -> bool:
-        return ((not self.collector or t.collector == self.collector) and (not self.archetype or t.archetype == self.archetype)
-                and (not self.outcome or t.outcome == self.outcome))
+        return (
+            (not self.collector or t.collector == self.collector)
+            and (not self.archetype or t.archetype == self.archetype)
+            and (not self.outcome or t.outcome == self.outcome)
+        )
 
 
 class ReportStore:
@@ -68,12 +77,15 @@ class ReportStore:
         for name in self.run_names():
             metrics = self.metrics(name)
             path = self.root / name / "metrics.json"
-            summaries.append(RunSummary(
-                name=name, collectors=list(metrics["collectors"]),
-                n=sum(r["n"] for r in metrics["collectors"].values()),
-                debtor=str(metrics.get("config", {}).get("debtor", "?")),
-                modified=datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M"),
-            ))
+            summaries.append(
+                RunSummary(
+                    name=name,
+                    collectors=list(metrics["collectors"]),
+                    n=sum(r["n"] for r in metrics["collectors"].values()),
+                    debtor=str(metrics.get("config", {}).get("debtor", "?")),
+                    modified=datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M"),
+                )
+            )
         return sorted(summaries, key=lambda s: s.modified, reverse=True)
 
     def folder(self, run: str) -> Path:
@@ -123,5 +135,9 @@ class ReportStore:
 
     def partners(self, run: str, trajectory: Trajectory) -> list[str]:
         """Other collectors of the run with a dialogue on the same persona and sample: the side-by-side choices."""
-        return [name for name, rows in self.trajectories(run).items() if name != trajectory.collector
-                and any(t.scenario.id == trajectory.scenario.id and t.sample == trajectory.sample for t in rows)]
+        return [
+            name
+            for name, rows in self.trajectories(run).items()
+            if name != trajectory.collector
+            and any(t.scenario.id == trajectory.scenario.id and t.sample == trajectory.sample for t in rows)
+        ]

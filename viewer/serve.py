@@ -1,8 +1,9 @@
 """`make serve`: the DebtBench viewer and play page on http://127.0.0.1:8000 (localhost only by default).
 
-    python -m viewer.serve                        # reports/ and data/ of this folder
-    python -m viewer.serve port=8080 play_run=my-plays reports_dir=reports
+python -m viewer.serve                        # reports/ and data/ of this folder
+python -m viewer.serve port=8080 play_run=my-plays reports_dir=reports
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,15 @@ def build_app(cfg: ServeConfig):
         log.warning("play is off: %s", error)
         play = None
     else:
-        play = PlayTable(scenarios, Path(cfg.reports_dir) / cfg.play_run, seed=cfg.seed, max_turns=cfg.max_turns,
-                         reward=cfg.reward, split=cfg.split, plots=cfg.plots)
+        play = PlayTable(
+            scenarios,
+            Path(cfg.reports_dir) / cfg.play_run,
+            seed=cfg.seed,
+            max_turns=cfg.max_turns,
+            reward=cfg.reward,
+            split=cfg.split,
+            plots=cfg.plots,
+        )
     return create_app(cfg.reports_dir, play)
 
 

@@ -5,6 +5,7 @@ An agent receives a list of `View`s (one per dialogue where it is that side's tu
 one batched generation; scripted agents loop. A view holds only what that side may know: the collector's
 view has the public record and what it heard, never the debtor's finances, persona or thoughts.
 """
+
 from __future__ import annotations
 
 import random

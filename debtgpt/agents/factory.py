@@ -4,6 +4,7 @@ A spec names its kind and its backend(s); specs are checked against `AgentSpec`,
 with its name. Backends with the same settings are built once and shared (one vLLM engine can serve the
 collector, the debtor and the judge).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -50,7 +51,9 @@ def spec_files(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> dict
 
 
 def available(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[str]:
-    builtin = {"collector": SCRIPTED_COLLECTORS, "debtor": SCRIPTED_DEBTORS, "judge": (NO_JUDGE, HEURISTIC_JUDGE)}[role]
+    builtin = {"collector": SCRIPTED_COLLECTORS, "debtor": SCRIPTED_DEBTORS, "judge": (NO_JUDGE, HEURISTIC_JUDGE)}[
+        role
+    ]
     return sorted(set(builtin) | set(spec_files(role, configs_dir)))
 
 
@@ -76,18 +79,25 @@ def load_spec(role: str, name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DI
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or type(exc).__name__}); fix the file") from None
+        raise ValueError(
+            f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or type(exc).__name__}); fix the file"
+        ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: must be a mapping of fields; allowed fields: {', '.join(SPEC_FIELDS)}")
     for key, value in raw.items():
         if key not in SPEC_FIELDS:
-            raise ValueError(f"{path}: unknown field {key!r}{_did_you_mean(key, SPEC_FIELDS)}; allowed fields: {', '.join(SPEC_FIELDS)}")
+            raise ValueError(
+                f"{path}: unknown field {key!r}{_did_you_mean(key, SPEC_FIELDS)}; "
+                f"allowed fields: {', '.join(SPEC_FIELDS)}"
+            )
         _check_type(path, key, value, SPEC_FIELDS[key])
     spec = AgentSpec(**raw)
     if spec.kind not in SPEC_KINDS[role]:
-        raise ValueError(f"{path}: kind={spec.kind!r} is not allowed for a {role}; allowed kinds: {', '.join(SPEC_KINDS[role])}")
+        raise ValueError(
+            f"{path}: kind={spec.kind!r} is not allowed for a {role}; allowed kinds: {', '.join(SPEC_KINDS[role])}"
+        )
     if not spec.backend:
         raise ValueError(f"{path}: backend is missing; it needs at least kind (hf, vllm or openai) and model")
     if spec.max_retries < 0:
@@ -98,7 +108,8 @@ def load_spec(role: str, name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DI
     check_sampling_settings(path, spec.sampling)
     if spec.kind != "maden":
         extra = [f for f in ("planner_backend", "judge_backend") if raw.get(f) is not None] + [
-            f for f in ("llm_judge", "max_retries") if f in raw]
+            f for f in ("llm_judge", "max_retries") if f in raw
+        ]
         if extra:
             raise ValueError(f"{path}: {extra[0]} is a MADeN setting; set kind: maden or remove it")
     return spec
@@ -106,7 +117,15 @@ def load_spec(role: str, name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DI
 
 # The fields of a spec file and the types their values must have.
 SPEC_FIELDS = {f.name: f.type for f in fields(AgentSpec)}
-_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,), "list": (list,), "None": (type(None),)}
+_TYPES = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "dict": (dict,),
+    "list": (list,),
+    "None": (type(None),),
+}
 
 
 def _did_you_mean(key, allowed) -> str:
@@ -131,7 +150,9 @@ def _check_type(path, name: str, value, annotation) -> None:
         return
     wrong_bool = isinstance(value, bool) and bool not in allowed
     if wrong_bool or not isinstance(value, allowed):
-        shown = " or ".join(sorted({"null" if t is type(None) else "a number" if t is float else t.__name__ for t in allowed}))
+        shown = " or ".join(
+            sorted({"null" if t is type(None) else "a number" if t is float else t.__name__ for t in allowed})
+        )
         raise ValueError(f"{path}: {name}={value!r} has the wrong type; allowed: {shown}")
 
 
@@ -143,15 +164,22 @@ def check_backend_settings(path, field_name: str, settings) -> None:
 
     kind = settings.get("kind")
     if kind not in BACKEND_KINDS:
-        raise ValueError(f"{path}: {field_name}.kind={kind!r} is not a backend; allowed kinds: {', '.join(BACKEND_KINDS)}")
-    parameters = {name: p for name, p in inspect.signature(backend_class(kind).__init__).parameters.items()
-                  if name not in ("self", "engine", "model_obj", "tokenizer")}
+        raise ValueError(
+            f"{path}: {field_name}.kind={kind!r} is not a backend; allowed kinds: {', '.join(BACKEND_KINDS)}"
+        )
+    parameters = {
+        name: p
+        for name, p in inspect.signature(backend_class(kind).__init__).parameters.items()
+        if name not in ("self", "engine", "model_obj", "tokenizer")
+    }
     for key, value in settings.items():
         if key == "kind":
             continue
         if key not in parameters:
-            raise ValueError(f"{path}: {field_name}.{key} is not a setting of the {kind} backend{_did_you_mean(key, parameters)}; "
-                             f"allowed: {', '.join(parameters)}")
+            raise ValueError(
+                f"{path}: {field_name}.{key} is not a setting of the {kind} backend{_did_you_mean(key, parameters)}; "
+                f"allowed: {', '.join(parameters)}"
+            )
         _check_type(path, f"{field_name}.{key}", value, parameters[key].annotation)
 
 
@@ -160,10 +188,16 @@ def check_sampling_settings(path, settings: dict) -> None:
     allowed = {f.name: f.type for f in fields(Sampling)}
     for key, value in settings.items():
         if key not in allowed:
-            raise ValueError(f"{path}: sampling.{key} is not a sampling setting{_did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}")
+            raise ValueError(
+                f"{path}: sampling.{key} is not a sampling setting{_did_you_mean(key, allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
         _check_type(path, f"sampling.{key}", value, allowed[key])
-    ranges = {"temperature": (lambda v: v >= 0, ">= 0"), "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
-              "max_tokens": (lambda v: v >= 1, ">= 1")}
+    ranges = {
+        "temperature": (lambda v: v >= 0, ">= 0"),
+        "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
+        "max_tokens": (lambda v: v >= 1, ">= 1"),
+    }
     for key, (ok, text) in ranges.items():
         if key in settings and not ok(settings[key]):
             raise ValueError(f"{path}: sampling.{key}={settings[key]!r} is out of range; allowed: {text}")
@@ -174,9 +208,10 @@ def sampling_from(settings: dict) -> Sampling:
     return Sampling(**settings)
 
 
-def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> None:
+def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[dict]:
     """Before any dialogue: every name known, every spec valid in full, and every backend able to run (its key,
-    server, package and local checkpoint there). The first problem ends the run in one line."""
+    server, package and local checkpoint there). The first problem ends the run in one line; otherwise the
+    backend settings checked are returned, each once (built-in agents have none)."""
     from debtgpt.backends.registry import backend_class
     from debtgpt.cli import StageError
 
@@ -197,7 +232,10 @@ def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path =
                     checked[key] = backend_class(settings["kind"]).preflight(**options)
                 if checked[key]:
                     path = spec_files(role, configs_dir)[name]
-                    raise StageError(f"{role} {name!r} ({path}, {settings['kind']} backend) cannot run: {checked[key]}")
+                    raise StageError(
+                        f"{role} {name!r} ({path}, {settings['kind']} backend) cannot run: {checked[key]}"
+                    )
+    return [json.loads(key) for key in checked]
 
 
 class BackendPool:
@@ -240,10 +278,14 @@ class AgentFactory:
             from debtgpt.agents.maden import MADeNCollector
 
             return MADeNCollector(
-                backend, name=name, sampling=sampling, guided_json=spec.guided_json,
+                backend,
+                name=name,
+                sampling=sampling,
+                guided_json=spec.guided_json,
                 planner_backend=self.pool.get(spec.planner_backend) if spec.planner_backend else None,
                 judge_backend=self.pool.get(spec.judge_backend) if spec.judge_backend else None,
-                llm_judge=spec.llm_judge, max_retries=spec.max_retries,
+                llm_judge=spec.llm_judge,
+                max_retries=spec.max_retries,
             )
         from debtgpt.agents.llm_collector import LLMCollector
 
@@ -256,7 +298,9 @@ class AgentFactory:
         from debtgpt.agents.llm_debtor import LLMDebtor
 
         spec = load_spec("debtor", name, self.configs_dir)
-        return LLMDebtor(self.pool.get(spec.backend), name=name, sampling=sampling_from(spec.sampling), guided_json=spec.guided_json)
+        return LLMDebtor(
+            self.pool.get(spec.backend), name=name, sampling=sampling_from(spec.sampling), guided_json=spec.guided_json
+        )
 
     def judge(self, name: str):
         """None for `none`, the offline heuristic stand-in for `heuristic`, else the LLM judge of a spec."""

@@ -5,6 +5,7 @@ Evaluate a guarded collector as `NAME+guard` (e.g. `collectors=[dpo,dpo+guard]`)
 name, beside the model alone. Learning comparisons never use it: a guard hides what the model learned.
 MADeN's judging module falls back on the same `safe_turn` when its drafts keep breaking the envelope.
 """
+
 from __future__ import annotations
 
 from debtgpt.agents.base import Agent, DialogueError, View
@@ -36,10 +37,14 @@ def safe_turn(view: View, draft: Turn) -> Turn:
     own = view.own_last_proposal()
     terms = own if own is not None and not envelope_violations(own, view.evidence) else SAFE_TERMS
     return Turn(
-        role="collector", action="ask", strategy="repayment negotiation",
+        role="collector",
+        action="ask",
+        strategy="repayment negotiation",
         dialogue=f"What I can offer within our policy is {terms.describe()}.",
-        thoughts=f"{view.evidence.note()} The draft broke policy; restate terms that are within it.", proposal=terms,
-        raw=draft.raw, info={**draft.info, "fallback": "safe terms", "rejected_draft": write_turn(draft)},
+        thoughts=f"{view.evidence.note()} The draft broke policy; restate terms that are within it.",
+        proposal=terms,
+        raw=draft.raw,
+        info={**draft.info, "fallback": "safe terms", "rejected_draft": write_turn(draft)},
     )
 
 
@@ -55,8 +60,10 @@ class EnvelopeGuard(Agent):
 
     def act(self, views: list[View]) -> list[Turn | DialogueError]:
         turns = self.inner.act(views)
-        return [safe_turn(view, turn) if isinstance(turn, Turn) and breaks_envelope(view, turn) else turn
-                for view, turn in zip(views, turns)]
+        return [
+            safe_turn(view, turn) if isinstance(turn, Turn) and breaks_envelope(view, turn) else turn
+            for view, turn in zip(views, turns)
+        ]
 
     def close(self) -> None:
         self.inner.close()

@@ -5,10 +5,12 @@ candidates in forward and in reverse order and sums each candidate's two scores 
 which cancels the judge's bias for early or late positions. Output is parsed tolerantly: what cannot be
 read becomes None and the raw text is kept in `unparsed`.
 """
+
 from __future__ import annotations
 
 import json
 import re
+
 from debtgpt.agents.base import Judge, RankRequest
 from debtgpt.agents.prompting import heard_text
 from debtgpt.backends.base import Backend, Sampling
@@ -89,7 +91,11 @@ class LLMJudge(Judge):
         reply = json.dumps({c: "<1-10>" for c in JUDGE_CRITERIA})
         return [
             {"role": "system", "content": render("judge_score.j2", reply_format=reply)},
-            {"role": "user", "content": f"## Debtor\n{debtor_profile(trajectory.scenario)}\n\n## Transcript\n{transcript(trajectory.turns)}"},
+            {
+                "role": "user",
+                "content": f"## Debtor\n{debtor_profile(trajectory.scenario)}\n\n"
+                f"## Transcript\n{transcript(trajectory.turns)}",
+            },
         ]
 
     def score(self, trajectories: list[Trajectory]) -> list[dict | None]:
@@ -111,12 +117,15 @@ class LLMJudge(Judge):
             {"role": "system", "content": render("judge_rank.j2", n=len(order))},
             {
                 "role": "user",
-                "content": f"## Debtor\n{debtor_profile(request.scenario)}\n\n## The call so far\n{transcript(request.history)}\n\n## Candidates\n{shown}",
+                "content": f"## Debtor\n{debtor_profile(request.scenario)}\n\n"
+                f"## The call so far\n{transcript(request.history)}\n\n"
+                f"## Candidates\n{shown}",
             },
         ]
 
     def rank(self, requests: list[RankRequest]) -> list[list[float | None]]:
-        """Per request, per candidate (in the request's order): S_k = s_fwd + s_rev, or None if either pass was unreadable."""
+        """Per request, per candidate (in the request's order): S_k = s_fwd + s_rev, or None if either pass was
+        unreadable."""
         if not requests:
             return []
         conversations = []

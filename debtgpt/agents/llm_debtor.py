@@ -4,6 +4,7 @@ LLM debtors tend to act rational and financially literate; a persona with financ
 is told explicitly not to, so that it can accept deals it cannot keep, as real debtors do (SA and LS
 measure exactly that).
 """
+
 from __future__ import annotations
 
 from debtgpt.agents.base import View
@@ -16,7 +17,8 @@ from debtgpt.records import DebtRecord
 
 LOW_LITERACY_MAX = 2  # financial_literacy at or below this is told not to reason like an accountant
 ARCHETYPE_GUIDANCE = {
-    "Confrontational": "You push back hard, question the collector's motives and demands, and may complain or threaten to hang up.",
+    "Confrontational": "You push back hard, question the collector's motives and demands, "
+    "and may complain or threaten to hang up.",
     "Avoidant": "You dodge commitments, give vague answers and try to end the call or postpone.",
     "Helpless": "You feel overwhelmed, say you cannot cope, and lean on the collector to tell you what to do.",
     "Cooperative": "You want to settle and engage constructively, while protecting what you truly need to live on.",
@@ -53,7 +55,10 @@ def debtor_messages(view: View) -> list[dict]:
     """The debtor's chat for its next turn: persona as system prompt, the collector's words as user turns."""
     if view.persona is None or view.record is None:
         raise ValueError(f"debtor view {view.key!r} needs persona and record; the runner sets both on the debtor side")
-    return [{"role": "system", "content": debtor_system_prompt(view.persona, view.record)}, *history_messages(view.history, "debtor")]
+    return [
+        {"role": "system", "content": debtor_system_prompt(view.persona, view.record)},
+        *history_messages(view.history, "debtor"),
+    ]
 
 
 class LLMDebtor(PromptedAgent):
@@ -62,7 +67,9 @@ class LLMDebtor(PromptedAgent):
     role = "debtor"
     default_temperature = 0.9  # debtors vary more than collectors
 
-    def __init__(self, backend: Backend, *, name: str = "llm_debtor", sampling: Sampling | None = None, guided_json: bool = True) -> None:
+    def __init__(
+        self, backend: Backend, *, name: str = "llm_debtor", sampling: Sampling | None = None, guided_json: bool = True
+    ) -> None:
         super().__init__(backend, name=name, sampling=sampling, guided_json=guided_json)
 
     def messages(self, view: View) -> list[dict]:

@@ -6,6 +6,7 @@ the policy envelope and the debtor's disclosed situation (always, in code) and, 
 and sends the draft back with feedback. Every step is one batched generation across the views still in
 play. Plans, feedback and retries are kept in `turn.info`.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,12 @@ from debtgpt.agents.base import Agent, DialogueError, View
 from debtgpt.agents.guard import breaks_envelope, safe_turn
 from debtgpt.agents.prompting import collector_messages, heard_text, request_seeds
 from debtgpt.backends.base import Backend, Sampling
-from debtgpt.constants import POLICY_DEFAULT_TERMS, POLICY_MAX_PMT_DAYS, POLICY_MIN_PMT_RATIO, POLICY_PREFERRED_INST_PRDS
+from debtgpt.constants import (
+    POLICY_DEFAULT_TERMS,
+    POLICY_MAX_PMT_DAYS,
+    POLICY_MIN_PMT_RATIO,
+    POLICY_PREFERRED_INST_PRDS,
+)
 from debtgpt.dialogue import Turn
 from debtgpt.policy import (
     DISCOUNT_WITHOUT_HARDSHIP,
@@ -29,12 +35,15 @@ from debtgpt.protocol import extract_json_object, parse_turn, turn_json_schema, 
 
 RULE_FEEDBACK = {
     DISCOUNT_WITHOUT_HARDSHIP: f"a discount needs a hardship the debtor has disclosed, and none has been: "
-                                f"keep disc_ratio at {round(POLICY_DEFAULT_TERMS['disc_ratio'] * 100)}",
-    UPFRONT_BELOW_MINIMUM: f"the up-front share is below the policy minimum: raise pmt_ratio to at least {round(POLICY_MIN_PMT_RATIO * 100)}",
-    PAYMENT_DAYS_WITHOUT_CASH_FLOW: f"more than {POLICY_MAX_PMT_DAYS} days to pay needs a dated source of money the debtor has named: "
-                                    f"set pmt_days to {POLICY_MAX_PMT_DAYS} or fewer",
-    LONG_PLAN_WITHOUT_HARDSHIP: f"a plan longer than {max(POLICY_PREFERRED_INST_PRDS)} months needs disclosed hardship: "
-                                f"set inst_prds to {' or '.join(map(str, POLICY_PREFERRED_INST_PRDS))}",
+    f"keep disc_ratio at {round(POLICY_DEFAULT_TERMS['disc_ratio'] * 100)}",
+    UPFRONT_BELOW_MINIMUM: "the up-front share is below the policy minimum: "
+    f"raise pmt_ratio to at least {round(POLICY_MIN_PMT_RATIO * 100)}",
+    PAYMENT_DAYS_WITHOUT_CASH_FLOW: f"more than {POLICY_MAX_PMT_DAYS} days to pay needs "
+    "a dated source of money the debtor has named: "
+    f"set pmt_days to {POLICY_MAX_PMT_DAYS} or fewer",
+    LONG_PLAN_WITHOUT_HARDSHIP: f"a plan longer than {max(POLICY_PREFERRED_INST_PRDS)} months "
+    "needs disclosed hardship: "
+    f"set inst_prds to {' or '.join(map(str, POLICY_PREFERRED_INST_PRDS))}",
 }
 MAX_PLAN_CHARS = 800  # a plan is a note for one turn, not an essay
 
@@ -62,7 +71,10 @@ def envelope_feedback(view: View, turn: Turn) -> list[str]:
         if standing is None:
             problems.append("there is no debtor proposal to accept: make a proposal or keep talking")
         else:
-            problems += [f"accepting the debtor's offer breaks policy: {RULE_FEEDBACK[r]}" for r in envelope_violations(standing, view.evidence)]
+            problems += [
+                f"accepting the debtor's offer breaks policy: {RULE_FEEDBACK[r]}"
+                for r in envelope_violations(standing, view.evidence)
+            ]
     return problems
 
 
@@ -117,7 +129,9 @@ class MADeNCollector(Agent):
         self.name = name
         self.llm_judge = llm_judge
         self.max_retries = max_retries
-        self.sampling = replace(sampling or Sampling(), json_schema=turn_json_schema("collector") if guided_json else None)
+        self.sampling = replace(
+            sampling or Sampling(), json_schema=turn_json_schema("collector") if guided_json else None
+        )
         self.plan_sampling = plan_sampling or Sampling(temperature=0.3, max_tokens=160)
         self.judge_sampling = judge_sampling or Sampling(temperature=0.0, max_tokens=96)
 
@@ -140,14 +154,21 @@ class MADeNCollector(Agent):
 
     def _judge_messages(self, view: View, draft: Turn) -> list[dict]:
         said = "\n".join(f"- {heard_text(t)}" for t in view.counterpart_turns()) or "- (nothing yet)"
-        return [{"role": "user", "content": render("maden_judge.j2", evidence=view.evidence, debtor_said=said, draft=write_turn(draft))}]
+        return [
+            {
+                "role": "user",
+                "content": render("maden_judge.j2", evidence=view.evidence, debtor_said=said, draft=write_turn(draft)),
+            }
+        ]
 
     def act(self, views: list[View]) -> list[Turn | DialogueError]:
         if not views:
             return []
         results: list[Turn | DialogueError | None] = [None] * len(views)
         plans: dict[int, str] = {}
-        generations = self.planner_backend.generate([self._plan_messages(v) for v in views], self.plan_sampling, request_seeds(views))
+        generations = self.planner_backend.generate(
+            [self._plan_messages(v) for v in views], self.plan_sampling, request_seeds(views)
+        )
         for i, g in enumerate(generations):
             if g.error is not None:
                 results[i] = DialogueError(f"{self.name} planning module: {g.error}")
@@ -163,8 +184,12 @@ class MADeNCollector(Agent):
             for i in pending:
                 last = drafts[i][-1] if drafts[i] else None
                 draft_text = (last.turn.raw or write_turn(last.turn)) if last else None
-                conversations.append(self._turn_messages(views[i], plans[i], draft_text, "; ".join(last.problems) if last else None))
-            generations = self.backend.generate(conversations, self.sampling, request_seeds([views[i] for i in pending]))
+                conversations.append(
+                    self._turn_messages(views[i], plans[i], draft_text, "; ".join(last.problems) if last else None)
+                )
+            generations = self.backend.generate(
+                conversations, self.sampling, request_seeds([views[i] for i in pending])
+            )
             checked = []
             for i, g in zip(pending, generations):
                 if g.error is not None:
@@ -183,7 +208,10 @@ class MADeNCollector(Agent):
                 continue
             # Out of retries: the usable draft with the fewest problems (the latest among equals), unless it
             # breaks the envelope: then a safe turn of the judging module goes out instead.
-            best = min(range(len(history)), key=lambda k: (history[k].turn.format_error is not None, len(history[k].problems), -k))
+            best = min(
+                range(len(history)),
+                key=lambda k: (history[k].turn.format_error is not None, len(history[k].problems), -k),
+            )
             sent = history[best]
             turn = sent.turn if not breaks_envelope(views[i], sent.turn) else safe_turn(views[i], sent.turn)
             turn.info.update(
@@ -200,7 +228,9 @@ class MADeNCollector(Agent):
         if not indices:
             return
         conversations = [self._judge_messages(views[i], drafts[i][-1].turn) for i in indices]
-        generations = self.judge_backend.generate(conversations, self.judge_sampling, request_seeds([views[i] for i in indices]))
+        generations = self.judge_backend.generate(
+            conversations, self.judge_sampling, request_seeds([views[i] for i in indices])
+        )
         for i, g in zip(indices, generations):
             draft = drafts[i][-1]
             verdict, feedback = (None, "") if g.error is not None else read_verdict(g.text)

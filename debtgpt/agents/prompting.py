@@ -6,6 +6,7 @@ assistant = the collector's JSON turns; user = what the collector heard). It rea
 so no private field of the debtor can reach it. The LLM debtor and the judge reuse `history_messages` and
 `heard_text`, so both sides hear a turn in the same words.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -49,10 +50,13 @@ def grid_lines() -> list[tuple[str, str]]:
 
 def policy_text() -> dict:
     return {
-        "disc": "0 %; offer a discount only after the debtor discloses a concrete hardship (job loss, illness, a failed business).",
+        "disc": "0 %; offer a discount only after the debtor discloses a concrete hardship "
+        "(job loss, illness, a failed business).",
         "pmt_ratio": f"at least {round(POLICY_MIN_PMT_RATIO * 100)} %.",
-        "pmt_days": f"{POLICY_MAX_PMT_DAYS} days or fewer; up to {POLICY_EVIDENCED_MAX_PMT_DAYS} only when the debtor names a dated source of money (a payday).",
-        "inst_prds": f"prefer {' or '.join(str(m) for m in POLICY_PREFERRED_INST_PRDS)} months; longer only on disclosed hardship.",
+        "pmt_days": f"{POLICY_MAX_PMT_DAYS} days or fewer; up to {POLICY_EVIDENCED_MAX_PMT_DAYS} "
+        "only when the debtor names a dated source of money (a payday).",
+        "inst_prds": f"prefer {' or '.join(str(m) for m in POLICY_PREFERRED_INST_PRDS)} months; "
+        "longer only on disclosed hardship.",
     }
 
 
@@ -131,7 +135,9 @@ class PromptedAgent(Agent):
 
     default_temperature = 0.7
 
-    def __init__(self, backend: Backend, *, name: str, sampling: Sampling | None = None, guided_json: bool = True) -> None:
+    def __init__(
+        self, backend: Backend, *, name: str, sampling: Sampling | None = None, guided_json: bool = True
+    ) -> None:
         """`guided_json` asks the backend to constrain output to the turn schema where it can."""
         self.backend = backend
         self.name = name

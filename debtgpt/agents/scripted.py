@@ -8,6 +8,7 @@
 They hear only the debtor's words and proposals (their View), like an LLM collector.
 The scripted persona debtor lives in scripted_debtor.py and is re-exported here.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -111,6 +112,7 @@ def _with(terms: Agreement, **changes) -> Agreement:
 
 class FirmCollector(Agent):
     """Policy defaults; one fixed concession per kind of evidence; firm words when the debtor resists."""
+
     replayable = True
 
     role, name = "collector", "firm"
@@ -127,11 +129,17 @@ class FirmCollector(Agent):
         if view.evidence.cash_flow and terms.pmt_days < 14:
             terms = _with(terms, pmt_days=14)
         counter = view.standing_proposal("debtor")
-        if counter is not None and not envelope_violations(counter, view.evidence) and counter.disc_ratio <= terms.disc_ratio:
+        if (
+            counter is not None
+            and not envelope_violations(counter, view.evidence)
+            and counter.disc_ratio <= terms.disc_ratio
+        ):
             return _accept(view, "Their terms are within policy.")
         if view.own_last_proposal() is None or terms != view.own_last_proposal():
             return _ask(view, terms, "statement of facts" if terms == DEFAULT_TERMS else None)
-        strategy = view.rng.choices(("statement of facts", "legal deterrent", "repayment negotiation"), weights=(2, 1, 2))[0]
+        strategy = view.rng.choices(
+            ("statement of facts", "legal deterrent", "repayment negotiation"), weights=(2, 1, 2)
+        )[0]
         if strategy == "repayment negotiation":
             return _ask(view, terms, thoughts="Restate the offer.")
         return Turn("collector", "non", strategy, _say(view, strategy), thoughts="Hold the line.")
@@ -139,6 +147,7 @@ class FirmCollector(Agent):
 
 class ConcederCollector(Agent):
     """Gives ground on every field each turn and accepts any counter-offer: the over-conceding LLM."""
+
     replayable = True
 
     role, name = "collector", "conceder"
@@ -157,8 +166,10 @@ class ConcederCollector(Agent):
         else:
             steps = 2 if view.rng.random() < 0.5 else 1
             terms = Agreement(
-                _step("disc_ratio", last.disc_ratio, steps), _step("pmt_ratio", last.pmt_ratio),
-                _step("pmt_days", last.pmt_days, 2), _step("inst_prds", last.inst_prds),
+                _step("disc_ratio", last.disc_ratio, steps),
+                _step("pmt_ratio", last.pmt_ratio),
+                _step("pmt_days", last.pmt_days, 2),
+                _step("inst_prds", last.inst_prds),
             )
         return _ask(view, terms, "emotional appeasement", thoughts="Make it easier so they say yes.")
 
@@ -190,14 +201,17 @@ def unfaithful_acceptance(view: View) -> Turn:
     debtor disclosed: the mistake a student makes when it writes the note as a pattern."""
     counter, known = view.standing_proposal("debtor"), view.evidence
     broken = set(envelope_violations(counter, Evidence())) if counter is not None else set()
-    claimed = Evidence(hardship=known.hardship or bool(broken & {DISCOUNT_WITHOUT_HARDSHIP, LONG_PLAN_WITHOUT_HARDSHIP}),
-                       cash_flow=known.cash_flow or PAYMENT_DAYS_WITHOUT_CASH_FLOW in broken)
+    claimed = Evidence(
+        hardship=known.hardship or bool(broken & {DISCOUNT_WITHOUT_HARDSHIP, LONG_PLAN_WITHOUT_HARDSHIP}),
+        cash_flow=known.cash_flow or PAYMENT_DAYS_WITHOUT_CASH_FLOW in broken,
+    )
     turn = _accept(view, ACCEPT_THOUGHT)
     return replace(turn, thoughts=f"{claimed.note()} {turn.thoughts}")
 
 
 class ExpertCollector(Agent):
     """Stochastic, within the envelope, using all nine strategies; the offline teacher."""
+
     replayable = True
 
     role, name = "collector", "expert"
@@ -220,7 +234,7 @@ class ExpertCollector(Agent):
         return view.memory["max_disc"]
 
     def _turn(self, view: View) -> Turn:
-        rng, memory = view.rng, view.memory
+        rng = view.rng
         if view.turn_index == 0:
             self._ceiling(view)  # drawn at the greeting, so its place on the call's random stream is fixed
             return Turn("collector", "non", "identity verification", _say(view, "identity verification"))
@@ -233,12 +247,21 @@ class ExpertCollector(Agent):
 
         if acceptable_counter(view) is not None:
             return _accept(view, ACCEPT_THOUGHT)
-        if counter is not None and not view.evidence.hardship and rng.random() < 0.7 and set(
-            envelope_violations(counter, view.evidence)
-        ) <= {DISCOUNT_WITHOUT_HARDSHIP, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP}:
+        if (
+            counter is not None
+            and not view.evidence.hardship
+            and rng.random() < 0.7
+            and set(envelope_violations(counter, view.evidence))
+            <= {DISCOUNT_WITHOUT_HARDSHIP, PAYMENT_DAYS_WITHOUT_CASH_FLOW, LONG_PLAN_WITHOUT_HARDSHIP}
+        ):
             # Their terms need evidence the policy asks for: ask for it rather than refuse.
-            return Turn("collector", "non", "financial assessment", _say(view, "financial assessment"),
-                        thoughts="Their terms need evidence; ask for it.")
+            return Turn(
+                "collector",
+                "non",
+                "financial assessment",
+                _say(view, "financial assessment"),
+                thoughts="Their terms need evidence; ask for it.",
+            )
         if view.turn_index == 2:
             lead = "emotional appeasement" if angry else "establish trust"
             text = f"{_say(view, lead)} {_say(view, 'financial assessment')}"
@@ -246,15 +269,26 @@ class ExpertCollector(Agent):
         if angry and rng.random() < 0.6:
             if last is not None and rng.random() < 0.5:
                 return _ask(view, last, "emotional appeasement", thoughts="Calm them, keep the offer on the table.")
-            return Turn("collector", "non", "emotional appeasement", _say(view, "emotional appeasement"), thoughts="Calm them first.")
+            return Turn(
+                "collector",
+                "non",
+                "emotional appeasement",
+                _say(view, "emotional appeasement"),
+                thoughts="Calm them first.",
+            )
 
         terms = self._next_terms(view, last)
         if last is None or terms != last:
             lead = rng.choice(("establish trust", "statement of facts", None))
             return _ask(view, terms, lead, thoughts="A step within policy.")
         if not view.evidence.hardship and rng.random() < 0.5:
-            return Turn("collector", "non", "financial assessment", _say(view, "financial assessment"),
-                        thoughts="Evidence would let me offer more.")
+            return Turn(
+                "collector",
+                "non",
+                "financial assessment",
+                _say(view, "financial assessment"),
+                thoughts="Evidence would let me offer more.",
+            )
         evasive = bool(tone.EVASION.search(heard))
         options = ("constructive challenge", "ethical appeal", "repayment negotiation")
         strategy = rng.choice(options + ("legal deterrent",) if evasive else options)

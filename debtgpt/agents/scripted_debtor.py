@@ -6,6 +6,7 @@ standing offer only if the offer meets its demand and looks affordable. What loo
 financial literacy: a low-literacy debtor overrates its means and can accept what it cannot pay, which is
 what the SA and LS metrics catch. Confrontational and Avoidant debtors can hang up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,28 +38,60 @@ class ArchetypeBehaviour:
 
 BEHAVIOURS = {
     "Confrontational": ArchetypeBehaviour(
-        demand=(0.15, 0.3), pushbacks=(2, 4), softening=0.12, disclosure=0.25, trust_needed=3.0, threat_anger=2.0,
-        threat_softening=0.0, hangup_anger=12.0, hangup_per_turn=0.008,
+        demand=(0.15, 0.3),
+        pushbacks=(2, 4),
+        softening=0.12,
+        disclosure=0.25,
+        trust_needed=3.0,
+        threat_anger=2.0,
+        threat_softening=0.0,
+        hangup_anger=12.0,
+        hangup_per_turn=0.008,
         strategies={"emotional confrontation": 4, "complaint": 3, "shift responsibility": 3, "vague response": 1},
-        counter=0.5, empathy=0.5,
+        counter=0.5,
+        empathy=0.5,
     ),
     "Avoidant": ArchetypeBehaviour(
-        demand=(0.05, 0.2), pushbacks=(1, 3), softening=0.15, disclosure=0.3, trust_needed=3.0, threat_anger=0.8,
-        threat_softening=0.3, hangup_anger=12.0, hangup_per_turn=0.012,
+        demand=(0.05, 0.2),
+        pushbacks=(1, 3),
+        softening=0.15,
+        disclosure=0.3,
+        trust_needed=3.0,
+        threat_anger=0.8,
+        threat_softening=0.3,
+        hangup_anger=12.0,
+        hangup_per_turn=0.012,
         strategies={"vague response": 4, "false compliance": 4, "shift responsibility": 1, "dilemma rendering": 1},
-        counter=0.3, empathy=1.0,
+        counter=0.3,
+        empathy=1.0,
     ),
     "Helpless": ArchetypeBehaviour(
-        demand=(0.05, 0.25), pushbacks=(1, 2), softening=0.18, disclosure=0.6, trust_needed=1.5, threat_anger=0.3,
-        threat_softening=0.4, hangup_anger=99.0, hangup_per_turn=0.0,
+        demand=(0.05, 0.25),
+        pushbacks=(1, 2),
+        softening=0.18,
+        disclosure=0.6,
+        trust_needed=1.5,
+        threat_anger=0.3,
+        threat_softening=0.4,
+        hangup_anger=99.0,
+        hangup_per_turn=0.0,
         strategies={"dilemma rendering": 5, "honest disclosure": 2, "vague response": 1},
-        counter=0.4, empathy=1.5,
+        counter=0.4,
+        empathy=1.5,
     ),
     "Cooperative": ArchetypeBehaviour(
-        demand=(0.0, 0.05), pushbacks=(0, 1), softening=0.3, disclosure=0.85, trust_needed=0.5, threat_anger=0.5,
-        threat_softening=0.2, hangup_anger=99.0, hangup_per_turn=0.0,
+        demand=(0.0, 0.05),
+        pushbacks=(0, 1),
+        softening=0.3,
+        disclosure=0.85,
+        trust_needed=0.5,
+        threat_anger=0.5,
+        threat_softening=0.2,
+        hangup_anger=99.0,
+        hangup_per_turn=0.0,
         strategies={"honest disclosure": 3, "repayment negotiation": 2, "vague response": 1},
-        counter=0.6, empathy=1.0,
+        counter=0.6,
+        empathy=1.0,
     ),
 }
 # How much a debtor overrates its means, by financial literacy (1 to 5).
@@ -165,6 +198,7 @@ class DebtorState:
 
 class ScriptedDebtor(Agent):
     """A persona-driven debtor that plays any collector, scripted or LLM."""
+
     replayable = True
 
     role = "debtor"
@@ -192,7 +226,8 @@ class ScriptedDebtor(Agent):
             # Perceived means: what the debtor believes it can pay up front and per month.
             upfront_means=optimism * (0.9 * record.current_assets),
             daily_spare=optimism * max(disposable_daily, 0.0) + (optimism - 1.0) * record.daily_income * 0.5,
-            monthly_means=optimism * max(disposable_daily * DAYS_PER_MONTH, 0.0) + (optimism - 1.0) * record.daily_income * 8,
+            monthly_means=optimism * max(disposable_daily * DAYS_PER_MONTH, 0.0)
+            + (optimism - 1.0) * record.daily_income * 8,
             payday=rng.choice((1, 5, 10, 15, 20, 25)),
             disclosed_reason=False,
             disclosed_payday=False,
@@ -225,7 +260,6 @@ class ScriptedDebtor(Agent):
         if last.proposal is not None and previous and last.proposal.concessions_from(previous[-1]):
             state.anger -= 0.5  # a concession calms a little...
             state.pushbacks_needed += 1  # ...and shows there is more to get
-
 
     # --- decisions ---------------------------------------------------------------------------
     def affordable(self, state: DebtorState, view: View, offer: Agreement) -> bool:
@@ -276,21 +310,37 @@ class ScriptedDebtor(Agent):
             state.heard > 2
             and rng.random() < behaviour.hangup_per_turn * (1 + state.threats) * (1 + max(state.anger - 5, 0) / 3)
         ):
-            return Turn("debtor", "hangup", "emotional confrontation" if state.anger > 6 else "vague response",
-                        rng.choice(_HANGUP_SAY), thoughts="I want this call to end.")
+            return Turn(
+                "debtor",
+                "hangup",
+                "emotional confrontation" if state.anger > 6 else "vague response",
+                rng.choice(_HANGUP_SAY),
+                thoughts="I want this call to end.",
+            )
         if standing is not None:
             if self.acceptable(state, view, standing):
-                return Turn("debtor", "accept", "repayment negotiation", rng.choice(_ACCEPT_SAY),
-                            thoughts=f"{standing.describe()} is something I can live with.")
+                return Turn(
+                    "debtor",
+                    "accept",
+                    "repayment negotiation",
+                    rng.choice(_ACCEPT_SAY),
+                    thoughts=f"{standing.describe()} is something I can live with.",
+                )
             state.pushbacks += 1
             if state.pushbacks > state.pushbacks_needed:
                 state.demand *= 0.75  # worn down by a long haggle
 
         if state.asked or standing is not None:
-            chance = behaviour.disclosure + (0.25 if state.trust >= behaviour.trust_needed else 0.0) - 0.04 * max(state.anger - 5, 0)
+            chance = (
+                behaviour.disclosure
+                + (0.25 if state.trust >= behaviour.trust_needed else 0.0)
+                - 0.04 * max(state.anger - 5, 0)
+            )
             if not state.disclosed_reason and rng.random() < chance:
                 state.disclosed_reason = True
-                return Turn("debtor", "non", "honest disclosure", self._disclosure(view), thoughts="Maybe the truth helps.")
+                return Turn(
+                    "debtor", "non", "honest disclosure", self._disclosure(view), thoughts="Maybe the truth helps."
+                )
             if state.disclosed_reason and not state.disclosed_payday and rng.random() < chance / 2:
                 state.disclosed_payday = True
                 text = rng.choice(_CASH_FLOW_SAY).format(day=state.payday)
@@ -299,8 +349,14 @@ class ScriptedDebtor(Agent):
             counter = self._counter_offer(state, view, standing)
             if counter != standing:
                 text = rng.choice(_SAY["repayment negotiation"]).format(terms=counter.describe())
-                return Turn("debtor", "ask", "repayment negotiation", text, proposal=counter,
-                            thoughts="I need better terms than that.")
+                return Turn(
+                    "debtor",
+                    "ask",
+                    "repayment negotiation",
+                    text,
+                    proposal=counter,
+                    thoughts="I need better terms than that.",
+                )
         strategies = list(behaviour.strategies)
         strategy = rng.choices(strategies, weights=[behaviour.strategies[s] for s in strategies])[0]
         if strategy == "honest disclosure":

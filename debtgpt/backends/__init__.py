@@ -1,4 +1,5 @@
 """Generation backends: one interface (`Backend.generate`) over transformers, vLLM and OpenAI-compatible servers."""
+
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, Usage
 from debtgpt.backends.registry import BACKEND_KINDS, make_backend
 

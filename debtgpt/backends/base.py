@@ -4,6 +4,7 @@ A conversation is a list of {"role": "system"|"user"|"assistant", "content": str
 return one `Generation` per conversation, in order; a request that failed for good carries `error`
 instead of raising, so one dialogue's failure never stops the batch.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -57,7 +58,9 @@ class Backend(ABC):
         self.usage = Usage()
 
     @abstractmethod
-    def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
+    def generate(
+        self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         """One generation per conversation, in order. `seeds` gives each request its own sampling seed."""
 
     def close(self) -> None:

@@ -12,13 +12,21 @@ samples a whole batch from one generator, seeded with its first request's seed: 
 inputs and batch size only. Guided JSON is not available here; `json_schema` is ignored and the turn parser
 tolerates what comes back.
 """
+
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 from debtgpt.backends.lean_forward import LeanForward
-from debtgpt.backends.prefix_cache import CachedPrefix, PrefixCache, common_prefix_length, preallocated_cache, use_cascade_attention
+from debtgpt.backends.prefix_cache import (
+    CachedPrefix,
+    PrefixCache,
+    common_prefix_length,
+    preallocated_cache,
+    use_cascade_attention,
+)
 
-# End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a turn.
+# End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a
+# turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # A batch's common prompt prefix shorter than this is attended as part of each row (too little to gain)
@@ -66,10 +74,13 @@ class HFBackend(Backend):
         if prefix_cache_gib < 0:
             raise ValueError(f"prefix_cache_gib={prefix_cache_gib} must be >= 0 (0 turns the prefix cache off)")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        if compile and not (self.device.startswith("cuda") and cache_implementation == "static" and not prefix_cache_gib):
+        if compile and not (
+            self.device.startswith("cuda") and cache_implementation == "static" and not prefix_cache_gib
+        ):
             raise ValueError(
-                f"compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0 (transformers compiles "
-                f"only model.generate's decoding there); got device={self.device!r}, cache_implementation={cache_implementation!r}, "
+                "compile=true needs device=cuda, cache_implementation='static' and prefix_cache_gib=0 "
+                "(transformers compiles only model.generate's decoding there); "
+                f"got device={self.device!r}, cache_implementation={cache_implementation!r}, "
                 f"prefix_cache_gib={prefix_cache_gib}"
             )
         # transformers 5.17 compiles decoding by itself whenever a static cache runs on CUDA, and the runner's
@@ -82,7 +93,9 @@ class HFBackend(Backend):
             self.tokenizer.pad_token = self.tokenizer.eos_token
         if model_obj is None:
             torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
-            model_obj = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, trust_remote_code=trust_remote_code)
+            model_obj = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            )
             if adapter:
                 from peft import PeftModel
 
@@ -95,7 +108,8 @@ class HFBackend(Backend):
         self.cache_implementation = cache_implementation
         self.prefix_cache = PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 else None
         self._shared_layers: dict[tuple, list] = {}  # shared prompt prefix -> its keys and values per layer
-        # a model on a GPU, or whose attention is not transformers' pluggable kind, keeps its own, and rows hold the whole prompt
+        # a model on a GPU, or whose attention is not transformers' pluggable kind, keeps its own, and rows hold the
+        # whole prompt
         self.cascade = self.prefix_cache is not None and use_cascade_attention(self.model)
         # the decoding loop's forward: the same tensor operations as the model's own, without its Python overhead
         self.lean_forward = LeanForward.of(self.model) if self.prefix_cache is not None else None
@@ -115,23 +129,33 @@ class HFBackend(Backend):
     def render(self, conversation: Conversation) -> str:
         return self.tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
-    def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
+    def generate(
+        self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
         # Templates already carry their special tokens; adding them again would double the BOS.
         # one call for the batch: the tokenizer encodes a list on all its threads
-        prompts = self.tokenizer([self.render(c) for c in conversations], add_special_tokens=False)["input_ids"] if conversations else []
+        prompts = (
+            self.tokenizer([self.render(c) for c in conversations], add_special_tokens=False)["input_ids"]
+            if conversations
+            else []
+        )
         results: list[Generation | None] = [None] * len(conversations)
         runnable = []
         for i, ids in enumerate(prompts):
             if self.context_length and len(ids) + sampling.max_tokens > self.context_length:
                 results[i] = Generation(
-                    text="", prompt_tokens=len(ids),
-                    error=f"prompt of {len(ids)} tokens plus max_tokens={sampling.max_tokens} exceeds the model's context of {self.context_length}",
+                    text="",
+                    prompt_tokens=len(ids),
+                    error=f"prompt of {len(ids)} tokens plus max_tokens={sampling.max_tokens} "
+                    f"exceeds the model's context of {self.context_length}",
                 )
             else:
                 runnable.append(i)
-        found = {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable} if self.prefix_cache else {}
+        found = (
+            {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable} if self.prefix_cache else {}
+        )
         if found:
             found = self._prefill_repeats(conversations, prompts, runnable, found)
         # Batch what must be encoded alike: with the prefix cache, that is the part not cached.
@@ -139,10 +163,17 @@ class HFBackend(Backend):
         for start in range(0, len(runnable), self.batch_size):
             chunk = runnable[start : start + self.batch_size]
             if found:
-                batch = self._generate_reusing([conversations[i] for i in chunk], [prompts[i] for i in chunk],
-                                               [found[i] for i in chunk], sampling, [seeds[i] for i in chunk] if seeds is not None else None)
+                batch = self._generate_reusing(
+                    [conversations[i] for i in chunk],
+                    [prompts[i] for i in chunk],
+                    [found[i] for i in chunk],
+                    sampling,
+                    [seeds[i] for i in chunk] if seeds is not None else None,
+                )
             else:
-                batch = self._generate_batch([prompts[i] for i in chunk], sampling, seeds[chunk[0]] if seeds is not None else None)
+                batch = self._generate_batch(
+                    [prompts[i] for i in chunk], sampling, seeds[chunk[0]] if seeds is not None else None
+                )
             for i, generation in zip(chunk, batch):
                 results[i] = generation
         self.usage.add(results)
@@ -175,11 +206,18 @@ class HFBackend(Backend):
             end = next((k for k, t in enumerate(tokens) if t in stops), None)
             completion = tokens if end is None else tokens[: end + 1]
             text = self.tokenizer.decode(completion, skip_special_tokens=True)
-            generations.append(Generation(text=_cut_at_stop(text, sampling.stop), prompt_tokens=len(prompt), completion_tokens=len(completion)))
+            generations.append(
+                Generation(
+                    text=_cut_at_stop(text, sampling.stop),
+                    prompt_tokens=len(prompt),
+                    completion_tokens=len(completion),
+                )
+            )
         return generations
 
     def _prefill_repeats(self, conversations, prompts, runnable, found) -> dict:
-        """Encode once a prompt that several requests share (the candidates of one branch point), then look up again."""
+        """Encode once a prompt that several requests share (the candidates of one branch point), then look up
+        again."""
         from collections import Counter
 
         repeats = Counter(tuple(prompts[i]) for i in runnable if found[i][1] < len(prompts[i]) - 1)
@@ -192,8 +230,13 @@ class HFBackend(Backend):
         chunk = list(first.values())
         for start in range(0, len(chunk), self.batch_size):
             part = chunk[start : start + self.batch_size]
-            self._generate_reusing([conversations[i] for i in part], [prompts[i] for i in part], [found[i] for i in part],
-                                   Sampling(max_tokens=0), None)
+            self._generate_reusing(
+                [conversations[i] for i in part],
+                [prompts[i] for i in part],
+                [found[i] for i in part],
+                Sampling(max_tokens=0),
+                None,
+            )
         return {i: self.prefix_cache.lookup(conversations[i], prompts[i]) for i in runnable}
 
     def _shared_prefix(self, prompts: list[list[int]], found: list) -> tuple[int, dict]:
@@ -217,20 +260,33 @@ class HFBackend(Backend):
         if layers is None:
             entry = next((entry for entry, n in found if n >= shared), None)
             if entry is not None:
-                layers = [(k[:, :shared].to(self.device), v[:, :shared].to(self.device)) for k, v in zip(entry.keys, entry.values)]
+                layers = [
+                    (k[:, :shared].to(self.device), v[:, :shared].to(self.device))
+                    for k, v in zip(entry.keys, entry.values)
+                ]
             else:
                 cache = DynamicCache(config=self.model.config)
                 with torch.inference_mode():
-                    self.model(input_ids=torch.tensor([prompts[0][:shared]], device=self.device), past_key_values=cache, use_cache=True,
-                               logits_to_keep=1)
+                    self.model(
+                        input_ids=torch.tensor([prompts[0][:shared]], device=self.device),
+                        past_key_values=cache,
+                        use_cache=True,
+                        logits_to_keep=1,
+                    )
                 layers = [(layer.keys[0], layer.values[0]) for layer in cache.layers]
         self._shared_layers[key] = layers  # most recent last; a handful is enough (one system prompt per agent)
         while len(self._shared_layers) > SHARED_PREFIXES_KEPT:
             self._shared_layers.pop(next(iter(self._shared_layers)))
         return shared, {"shared_prefix": layers}
 
-    def _generate_reusing(self, conversations: list[Conversation], prompts: list[list[int]], found: list, sampling: Sampling,
-                          seeds: list[int] | None) -> list[Generation]:
+    def _generate_reusing(
+        self,
+        conversations: list[Conversation],
+        prompts: list[list[int]],
+        found: list,
+        sampling: Sampling,
+        seeds: list[int] | None,
+    ) -> list[Generation]:
         """One batch, prefilling only what the prefix cache lacks, then decoding with a KV cache of its own.
 
         The tokens every prompt of the batch starts with (the system prompt's common part) are kept once, outside
@@ -277,7 +333,9 @@ class HFBackend(Backend):
         length = width + longest  # filled columns of `mask`, the same as the cache's length after each forward
 
         # each row's own seed (drawn from torch's generator where the caller gave none): `_sample` hashes it
-        seeds_left = (torch.tensor(seeds, dtype=torch.long) if seeds is not None else torch.randint(2**31, (rows,))).to(device)
+        seeds_left = (
+            torch.tensor(seeds, dtype=torch.long) if seeds is not None else torch.randint(2**31, (rows,))
+        ).to(device)
         stops = torch.tensor(self.stop_token_ids, device=device)
         mask, input_ids, positions = mask.to(device), input_ids.to(device), positions.to(device)
         live = list(range(rows))  # batch row -> request index
@@ -294,16 +352,24 @@ class HFBackend(Backend):
                 completion = tokens[request]
                 own = [(layer.keys[row][:, valid], layer.values[row][:, valid]) for layer in cache.layers]
                 if shared:  # an entry holds its conversation from the first token
-                    own = [(torch.cat([k, keys], dim=1), torch.cat([v, values], dim=1))
-                           for (k, v), (keys, values) in zip(shared_prefix["shared_prefix"], own)]
-                cache_store.store(conversations[request], CachedPrefix(
-                    prompts[request] + completion,  # every generated token was fed back, the stop token too
-                    [keys.to("cpu") for keys, _ in own],  # indexing and cat made copies already
-                    [values.to("cpu") for _, values in own],
-                ))
+                    own = [
+                        (torch.cat([k, keys], dim=1), torch.cat([v, values], dim=1))
+                        for (k, v), (keys, values) in zip(shared_prefix["shared_prefix"], own)
+                    ]
+                cache_store.store(
+                    conversations[request],
+                    CachedPrefix(
+                        prompts[request] + completion,  # every generated token was fed back, the stop token too
+                        [keys.to("cpu") for keys, _ in own],  # indexing and cat made copies already
+                        [values.to("cpu") for _, values in own],
+                    ),
+                )
                 text = self.tokenizer.decode(completion, skip_special_tokens=True)
-                results[request] = Generation(text=_cut_at_stop(text, sampling.stop), prompt_tokens=len(prompts[request]),
-                                              completion_tokens=len(completion))
+                results[request] = Generation(
+                    text=_cut_at_stop(text, sampling.stop),
+                    prompt_tokens=len(prompts[request]),
+                    completion_tokens=len(completion),
+                )
             index = keep.nonzero().flatten()
             cache.batch_select_indices(index)
             mask, positions, done, seeds_left = mask[index], positions[index], done[index], seeds_left[index]
@@ -316,8 +382,15 @@ class HFBackend(Backend):
                 if self.lean_forward is not None:
                     logits = self.lean_forward(input_ids, step_mask, positions, cache, **shared_prefix)[:, -1, :]
                 else:
-                    logits = self.model(input_ids=input_ids, attention_mask=step_mask, position_ids=positions, past_key_values=cache,
-                                        use_cache=True, logits_to_keep=1, **shared_prefix).logits[:, -1, :]
+                    logits = self.model(
+                        input_ids=input_ids,
+                        attention_mask=step_mask,
+                        position_ids=positions,
+                        past_key_values=cache,
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **shared_prefix,
+                    ).logits[:, -1, :]
                 if sampling.max_tokens == 0:  # prefill only: the prompt's keys and values are all that is wanted
                     break
                 # Every finished row has now had its last token encoded.
@@ -360,7 +433,9 @@ def additive_mask(mask, queries: int, dtype):
     allowed = mask.bool()[:, None, None, :]
     if queries > 1:
         keys = mask.shape[1]
-        allowed = allowed & (torch.arange(keys, device=mask.device) <= torch.arange(keys - queries, keys, device=mask.device)[:, None])
+        allowed = allowed & (
+            torch.arange(keys, device=mask.device) <= torch.arange(keys - queries, keys, device=mask.device)[:, None]
+        )
     blocked = torch.finfo(dtype).min  # not -inf: a query that sees nothing gets no NaN
     return torch.zeros(allowed.shape, dtype=dtype, device=mask.device).masked_fill_(~allowed, blocked)
 
@@ -394,7 +469,9 @@ def _sample(logits, sampling: Sampling, seeds, step: int, candidates: int = 256,
             held[:] = True  # rounding can leave the whole vocabulary a hair under top_p
         nucleus = top.masked_fill(top.cumsum(dim=-1) - top > sampling.top_p, 0.0)[held]
         order = order[held]
-        tokens[rows[held]] = order.gather(-1, (nucleus / race_variates(seeds[rows[held]], step, order)).argmax(-1, keepdim=True)).squeeze(-1)
+        tokens[rows[held]] = order.gather(
+            -1, (nucleus / race_variates(seeds[rows[held]], step, order)).argmax(-1, keepdim=True)
+        ).squeeze(-1)
         rows = rows[~held]
         if not len(rows):
             break

@@ -10,6 +10,7 @@ It covers the architectures whose forward it copies (transformers 5.17's Llama a
 on full attention); `LeanForward.supports(model)` says whether a model is one, and the backend keeps the
 model's own forward otherwise.
 """
+
 from __future__ import annotations
 
 import torch
@@ -41,11 +42,25 @@ class LeanForward:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         # each layer's modules and weights looked up once: attribute access through nn.Module costs per step
         self.layers = [
-            (layer.self_attn, layer.input_layernorm.weight, layer.input_layernorm.variance_epsilon,
-             *[(proj.weight, proj.bias) for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
-                                                     layer.self_attn.o_proj)],
-             layer.post_attention_layernorm.weight, layer.post_attention_layernorm.variance_epsilon,
-             layer.mlp.gate_proj.weight, layer.mlp.up_proj.weight, layer.mlp.down_proj.weight)
+            (
+                layer.self_attn,
+                layer.input_layernorm.weight,
+                layer.input_layernorm.variance_epsilon,
+                *[
+                    (proj.weight, proj.bias)
+                    for proj in (
+                        layer.self_attn.q_proj,
+                        layer.self_attn.k_proj,
+                        layer.self_attn.v_proj,
+                        layer.self_attn.o_proj,
+                    )
+                ],
+                layer.post_attention_layernorm.weight,
+                layer.post_attention_layernorm.variance_epsilon,
+                layer.mlp.gate_proj.weight,
+                layer.mlp.up_proj.weight,
+                layer.mlp.down_proj.weight,
+            )
             for layer in decoder.layers[: config.num_hidden_layers]
         ]
         self.embedding = decoder.embed_tokens.weight  # (padding_idx only matters to gradients)
@@ -61,10 +76,16 @@ class LeanForward:
         """cos and sin of the rotary embedding: LlamaRotaryEmbedding.forward's operations (float32, no autocast)."""
         if self.rotary_module is not None:
             return self.rotary_module(hidden, position_ids=position_ids)
-        inv_freq = self.inv_freq[None, :, None].expand(position_ids.shape[0], -1, 1).to(dtype=torch.float, device=hidden.device)
+        inv_freq = (
+            self.inv_freq[None, :, None]
+            .expand(position_ids.shape[0], -1, 1)
+            .to(dtype=torch.float, device=hidden.device)
+        )
         freqs = (inv_freq @ position_ids[:, None, :].float()).transpose(1, 2)
         angles = torch.cat((freqs, freqs), dim=-1)
-        return (angles.cos() * self.rotary_scaling).to(dtype=hidden.dtype), (angles.sin() * self.rotary_scaling).to(dtype=hidden.dtype)
+        return (angles.cos() * self.rotary_scaling).to(dtype=hidden.dtype), (angles.sin() * self.rotary_scaling).to(
+            dtype=hidden.dtype
+        )
 
     @classmethod
     def of(cls, model) -> "LeanForward | None":
@@ -89,13 +110,28 @@ class LeanForward:
         # hooks (accelerate offloading, PEFT wrappers) change what a module call does
         return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
-    def __call__(self, input_ids, attention_mask, position_ids, past_key_values, logits_to_keep: int = 1, **attention_kwargs):
+    def __call__(
+        self, input_ids, attention_mask, position_ids, past_key_values, logits_to_keep: int = 1, **attention_kwargs
+    ):
         hidden = F.embedding(input_ids, self.embedding)
         cos, sin = self._rotary(hidden, position_ids)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         rows, tokens = input_ids.shape
         shape = (rows, tokens, -1, self.head_dim)
-        for index, (attn, norm_in, eps_in, q_proj, k_proj, v_proj, o_proj, norm_post, eps_post, gate, up, down) in enumerate(self.layers):
+        for index, (
+            attn,
+            norm_in,
+            eps_in,
+            q_proj,
+            k_proj,
+            v_proj,
+            o_proj,
+            norm_post,
+            eps_post,
+            gate,
+            up,
+            down,
+        ) in enumerate(self.layers):
             residual = hidden
             x = _rms_norm(hidden, norm_in, eps_in)
             query = F.linear(x, *q_proj).view(shape).transpose(1, 2)
@@ -104,7 +140,9 @@ class LeanForward:
             query = (query * cos) + (rotate_half(query) * sin)
             key = (key * cos) + (rotate_half(key) * sin)
             key, value = past_key_values.update(key, value, index)
-            out, _ = self.attention(attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **attention_kwargs)
+            out, _ = self.attention(
+                attn, query, key, value, attention_mask, dropout=0.0, scaling=attn.scaling, **attention_kwargs
+            )
             hidden = residual + F.linear(out.reshape(rows, tokens, -1).contiguous(), *o_proj)
             residual = hidden
             x = _rms_norm(hidden, norm_post, eps_post)

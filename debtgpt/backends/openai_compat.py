@@ -6,6 +6,7 @@ a request that still fails comes back as `Generation(error=...)`, never as an ex
 dialogues of the batch go on. The API key is read from the environment variable named in the config and
 only ever placed in the Authorization header.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,7 +45,9 @@ class OpenAIBackend(Backend):
         import httpx
 
         if response_format not in RESPONSE_FORMATS:
-            raise ValueError(f"response_format={response_format!r} is not known; allowed values: {', '.join(RESPONSE_FORMATS)}")
+            raise ValueError(
+                f"response_format={response_format!r} is not known; allowed values: {', '.join(RESPONSE_FORMATS)}"
+            )
         if max_attempts < 1 or max_concurrency < 1:
             raise ValueError(f"max_attempts={max_attempts} and max_concurrency={max_concurrency} must be at least 1")
         self.model = model
@@ -79,7 +82,10 @@ class OpenAIBackend(Backend):
         if self.send_seed and seed is not None:
             body["seed"] = seed
         if sampling.json_schema is not None and self.response_format == "json_schema":
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "turn", "schema": sampling.json_schema}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "turn", "schema": sampling.json_schema},
+            }
         elif sampling.json_schema is not None and self.response_format == "json_object":
             body["response_format"] = {"type": "json_object"}
         body.update(self.extra_body)
@@ -129,14 +135,18 @@ class OpenAIBackend(Backend):
         except Exception as exc:  # whatever goes wrong with one request is that dialogue's error, not the batch's
             return Generation(text="", error=f"request failed: {type(exc).__name__}: {str(exc)[:200]}")
 
-    def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
+    def generate(
+        self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
         if not conversations:
             return []
         seeds = seeds if seeds is not None else [None] * len(conversations)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(conversations))) as pool:
-            generations = list(pool.map(lambda args: self._request_or_error(args[0], sampling, args[1]), zip(conversations, seeds)))
+            generations = list(
+                pool.map(lambda args: self._request_or_error(args[0], sampling, args[1]), zip(conversations, seeds))
+            )
         self.usage.add(generations)
         return generations
 
@@ -144,21 +154,38 @@ class OpenAIBackend(Backend):
         self._client.close()
 
     @classmethod
-    def preflight(cls, model: str = "", base_url: str = "https://api.openai.com/v1", api_key_env: str = "OPENAI_API_KEY",
-                  timeout_s: float = 60.0, **_) -> str | None:
+    def preflight(
+        cls,
+        model: str = "",
+        base_url: str = "https://api.openai.com/v1",
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+        **_,
+    ) -> str | None:
         """A hosted API needs its key; every server must answer (any HTTP status) at base_url."""
         import httpx
 
         key = os.environ.get(api_key_env)
         if not key and not _is_local(base_url):
-            return f"no API key: {api_key_env} is not set; export {api_key_env}=... (the key is read from the environment only)"
+            return (
+                f"no API key: {api_key_env} is not set; export {api_key_env}=... "
+                "(the key is read from the environment only)"
+            )
         try:
-            response = httpx.get(base_url.rstrip("/") + "/models", timeout=min(timeout_s, 5.0),
-                                 headers={"Authorization": f"Bearer {key}"} if key else {})
+            response = httpx.get(
+                base_url.rstrip("/") + "/models",
+                timeout=min(timeout_s, 5.0),
+                headers={"Authorization": f"Bearer {key}"} if key else {},
+            )
         except httpx.HTTPError as exc:
-            return f"the server at {base_url} cannot be reached ({type(exc).__name__}); start it or fix backend.base_url"
+            return (
+                f"the server at {base_url} cannot be reached ({type(exc).__name__}); start it or fix backend.base_url"
+            )
         if response.status_code in (401, 403):
-            return f"the server at {base_url} refused the key in {api_key_env} (HTTP {response.status_code}); set a valid key"
+            return (
+                f"the server at {base_url} refused the key in {api_key_env} "
+                f"(HTTP {response.status_code}); set a valid key"
+            )
         return None
 
 
@@ -183,6 +210,10 @@ def _parse_completion(response) -> Generation:
         message = body["choices"][0]["message"]
         text = message.get("content") or ""
         usage = body.get("usage") or {}
-        return Generation(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0), completion_tokens=int(usage.get("completion_tokens") or 0))
+        return Generation(
+            text=text,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return Generation(text=response.text[:2000])

@@ -7,6 +7,7 @@ conversation's messages; the next request finds the entry of its longest stored 
 the tokens both share (their longest common token prefix: an agent may re-serialise its own turn), and
 prefills only the rest. Entries are evicted least recently used, within a budget of bytes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -139,7 +140,9 @@ def preallocated_cache(past: list[tuple[torch.Tensor, torch.Tensor]], capacity: 
 CASCADE_ATTENTION = "debtgpt_cascade"
 
 
-def cascade_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, shared_prefix=None, **kwargs):
+def cascade_attention(
+    module, query, key, value, attention_mask, scaling=None, dropout=0.0, shared_prefix=None, **kwargs
+):
     """Attention over a prefix that every row of the batch shares, then over each row's own keys and values.
 
     The rows of a batch of negotiations start with the same system prompt. Decoding is bound by reading
@@ -151,21 +154,28 @@ def cascade_attention(module, query, key, value, attention_mask, scaling=None, d
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if shared_prefix is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     shared_keys, shared_values = shared_prefix[module.layer_idx]
     rows, heads, queries, dim = query.shape
     groups = heads // key.shape[1]
     if groups > 1:  # grouped-query attention: the CPU kernel wants one key/value head per query head
         key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-        shared_keys, shared_values = shared_keys.repeat_interleave(groups, dim=0), shared_values.repeat_interleave(groups, dim=0)
+        shared_keys, shared_values = (
+            shared_keys.repeat_interleave(groups, dim=0),
+            shared_values.repeat_interleave(groups, dim=0),
+        )
     scale = scaling if scaling is not None else dim**-0.5
     # each row's own tokens: torch's fused kernel, which also returns the softmax normaliser (log-sum-exp)
     own, own_lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, 0.0, False, attn_mask=attention_mask, scale=scale)
+        query, key, value, 0.0, False, attn_mask=attention_mask, scale=scale
+    )
     # the shared tokens: every row's queries as the queries of one sequence, so the keys are read once
     q = query.transpose(0, 1).reshape(1, heads, rows * queries, dim)
     shared, shared_lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        q, shared_keys[None], shared_values[None], 0.0, False, scale=scale)
+        q, shared_keys[None], shared_values[None], 0.0, False, scale=scale
+    )
     shared = shared.view(heads, rows, queries, dim).transpose(0, 1)
     shared_lse = shared_lse.view(heads, rows, queries).transpose(0, 1)
     # one softmax over both parts: weigh each part's output by its share of the total normaliser

@@ -2,6 +2,7 @@
 
 Heavy imports (torch, transformers, vllm, httpx) happen only for the kind that is asked for.
 """
+
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend

@@ -2,6 +2,7 @@
 
 `respond(conversation, seed)` returns the text for one conversation; every call is logged in `calls`.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -17,7 +18,9 @@ class ScriptedBackend(Backend):
         self.respond = respond
         self.calls: list[list[Conversation]] = []  # one entry per generate() call: the batch it got
 
-    def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
+    def generate(
+        self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         self.calls.append(conversations)
         seeds = seeds if seeds is not None else [None] * len(conversations)
         generations = [Generation(text=self.respond(c, s)) for c, s in zip(conversations, seeds)]

@@ -6,6 +6,7 @@ dialogue shares the system prompt and the history before it. vllm is imported on
 so the rest of the project (and every test) runs without it; `engine` accepts any object with vLLM's
 `LLM.chat` surface.
 """
+
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
@@ -75,12 +76,16 @@ class VLLMBackend(Backend):
             options["structured_outputs"] = StructuredOutputsParams(json=sampling.json_schema)
         return SamplingParams(**options)
 
-    def generate(self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None) -> list[Generation]:
+    def generate(
+        self, conversations: list[Conversation], sampling: Sampling, seeds: list[int] | None = None
+    ) -> list[Generation]:
         if not conversations:
             return []
         if seeds is not None and len(seeds) != len(conversations):
             raise ValueError(f"got {len(seeds)} seeds for {len(conversations)} conversations")
-        params = [self._sampling_params(sampling, seeds[i] if seeds is not None else None) for i in range(len(conversations))]
+        params = [
+            self._sampling_params(sampling, seeds[i] if seeds is not None else None) for i in range(len(conversations))
+        ]
         generations = self._chat(conversations, params)
         self.usage.add(generations)
         return generations
@@ -90,7 +95,9 @@ class VLLMBackend(Backend):
         batch with a ValueError when one is too long (over max_model_len); the halves are then retried, so only
         the rejected conversations come back as errors."""
         try:
-            outputs = self.engine.chat(conversations, sampling_params=params, use_tqdm=False, lora_request=self._lora_request)
+            outputs = self.engine.chat(
+                conversations, sampling_params=params, use_tqdm=False, lora_request=self._lora_request
+            )
         except ValueError as exc:  # vLLM's validation errors are ValueErrors
             if len(conversations) == 1:
                 return [Generation(text="", error=f"vLLM rejected the prompt: {' '.join(str(exc).split())[:300]}")]

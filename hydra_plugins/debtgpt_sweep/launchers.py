@@ -10,6 +10,7 @@ is recorded and the sweep goes on. SweepSlurmLauncher submits each point as a SL
 - preemption: submitit requeues the point on the scheduler's signal and the rerun resumes from its checkpoint.
 A sweep with a failed point exits with status 1 after the table, naming the failed points.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,9 @@ from typing import Any, List, Sequence
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 from omegaconf import OmegaConf
+
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,21 @@ LOST_AFTER_S = 120.0
 # Seconds between state checks: short while a sweep is young, at most a minute later, to spare the scheduler.
 POLL_MIN_S, POLL_MAX_S = 2.0, 60.0
 # Accounting states of a job that may still produce its result (a suspended or requeued job comes back).
-ACTIVE_STATES = {"READY", "PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "RESIZING", "SUSPENDED",
-                 "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT", "RESV_DEL_HOLD"}
+ACTIVE_STATES = {
+    "READY",
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "COMPLETING",
+    "CONFIGURING",
+    "RESIZING",
+    "SUSPENDED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "RESV_DEL_HOLD",
+}
 
 
 def point_folder(launcher, overrides: Sequence[str]) -> tuple[Path, Path]:
@@ -58,7 +73,10 @@ def _finish(sweep_dir: Path, points, title: str) -> None:
     if failed:
         shared = shared_overrides(points)
         names = "; ".join(f"{point_label(p, shared)}: {p.state}" for p in failed)
-        raise SystemExit(f"error: {len(failed)} of {len(points)} sweep points did not complete ({names}); see {sweep_dir / 'sweep_summary.md'}")
+        raise SystemExit(
+            f"error: {len(failed)} of {len(points)} sweep points did not complete ({names}); "
+            f"see {sweep_dir / 'sweep_summary.md'}"
+        )
 
 
 class SweepLocalLauncher(BasicLauncher):
@@ -73,7 +91,11 @@ class SweepLocalLauncher(BasicLauncher):
             label = list(filter_overrides(overrides))
             try:
                 ret = super().launch([overrides], initial_job_idx + offset)[0]
-                state, note = ("COMPLETED", "") if ret.status == JobStatus.COMPLETED else ("FAILED", f"{type(ret._return_value).__name__}: {ret._return_value}")
+                state, note = (
+                    ("COMPLETED", "")
+                    if ret.status == JobStatus.COMPLETED
+                    else ("FAILED", f"{type(ret._return_value).__name__}: {ret._return_value}")
+                )
             except SystemExit as stop:  # a stage's one-line refusal ends that point, not the sweep
                 ret, state, note = None, "FAILED", str(stop.code)
             returns.append(ret)
@@ -85,26 +107,33 @@ class SweepLocalLauncher(BasicLauncher):
 class SweepSlurmLauncher(SlurmLauncher):
     """hydra-submitit-launcher's SLURM launcher, with job ids recorded, failures reported and the sweep's table."""
 
-    def __call__(self, sweep_overrides: List[str], job_dir_key: str, job_num: int, job_id: str, singleton_state) -> JobReturn:
+    def __call__(
+        self, sweep_overrides: List[str], job_dir_key: str, job_num: int, job_id: str, singleton_state
+    ) -> JobReturn:
         import submitit
 
         if submitit.JobEnvironment().num_tasks > 1:
             import torch
 
-            # one process per task: RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT for torch.distributed (accelerate)
+            # one process per task: RANK, LOCAL_RANK, WORLD_SIZE and MASTER_ADDR/PORT for torch.distributed
+            # (accelerate)
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
             if not torch.cuda.is_available():
-                os.environ.setdefault("ACCELERATE_USE_CPU", "true")  # no GPU: DDP over gloo, as `accelerate launch --cpu`
+                os.environ.setdefault(
+                    "ACCELERATE_USE_CPU", "true"
+                )  # no GPU: DDP over gloo, as `accelerate launch --cpu`
         return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
 
     def _executor(self):
         """submitit's executor with this launcher's parameters (the same mapping as hydra-submitit-launcher's)."""
         import submitit
+
         from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
         params = dict(self.params)
-        executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                         slurm_max_num_timeout=params.pop("max_num_timeout"))
+        executor = submitit.AutoExecutor(
+            cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout")
+        )
         common = set(OmegaConf.structured(BaseQueueConf).keys())
         executor.update_parameters(**{k if k in common else f"slurm_{k}": v for k, v in params.items()})
         return executor
@@ -118,16 +147,30 @@ class SweepSlurmLauncher(SlurmLauncher):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         labels = [list(filter_overrides(overrides)) for overrides in job_overrides]
         job_params: List[Any] = [
-            (list(overrides), "hydra.sweep.dir", initial_job_idx + i, f"job_id_for_{initial_job_idx + i}", Singleton.get_state())
+            (
+                list(overrides),
+                "hydra.sweep.dir",
+                initial_job_idx + i,
+                f"job_id_for_{initial_job_idx + i}",
+                Singleton.get_state(),
+            )
             for i, overrides in enumerate(job_overrides)
         ]
         jobs = self._executor().map_array(self, *zip(*job_params))
-        record = SweepJobs([{"overrides": label, "folder": str(folder), "job_id": job.job_id, "state": SUBMITTED}
-                            for label, (_, folder), job in zip(labels, folders, jobs)])
+        record = SweepJobs(
+            [
+                {"overrides": label, "folder": str(folder), "job_id": job.job_id, "state": SUBMITTED}
+                for label, (_, folder), job in zip(labels, folders, jobs)
+            ]
+        )
         record.save(sweep_dir)
         for label, job in zip(labels, jobs):
             log.info(f"submitted job {job.job_id}: {' '.join(label) or '(defaults)'}")
-        print(f"submitted {len(jobs)} SLURM jobs ({', '.join(j.job_id for j in jobs)}); logs in {self.params['submitit_folder']}", flush=True)
+        print(
+            f"submitted {len(jobs)} SLURM jobs ({', '.join(j.job_id for j in jobs)}); "
+            f"logs in {self.params['submitit_folder']}",
+            flush=True,
+        )
 
         outcomes = wait_for_jobs(jobs, labels)
         returns, points = [], []
@@ -159,16 +202,23 @@ def _last_error_line(job) -> str:
     except Exception:  # noqa: BLE001 - no log is an answer too
         text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error:") or line.split(":")[0].endswith(("Error", "Exception"))]
+    errors = [
+        line for line in lines if line.startswith("error:") or line.split(":")[0].endswith(("Error", "Exception"))
+    ]
     return (errors or lines or ["no log"])[-1][:300]
 
 
 def _accounting_states(job_ids) -> dict[str, str]:
-    """{job id: state} from sacct, one call for the whole sweep ("CANCELLED by 0" -> CANCELLED); {} when sacct fails."""
+    """{job id: state} from sacct, one call for the whole sweep ("CANCELLED by 0" -> CANCELLED); {} when sacct
+    fails."""
     arrays = sorted({job_id.split("_")[0] for job_id in job_ids})
     try:
-        done = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(arrays)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(arrays)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return {}
     if done.returncode != 0:
@@ -228,9 +278,21 @@ def wait_for_jobs(jobs, labels) -> dict:
                     # a controller that does not answer may still be running the job: give it longer
                     limit = LOST_AFTER_S if in_queue is False else 10 * LOST_AFTER_S
                     if time.time() - unknown_since.setdefault(job.job_id, time.time()) >= limit:
-                        outcomes[job.job_id] = (None, "LOST", f"neither sacct nor squeue has known job {job.job_id} for {limit:.0f} s; no result")
-                        print(f"point {' '.join(label) or '(defaults)'}: LOST (job {job.job_id}, {time.time() - start:.0f} s)", flush=True)
+                        outcomes[job.job_id] = (
+                            None,
+                            "LOST",
+                            f"neither sacct nor squeue has known job {job.job_id} for {limit:.0f} s; no result",
+                        )
+                        print(
+                            f"point {' '.join(label) or '(defaults)'}: "
+                            f"LOST (job {job.job_id}, {time.time() - start:.0f} s)",
+                            flush=True,
+                        )
                     continue
             outcomes[job.job_id] = _result(job, state)
-            print(f"point {' '.join(label) or '(defaults)'}: {outcomes[job.job_id][1]} (job {job.job_id}, {time.time() - start:.0f} s)", flush=True)
+            print(
+                f"point {' '.join(label) or '(defaults)'}: {outcomes[job.job_id][1]} "
+                f"(job {job.job_id}, {time.time() - start:.0f} s)",
+                flush=True,
+            )
     return outcomes
