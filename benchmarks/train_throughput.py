@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pstats
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -151,7 +152,9 @@ def profile_summary(kind: str, cfg, lm_head: str, root: Path, top: int = 12) -> 
         r"(trl|transformers/models|train/|torch/optim|torch/autograd|torch/nn/functional)", top
     )
     lines = [line for line in text.getvalue().splitlines() if line.strip() and ("/" in line or "ncalls" in line)]
-    return "\n".join(lines)
+    # paths from the package or the repository root, not the machine's
+    machine_paths = re.compile(r"\S*/(site-packages|dist-packages)/|" + re.escape(str(Path.cwd())) + "/")
+    return "\n".join(machine_paths.sub("", line) for line in lines)
 
 
 def train_throughput(
