@@ -56,7 +56,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --no-compile -e ".[dev]"
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m debtgpt.stages --warm-up
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pipeline.stages --warm-up
 	touch $(STAMP)
 
 $(DATA_CARD): | $(STAMP)
@@ -146,9 +146,9 @@ publish: $(STAMP)
 
 # The main job on the embedded default; each stage resumes or reuses what an earlier run left. SEED drives data,
 # rollouts, training and evaluation. Settings were chosen on the val split; the test split is evaluated once, last.
-# debtgpt.stages runs each stage in its own process, forked after the heavy imports (about 10 s each) are done.
+# pipeline.stages runs each stage in its own process, forked after the heavy imports (about 10 s each) are done.
 demo: $(STAMP)
-	$(PY) -m debtgpt.stages \
+	$(PY) -m pipeline.stages \
 	  "data_gen.make_data seed=$(SEED)" \
 	  "debtgpt.tiny" \
 	  "$(EXPERT_ROLLOUTS) seed=$(SEED)" \

@@ -42,10 +42,10 @@ def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     from debtgpt.agents.scripted_debtor import ScriptedDebtor
     from debtgpt.backends.base import Sampling
     from debtgpt.backends.hf import HFBackend
-    from debtgpt.config import PairsConfig, RewardConfig
     from debtgpt.heuristic_judge import HeuristicJudge
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
+    from pipeline.config import PairsConfig, RewardConfig
 
     timed = TimedBackend(HFBackend(model, device="cpu", **options))
     collector = LLMCollector(timed, name="sft-explore", sampling=Sampling(temperature=0.8, top_p=0.95, max_tokens=160))

@@ -35,10 +35,10 @@ def bench_rollouts(
 
     from data_gen.candidates import candidate_rows
     from data_gen.pairs import branch_points, by_scenario, turn_pair_rows
-    from debtgpt.config import PairsConfig, RewardConfig
     from debtgpt.heuristic_judge import HeuristicJudge
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues
+    from pipeline.config import PairsConfig, RewardConfig
 
     jobs = [DialogueJob(s, k) for s in scenarios for k in range(samples)]
     start = time.perf_counter()

@@ -33,7 +33,7 @@ def run_config(kind: str, data_dir: Path, out_root: Path, steps: int, batch_size
     """A typed run config for the tiny model, as `python -m train.<kind>` would build it."""
     from omegaconf import OmegaConf
 
-    from debtgpt.config import stage_config
+    from pipeline.config import stage_config
 
     base = dict(
         run=f"bench-{kind}",

@@ -17,8 +17,8 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import DataConfig, register_configs
+from pipeline.cli import run_stage, stage_errors
+from pipeline.config import DataConfig, register_configs
 
 log = logging.getLogger(__name__)
 register_configs()
@@ -64,7 +64,7 @@ def make_data(cfg: DataConfig) -> dict:
     check_data_config(cfg)
     extra, versions = {}, ("numpy",)
     if cfg.source == "ctgan":
-        from debtgpt import portfolio
+        from data_gen import portfolio
 
         real = portfolio.read_portfolio(cfg.real_csv, cfg.ctgan.min_rows)
         rules = portfolio.portfolio_rules(real, cfg.ctgan.rules)  # a declared rule the CSV breaks fails before fitting
@@ -95,7 +95,7 @@ def main(cfg: DataConfig) -> None:
     log.info("wrote %s scenarios to %s: %s", card["counts"]["all"], cfg.out_dir, card["counts"])
     print(f"data: {card['counts']} -> {cfg.out_dir}/ (shares {card['archetype_shares']['all']})")
     if "portfolio" in card:
-        from debtgpt.portfolio import collapse_warning
+        from data_gen.portfolio import collapse_warning
 
         report = card["portfolio"]
         privacy = report["distance_to_closest_record"]

@@ -42,8 +42,8 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import PairsConfig, register_configs, require_at_least
+from pipeline.cli import run_stage, stage_errors
+from pipeline.config import PairsConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -2,7 +2,7 @@
 
 Financial numbers come from a seeded linear model plus Gaussian noise, as MADeN generated them after
 fitting CTGAN on real data. A lender with real records fits CTGAN on the columns of PORTFOLIO_COLUMNS
-instead (debtgpt/portfolio.py, `make data ARGS="source=ctgan real_csv=PATH"`).
+instead (data_gen/portfolio.py, `make data ARGS="source=ctgan real_csv=PATH"`).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 from tqdm.auto import tqdm
 
 from debtgpt.agents.base import Agent, DialogueError, View, redact
-from debtgpt.config import require_at_least
+from debtgpt.checks import require_at_least
 from debtgpt.constants import DEFAULT_MAX_TURNS
 from debtgpt.dialogue import OUTCOME_DEAL, OUTCOME_ERROR, OUTCOME_HANGUP, OUTCOME_MAX_TURNS, Scenario, Trajectory, Turn
 from debtgpt.facts import fill_debt_facts

@@ -12,8 +12,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import StageError, run_stage, stage_errors
-from debtgpt.config import EvalConfig, register_configs, require_at_least
+from pipeline.cli import StageError, run_stage, stage_errors
+from pipeline.config import EvalConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from debtgpt.agents.factory import check_agents, load_spec
-from debtgpt.cli import StageError
+from pipeline.cli import StageError
 
 
 def write_spec(root, role, name, text):
@@ -149,7 +149,7 @@ def test_agents_that_can_run_pass(tmp_path):
 
 def test_eval_with_an_unusable_collector_exits_non_zero_before_any_dialogue(tmp_path):
     from data_gen.make_data import make_data
-    from debtgpt.config import DataConfig
+    from pipeline.config import DataConfig
 
     make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
     env = {k: v for k, v in __import__("os").environ.items() if k != "OPENAI_API_KEY"}

@@ -107,9 +107,9 @@ def test_batch_size_below_one_fails_at_once(bad):
 def test_eval_of_a_collector_whose_dialogues_all_fail_writes_n_a_and_exits_non_zero(tmp_path, monkeypatch):
     from data_gen.make_data import make_data
     from debtgpt.agents import factory
-    from debtgpt.cli import StageError
-    from debtgpt.config import DataConfig, EvalConfig
     from eval.run import evaluate_collectors
+    from pipeline.cli import StageError
+    from pipeline.config import DataConfig, EvalConfig
 
     make_data(DataConfig(num_records=40, out_dir=str(tmp_path / "data")))
     build = factory.AgentFactory.collector

@@ -10,10 +10,10 @@ from data_gen.branching import BranchPoint, forward_start, roll_forward, sample_
 from data_gen.candidates import candidate_rows
 from data_gen.pairs import turn_pair_rows
 from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
-from debtgpt.config import PairsConfig
 from debtgpt.heuristic_judge import HeuristicJudge
 from debtgpt.runner import DialogueJob, replay, run_dialogues
 from debtgpt.scenarios import build_scenarios
+from pipeline.config import PairsConfig
 
 
 def recorded(n=12, seed=3):

@@ -105,9 +105,9 @@ def test_system_prompt_names_the_slots():
 def test_the_transcript_flags_a_misstated_debt_and_an_untrue_note(tmp_path):
     from fastapi.testclient import TestClient
 
-    from debtgpt.config import RewardConfig
     from debtgpt.reward import score_all
     from eval.report import write_report
+    from pipeline.config import RewardConfig
     from viewer.app import create_app
 
     scenario = make_scenarios(1)[0]

@@ -13,8 +13,8 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from debtgpt.cli import config_error_line
-from debtgpt.config import (
+from pipeline.cli import config_error_line
+from pipeline.config import (
     CONFIG_DIR,
     DataConfig,
     DPORunConfig,

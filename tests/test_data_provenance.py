@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from data_gen.make_data import make_data
-from debtgpt.config import DataConfig
 from debtgpt.scenarios import load_scenarios
+from pipeline.config import DataConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

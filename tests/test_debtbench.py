@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from data_gen.make_data import make_data
-from debtgpt.config import DataConfig, EvalConfig
 from debtgpt.dialogue import Trajectory
 from debtgpt.policy import disclosed_evidence
 from eval.run import evaluate_collectors
+from pipeline.config import DataConfig, EvalConfig
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from omegaconf import OmegaConf
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from debtgpt.config import stage_config
+from pipeline.config import stage_config
 from train.dpo import train_dpo
 
 from workload import write_workload

@@ -4,8 +4,8 @@ import pytest
 
 from data_gen.make_data import make_data
 from debtgpt.agents.factory import AgentFactory, available, check_names, load_spec
-from debtgpt.config import DataConfig, EvalConfig
 from eval.run import evaluate_collectors
+from pipeline.config import DataConfig, EvalConfig
 
 
 def write_spec(root, role, name, text):

@@ -4,11 +4,11 @@ from collections import Counter
 import pytest
 
 from data_gen.make_data import make_data
-from debtgpt.config import DataConfig
 from debtgpt.constants import ARCHETYPE_SHARES, ARCHETYPES
 from debtgpt.personas import archetype_counts, generate_personas
 from debtgpt.records import PRIVATE_RECORD_FIELDS, generate_records
 from debtgpt.scenarios import MissingDataError, load_scenarios
+from pipeline.config import DataConfig
 
 FILES = ("records.jsonl", "personas.jsonl", "train.jsonl", "test.jsonl")
 

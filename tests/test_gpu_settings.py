@@ -13,7 +13,7 @@ from safetensors import safe_open
 import train.checkpoints
 import train.model_loading
 import train.trainer_config
-from debtgpt.config import stage_config
+from pipeline.config import stage_config
 from train.dpo import train_dpo
 from train.sft import train_sft
 from train.trainer_config import training_dtype

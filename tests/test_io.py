@@ -8,9 +8,9 @@ import pytest
 from test_report import small_report
 
 from data_gen.make_data import make_data
-from debtgpt.config import DataConfig
 from debtgpt.io import atomic_write_text, staging_folder, write_json
 from eval.report import write_report
+from pipeline.config import DataConfig
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from debtgpt.config import stage_config
+from pipeline.config import stage_config
 from train.lm_head import PLAIN_HEAD_MAX_VOCAB, add_plain_lm_head, choose_lm_head
 
 from workload import SFT_SET, write_workload

@@ -15,10 +15,10 @@ from data_gen.make_data import make_data
 from data_gen.pairs import make_pairs
 from data_gen.rollouts import make_rollouts
 from data_gen.shards import load_rollouts
-from debtgpt.config import DataConfig, PairsConfig, RolloutsConfig
 from debtgpt.constants import ARCHETYPES
 from debtgpt.facts import slot_debt_facts
 from debtgpt.scenarios import MissingDataError
+from pipeline.config import DataConfig, PairsConfig, RolloutsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,7 +176,7 @@ def test_trl_trains_one_step_on_each_set(built, tiny_model_dir, tmp_path):
 
 
 def test_new_reward_weights_need_no_new_rollouts(built, tmp_path):
-    from debtgpt.config import RewardConfig
+    from pipeline.config import RewardConfig
 
     # the rollouts stage has no reward in its plan: rerunning it with other weights reuses every shard
     make_rollouts(
@@ -212,7 +212,7 @@ def test_re_pairing_reuses_the_candidates_and_equals_a_fresh_run(built, tmp_path
     import shutil
     import time
 
-    from debtgpt.config import RewardConfig
+    from pipeline.config import RewardConfig
 
     rollouts = str(built["root"] / "rollouts")
     base = dict(rollouts_dir=rollouts, sets=["dpo_turn"], progress=False, num_candidates=4, keep_top_k=3)
@@ -291,8 +291,8 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
 def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn(built, tmp_path):
     from data_gen.pairs import collector_view
     from debtgpt.agents.scripted import ACCEPT_THOUGHT, acceptable_counter
-    from debtgpt.config import AcceptNegatives
     from debtgpt.protocol import parse_turn
+    from pipeline.config import AcceptNegatives
 
     # the firm collector accepts only counter-offers at or under its own discount, where the expert takes 5
     # points more: a few positives in every training scenario's 4 calls
@@ -353,9 +353,9 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
 
 def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tmp_path):
     from data_gen.pairs import collector_view
-    from debtgpt.config import AcceptNegatives
     from debtgpt.policy import Evidence, envelope_violations
     from debtgpt.protocol import parse_turn
+    from pipeline.config import AcceptNegatives
 
     # the conceder breaks the envelope on most turns and accepts any counter-offer
     rollouts = tmp_path / "conceder"

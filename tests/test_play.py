@@ -5,7 +5,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from debtgpt.config import stage_config
+from pipeline.config import stage_config
 from viewer.app import create_app
 from viewer.play import PlayTable
 from viewer.reports import BadRequest, NotFound

@@ -15,9 +15,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from data_gen.make_data import make_data
-from data_gen.rollouts import make_rollouts
-from debtgpt.config import CTGANConfig, DataConfig, EvalConfig, RolloutsConfig
-from debtgpt.portfolio import (
+from data_gen.portfolio import (
     PortfolioError,
     collapse_warning,
     collapsed_modes,
@@ -27,8 +25,10 @@ from debtgpt.portfolio import (
     read_portfolio,
     sample_portfolio,
 )
+from data_gen.rollouts import make_rollouts
 from debtgpt.records import _REASON_TEXTS, PORTFOLIO_COLUMNS, generate_records
 from eval.run import evaluate_collectors
+from pipeline.config import CTGANConfig, DataConfig, EvalConfig, RolloutsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # Columns a lender's export carries beside the contract; none of their values may appear in any output.

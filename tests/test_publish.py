@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from debtgpt.config import PublishConfig
+from pipeline.config import PublishConfig
 from train import publish as publishing
 
 ARCHETYPE_ROWS = {"Avoidant": 0.5, "Confrontational": 0.25, "Cooperative": None, "Helpless": 1.0}
@@ -271,8 +271,8 @@ def test_the_readme_example_publishes_the_checkpoint_eval_scored_and_refuses_a_r
     metrics=reports/demo/metrics.json collector=dpo"` (the README's example): the matching pair passes; after a
     retrain, and for the SFT model, one line."""
     from data_gen.make_data import make_data
-    from debtgpt.config import DataConfig, EvalConfig
     from eval.run import evaluate_collectors
+    from pipeline.config import DataConfig, EvalConfig
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DEBTGPT_TINY_DIR", str(tiny_model_dir))

@@ -3,11 +3,11 @@
 import json
 
 from debtgpt.agreement import Agreement
-from debtgpt.config import RewardConfig
 from debtgpt.leaderboard import leaderboard_markdown, leaderboard_tables
 from debtgpt.metrics import evaluate
 from debtgpt.reward import score_all
 from eval.report import collector_intervals, error_half_width, wilson_interval, write_report
+from pipeline.config import RewardConfig
 
 from helpers import collector, deal, debtor, make_scenario, no_deal
 

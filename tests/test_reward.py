@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from debtgpt.agreement import Agreement
-from debtgpt.config import RewardConfig
 from debtgpt.dialogue import Scenario, Trajectory, Turn
 from debtgpt.reward import POLICY_DEFAULT_CE, reward_spread, score
+from pipeline.config import RewardConfig
 
 from conftest import make_scenarios
 

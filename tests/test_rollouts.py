@@ -16,8 +16,8 @@ from omegaconf import OmegaConf
 from data_gen.make_data import make_data
 from data_gen.rollouts import make_rollouts
 from data_gen.shards import load_rollouts
-from debtgpt.config import DataConfig, RolloutsConfig
 from debtgpt.scenarios import MissingDataError
+from pipeline.config import DataConfig, RolloutsConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(max_scenarios=8, samples_per_scenario=2, shard_size=3, progress=False)

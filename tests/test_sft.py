@@ -7,7 +7,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from debtgpt.config import stage_config
+from pipeline.config import stage_config
 from train.checkpoints import last_checkpoint
 from train.data import fit_max_length
 from train.sft import train_sft

@@ -1,10 +1,10 @@
-"""The stage runner of `make demo` (debtgpt/stages.py): stages in order, each as `python -m` would run it."""
+"""The stage runner of `make demo` (pipeline/stages.py): stages in order, each as `python -m` would run it."""
 
 import sys
 
 import pytest
 
-from debtgpt.stages import parse_stage, run_stages
+from pipeline.stages import parse_stage, run_stages
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from debtgpt.config import register_configs
+from pipeline.config import register_configs
 
 from sweep_runs import REPO, make_sweep, summary
 from workload import SFT_SET, write_workload

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from data_gen.make_data import make_data
-from debtgpt.config import DataConfig, EvalConfig
 from eval.run import evaluate_collectors
+from pipeline.config import DataConfig, EvalConfig
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[1]

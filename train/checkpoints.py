@@ -20,8 +20,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from debtgpt.cli import say_startup
 from debtgpt.provenance import TRAIN_CARD, training_history
+from pipeline.cli import say_startup
 from train.console import say
 from train.model_loading import load_model
 from train.tracking import finish_wandb, redact

@@ -23,8 +23,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import DPORunConfig, register_configs, require_at_least
+from pipeline.cli import run_stage, stage_errors
+from pipeline.config import DPORunConfig, register_configs, require_at_least
 
 register_configs()
 

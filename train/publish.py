@@ -22,11 +22,11 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import StageError, run_stage, stage_errors
-from debtgpt.config import PublishConfig, register_configs
 from debtgpt.leaderboard import collector_table, markdown_table, read_results, setting_line
 from debtgpt.provenance import describe, model_fingerprint, same_model, training_step
 from debtgpt.provenance import train_card as read_train_card
+from pipeline.cli import StageError, run_stage, stage_errors
+from pipeline.config import PublishConfig, register_configs
 
 register_configs()
 

@@ -19,8 +19,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import SFTRunConfig, register_configs
+from pipeline.cli import run_stage, stage_errors
+from pipeline.config import SFTRunConfig, register_configs
 
 register_configs()
 

@@ -1,4 +1,4 @@
-"""Our typed run config (debtgpt.config.TrainRunConfig) turned into TRL's: start-up checks, precision, arguments.
+"""Our typed run config (pipeline.config.TrainRunConfig) turned into TRL's: start-up checks, precision, arguments.
 
 Build the TRL config (SFTConfig/DPOConfig) before the model loads: constructing it sets up the distributed
 state, which ZeRO-3's partitioned init and FSDP's cpu-RAM-efficient loading need at `from_pretrained` time.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from debtgpt.config import require_at_least
+from pipeline.config import require_at_least
 
 
 def check_run_config(cfg) -> None:

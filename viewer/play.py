@@ -100,7 +100,7 @@ class PlayTable:
         split: str = "test",
         plots: bool = True,
     ):
-        from debtgpt.config import RewardConfig
+        from pipeline.config import RewardConfig
 
         if max_turns < 2:
             raise ValueError(f"max_turns={max_turns} must be >= 2")
@@ -140,7 +140,7 @@ class PlayTable:
         """eval's start-up check (key, server, package, checkpoint), so a collector that cannot run is refused in
         one line before its first turn instead of failing in it and leaving an error dialogue in the report."""
         from debtgpt.agents.factory import check_agents
-        from debtgpt.cli import StageError
+        from pipeline.cli import StageError
 
         try:
             check_agents(collectors=[name], configs_dir=self.agents.configs_dir)

@@ -13,8 +13,8 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from debtgpt.cli import run_stage, stage_errors
-from debtgpt.config import ServeConfig, register_configs
+from pipeline.cli import run_stage, stage_errors
+from pipeline.config import ServeConfig, register_configs
 
 log = logging.getLogger(__name__)
 register_configs()

@@ -213,7 +213,7 @@ def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path =
     server, package and local checkpoint there). The first problem ends the run in one line; otherwise the
     backend settings checked are returned, each once (built-in agents have none)."""
     from debtgpt.backends.registry import backend_class
-    from debtgpt.cli import StageError
+    from debtgpt.checks import StageError
 
     checked: dict[str, str | None] = {}
     for role, names in (("collector", collectors), ("debtor", debtors), ("judge", judges)):

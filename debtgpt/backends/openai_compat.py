@@ -5,6 +5,10 @@ or a dropped connection is retried with exponential backoff (honouring Retry-Aft
 a request that still fails comes back as `Generation(error=...)`, never as an exception, so the other
 dialogues of the batch go on. The API key is read from the environment variable named in the config and
 only ever placed in the Authorization header.
+
+Why httpx and our own retries, not the `openai` client's: a server that rejects `response_format` must be retried
+at once without it (and remembered), which the client's retry policy cannot express, and the core then needs no
+`openai` package (it is a dev extra, for `transformers serve`).
 """
 
 from __future__ import annotations

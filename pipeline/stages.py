@@ -7,7 +7,7 @@ still its own process, with its own Hydra run, logging and exit status, and runs
 seeds as when started alone. The parent never runs a tensor operation, so no thread pool exists to be
 copied into a child. Where fork is missing (Windows), each stage starts a fresh interpreter instead.
 
-    python -m debtgpt.stages "data_gen.make_data seed=0" "debtgpt.tiny" "train.sft"
+    python -m pipeline.stages "data_gen.make_data seed=0" "debtgpt.tiny" "train.sft"
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from debtgpt.checks import require_at_least  # noqa: F401  (the stages import it from here too)
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
 
@@ -126,13 +127,6 @@ class EvalConfig:
     curves: Optional[str] = "auto"
     # a progress bar per collector
     progress: bool = True
-
-
-def require_at_least(minimum: int, **counts) -> None:
-    """Fail at start-up on a count below its minimum (a batch_size of 0 would loop for ever), naming it."""
-    for name, value in counts.items():
-        if value is None or isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{name}={value!r} must be an integer of at least {minimum}")
 
 
 def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:

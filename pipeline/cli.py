@@ -6,6 +6,8 @@ import os
 import time
 from contextlib import contextmanager
 
+from debtgpt.checks import StageError  # noqa: F401  (a stage's error, raised in the domain and the stages alike)
+
 _IMPORTED = time.monotonic()
 
 
@@ -25,10 +27,6 @@ def say_startup(what: str) -> None:
         print(f"start-up: {process_seconds():.1f} s from the process start to {what}", flush=True)
 
 
-class StageError(RuntimeError):
-    """A stage cannot go on, or its result would not be true (a collector that cannot run); one line says why."""
-
-
 @contextmanager
 def stage_errors(cfg=None, schema=None):
     """Turn input errors (unknown names, off-grid values, missing files) into `error: ...` and exit status 1.
@@ -39,7 +37,7 @@ def stage_errors(cfg=None, schema=None):
     say_startup("the stage's own work (Python, imports, the config)")
     try:
         if cfg is not None:
-            from debtgpt.config import reject_unknown_keys
+            from pipeline.config import reject_unknown_keys
 
             reject_unknown_keys(cfg, schema)
         yield

@@ -1,0 +1,40 @@
+"""The domain package stands alone: `debtgpt/` imports neither Hydra nor OmegaConf nor the stages' plumbing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+DOMAIN = Path(__file__).resolve().parents[1] / "debtgpt"
+STAGE_ONLY = ("hydra", "omegaconf", "pipeline", "data_gen", "train", "eval", "viewer")
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_no_domain_module_imports_stage_plumbing():
+    offenders = {
+        str(p.relative_to(DOMAIN.parent)): sorted(imported_roots(p) & set(STAGE_ONLY)) for p in DOMAIN.rglob("*.py")
+    }
+    assert {p: roots for p, roots in offenders.items() if roots} == {}
+    assert len(offenders) > 20  # the walk saw the package
+
+
+def test_importing_every_domain_module_loads_no_hydra():
+    code = (
+        "import importlib, pkgutil, sys, debtgpt\n"
+        "for m in pkgutil.walk_packages(debtgpt.__path__, 'debtgpt.'): importlib.import_module(m.name)\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('hydra', 'omegaconf', 'pipeline')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
