@@ -20,12 +20,6 @@ from debtgpt.checks import require_at_least  # noqa: F401  (the stages import it
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
 
-def check_choice(name: str, value, allowed) -> None:
-    """A choice field outside its allowed values fails with one line that names both."""
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed values: {', '.join(map(str, allowed))}")
-
-
 class Choice(str, Enum):
     """A choice field's allowed values: each member's name is its value, so YAML and overrides write the value
     and the code compares with plain strings (cfg.precision == "bf16")."""
