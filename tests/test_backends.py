@@ -251,6 +251,32 @@ def test_hf_prefix_cache_and_shared_prefix_decode_like_model_generate(tiny_model
     assert cached.prefix_cache.hits > 0 and cached.prefix_cache.reused_tokens > cached.prefix_cache.prefilled_tokens
 
 
+@pytest.mark.parametrize("untested", ["version", "model_type"])
+def test_an_untested_transformers_or_model_type_falls_back_to_generate_with_one_warning(
+    tiny_model_dir, monkeypatch, caplog, untested
+):
+    import logging
+
+    import transformers
+
+    from debtgpt.backends.hf import HFBackend
+
+    if untested == "version":
+        monkeypatch.setattr(transformers, "__version__", "5.99.0")
+    plain = HFBackend(str(tiny_model_dir), device="cpu", batch_size=4, prefix_cache_gib=0)  # model.generate
+    if untested == "model_type":  # a model type whose forward the fast path does not copy
+        monkeypatch.setattr(plain.model.config, "model_type", "mistral")
+    with caplog.at_level(logging.WARNING, logger="debtgpt.backends.hf"):
+        backend = HFBackend(model_obj=plain.model, tokenizer=plain.tokenizer, device="cpu", prefix_cache_gib=0.5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "using model.generate" in warnings[0]
+    assert ("5.99.0" if untested == "version" else "'mistral'") in warnings[0]
+    assert backend.prefix_cache is None and backend.lean_forward is None and not backend.cascade
+    conversation = [[{"role": "system", "content": "You collect a debt."}, {"role": "user", "content": "Hello?"}]]
+    greedy = Sampling(temperature=0.0, max_tokens=12)
+    assert backend.generate(conversation, greedy)[0].text == plain.generate(conversation, greedy)[0].text
+
+
 @pytest.mark.parametrize("kv_heads", [4, 2])
 def test_cascade_attention_equals_attention_over_the_concatenated_keys(kv_heads):
     import torch

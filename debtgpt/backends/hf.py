@@ -11,9 +11,15 @@ the collector, as the runner's streams give them to the debtor). `model.generate
 samples a whole batch from one generator, seeded with its first request's seed: reproducible for the same
 inputs and batch size only. Guided JSON is not available here; `json_schema` is ignored and the turn parser
 tolerates what comes back.
+
+The prefix-cached path reaches into transformers' cache classes and attention registry, so it runs only where it
+is tested equal to `model.generate` (tests/test_backends.py): transformers FAST_PATH_TRANSFORMERS with a
+FAST_PATH_MODEL_TYPES model. Anything else decodes with `model.generate`, after one warning line.
 """
 
 from __future__ import annotations
+
+import logging
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling, missing_local_model
 from debtgpt.backends.lean_forward import LeanForward
@@ -29,6 +35,10 @@ from debtgpt.backends.prefix_cache import (
 # turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# Where the prefix-cached path is tested equal to model.generate: transformers' minor version, and model types
+FAST_PATH_TRANSFORMERS = "5.17"
+FAST_PATH_MODEL_TYPES = ("llama", "qwen2")
+log = logging.getLogger(__name__)
 # A batch's common prompt prefix shorter than this is attended as part of each row (too little to gain)
 MIN_SHARED_PREFIX = 64
 SHARED_PREFIXES_KEPT = 8
@@ -106,7 +116,12 @@ class HFBackend(Backend):
         # A preallocated KV cache: the default dynamic cache re-concatenates every step, which costs a batch more
         # than it costs one dialogue (measured 1.8x on the tiny model on CPU); None restores the dynamic cache.
         self.cache_implementation = cache_implementation
-        self.prefix_cache = PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 else None
+        untested = fast_path_untested(self.model) if prefix_cache_gib > 0 else None
+        if untested:
+            log.warning("hf backend: %s, where the prefix-cached decoding is untested; using model.generate", untested)
+        self.prefix_cache = (
+            PrefixCache(int(prefix_cache_gib * 2**30)) if prefix_cache_gib > 0 and not untested else None
+        )
         self._shared_layers: dict[tuple, list] = {}  # shared prompt prefix -> its keys and values per layer
         # a model on a GPU, or whose attention is not transformers' pluggable kind, keeps its own, and rows hold the
         # whole prompt
@@ -421,6 +436,19 @@ class HFBackend(Backend):
     @classmethod
     def preflight(cls, model: str = "tiny", adapter: str | None = None, **_) -> str | None:
         return missing_local_model(model) or missing_local_model(adapter, "adapter")
+
+
+def fast_path_untested(model) -> str | None:
+    """Why the prefix-cached path is not tested for `model` (this transformers, its model type), or None."""
+    import transformers
+
+    version = ".".join(transformers.__version__.split(".")[:2])
+    if version != FAST_PATH_TRANSFORMERS:
+        return f"transformers {transformers.__version__} (tested: {FAST_PATH_TRANSFORMERS}.*)"
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in FAST_PATH_MODEL_TYPES:
+        return f"model type {model_type!r} (tested: {', '.join(FAST_PATH_MODEL_TYPES)})"
+    return None
 
 
 def additive_mask(mask, queries: int, dtype):
