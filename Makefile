@@ -38,7 +38,7 @@ help:
 	@echo "make pairs     SFT set and DPO pairs (dialogue and turn level) -> data/pairs/"
 	@echo "make sft       supervised fine-tuning of the tiny model -> checkpoints/sft-tiny/"
 	@echo "make dpo       DPO with LoRA on the preference pairs -> checkpoints/dpo-tiny/"
-	@echo "make sweep     Hydra multirun of SFT, DPO or eval (STAGE=sft SWEEP=\"lr=1e-3,2e-3\" LAUNCHER=slurm), ending with a table"
+	@echo "make sweep     Hydra multirun of SFT, DPO or eval (STAGE=sft SWEEP=\"learning_rate=1e-3,2e-3\" LAUNCHER=slurm), ending with a table"
 	@echo "make cluster-start / cluster-stop   a single-node SLURM cluster on 127.0.0.1 for LAUNCHER=slurm_local (root)"
 	@echo "make publish   push a checkpoint with its model card to the Hub (DRY_RUN=1: write and check only)"
 	@echo "make test      the linter and the test suite (offline, CPU; installs chromium for the browser test when root)"
@@ -116,7 +116,7 @@ sft: $(STAMP) $(SFT_SET_CARD) $(TINY_MODEL)
 dpo: $(STAMP) $(ACCEPT_PAIRS_CARD) $(SFT_MODEL)
 	$(PY) -m train.dpo $(ARGS)
 
-# make sweep [STAGE=sft|dpo|eval] [SWEEP="lr=1e-3,2e-3"] [LAUNCHER=local|slurm|slurm_local] [ARGS=...]
+# make sweep [STAGE=sft|dpo|eval] [SWEEP="learning_rate=1e-3,2e-3"] [LAUNCHER=local|slurm|slurm_local] [ARGS=...]
 # A given SWEEP replaces the default grid (SFT's is in configs/sweep.yaml; DPO and eval have none); each point runs
 # what `make $(STAGE)` runs but for the swept values. LAUNCHER=slurm submits one SLURM job per point
 # (configs/hydra/launcher/), slurm_local on the cluster of `make cluster-start`. The sweep ends with its table,

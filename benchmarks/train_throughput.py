@@ -39,7 +39,7 @@ def run_config(kind: str, data_dir: Path, out_root: Path, steps: int, batch_size
         run=f"bench-{kind}",
         checkpoints_dir=str(out_root),
         max_steps=steps,
-        batch_size=batch_size,
+        per_device_train_batch_size=batch_size,
         save_steps=10**6,
         logging_steps=1,
         wandb={"mode": "disabled"},

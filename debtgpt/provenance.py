@@ -114,7 +114,7 @@ def training_step(card: dict) -> dict:
         "data_rows": (data_card.get("overall") or {}).get("rows"),
         "examples": card.get("examples"),
         "global_step": card.get("global_step"),
-        "lr": config.get("lr"),
+        "learning_rate": config.get("learning_rate", config.get("lr")),  # cards before TRL's names say lr
         "command": card.get("command"),
         "data_card": data_card,
     }

@@ -91,12 +91,29 @@ def config_error_line(error: Exception) -> str:
 
     cause = error if isinstance(error, OmegaConfBaseException) else error.__cause__
     if isinstance(cause, OmegaConfBaseException) and cause.full_key:
+        renamed = _renamed_setting(cause)
+        if renamed:
+            return renamed
         node = cause.child_node
         if isinstance(node, EnumNode):
             allowed = ", ".join(member.name for member in node.enum_type)
             return f"{cause.full_key}={cause.value!r} is not allowed; allowed values: {allowed}"
         return f"{cause.full_key}: {cause.msg.splitlines()[0]}"
     return " ".join(str(error).split(" Config search path")[0].split())
+
+
+def _renamed_setting(cause) -> str | None:
+    """The line for an old name of a training setting (lr=...), from OmegaConf's "Key 'lr' not in 'SFTRunConfig'"."""
+    import dataclasses
+    import re
+
+    from pipeline import config
+
+    found = re.match(r"Key '([^']+)' not in '(\w+)'", str(cause.msg))
+    schema = getattr(config, found.group(2), None) if found else None
+    if schema is None or not dataclasses.is_dataclass(schema):
+        return None
+    return config.renamed_setting_line(cause.full_key, {f.name for f in dataclasses.fields(schema)})
 
 
 def run_stage(main) -> None:

@@ -123,6 +123,24 @@ class EvalConfig:
     progress: bool = True
 
 
+# The training settings' names before they took TRL's own: an old name fails with one line that gives the new one
+RENAMED_SETTINGS = {
+    "lr": "learning_rate",
+    "epochs": "num_train_epochs",
+    "batch_size": "per_device_train_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "warmup": "warmup_steps",
+}
+
+
+def renamed_setting_line(key: str, known) -> str | None:
+    """`lr is now learning_rate (TRL's name) ...` when `key` is an old name of a setting in `known`, else None."""
+    new = RENAMED_SETTINGS.get(key.rsplit(".", 1)[-1])
+    if new is None or new not in known:
+        return None
+    return f"{key} is now {new}, TRL's own name: write {new}=... (and any other TRL argument as trl.NAME=...)"
+
+
 def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:
     """A key the schema does not have fails with its name. Hydra's `+key=value` adds keys even to typed
     configs, so `+colectors=[firm]` would otherwise be ignored in silence and the defaults run."""
@@ -136,6 +154,9 @@ def reject_unknown_keys(cfg, schema, prefix: str = "") -> None:
         if key == "hydra":
             continue
         if key not in known:
+            renamed = renamed_setting_line(f"{prefix}{key}", known)
+            if renamed:
+                raise ValueError(renamed)
             close = difflib.get_close_matches(str(key), list(known), n=1)
             hint = f"; did you mean {prefix}{close[0]}?" if close else ""
             raise ValueError(
@@ -253,16 +274,17 @@ class TrainRunConfig:
     checkpoints_dir: str = "checkpoints"
     model: ModelConfig = field(default_factory=ModelConfig)
     lora: LoraSettings = field(default_factory=LoraSettings)
-    # learning rate (swept as lr=1e-4,3e-4) and epochs: each method's schema below sets its own
-    lr: float = MISSING
-    epochs: float = MISSING
+    # TRL's own names (SFTConfig, DPOConfig), passed to it unchanged; any other TRL argument goes in `trl` below.
+    # The learning rate (swept as learning_rate=1e-4,3e-4) and the epochs: each method's schema below sets its own
+    learning_rate: float = MISSING
+    num_train_epochs: float = MISSING
     # stop after this many optimizer steps (-1: run the epochs)
     max_steps: int = -1
     # examples per device per step, and steps accumulated per optimizer update
-    batch_size: int = 4
-    grad_accum: int = 1
+    per_device_train_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
     # warmup steps, or a fraction of all steps when below 1
-    warmup: float = 0.0
+    warmup_steps: float = 0.0
     # token cap per example; null: the longest example as measured with the chat template (nothing truncated)
     max_length: Optional[int] = None
     # an example longer than max_length: fail (name the count and the longest) or drop (print the count)
@@ -288,8 +310,8 @@ class TrainRunConfig:
 @dataclass
 class SFTRunConfig(TrainRunConfig):
     # for the tiny default; real models: +experiment=sft_qwen2.5-7b-instruct (1e-4 with LoRA)
-    lr: float = 2e-3
-    epochs: float = 2.0
+    learning_rate: float = 2e-3
+    num_train_epochs: float = 2.0
     # the tiny default stops at 250 steps (1.6 epochs of the teacher's dialogues); real presets set -1
     max_steps: int = 250
     # HF dataset (save_to_disk) with a conversational `messages` column
@@ -300,8 +322,8 @@ class SFTRunConfig(TrainRunConfig):
 class DPORunConfig(TrainRunConfig):
     # the defaults are the recipe on the tiny model (make dpo; docs/experiments/): LoRA, sigmoid, beta 0.1, one epoch;
     # a small step: at 2e-4 the tiny model's turns drifted out of format (docs/experiments/)
-    lr: float = 5e-5
-    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    num_train_epochs: float = 1.0
     # accept: the teacher's decision against the collector's own turn (dpo_accept, the recipe); turn: pairs of one
     # collector turn on a shared history (dpo_turn); dialogue: pairs of whole dialogues (dpo_dialogue)
     level: PairLevel = PairLevel.accept

@@ -32,7 +32,7 @@ def test_sft_on_two_cpu_processes(tiny_model_dir, tmp_path):
         "-m",
         "train.sft",
         "max_steps=1",
-        "batch_size=1",
+        "per_device_train_batch_size=1",
         f"data={data}",
         f"checkpoints_dir={tmp_path}",
         "run=ddp",
@@ -85,7 +85,7 @@ def test_deepspeed_takes_gradient_accumulation_and_clipping_from_the_trainer(mon
     assert plugin.deepspeed_config["gradient_accumulation_steps"] == "auto"
     assert plugin.deepspeed_config["gradient_clipping"] == "auto"
     assert plugin.zero3_init_flag and plugin.deepspeed_config["zero_optimization"]["stage"] == 3
-    # the 7B presets' grad_accum: 8 fills the auto value instead of clashing with a fixed one
+    # the 7B presets' gradient_accumulation_steps: 8 fills the auto value instead of clashing with a fixed one
     mismatches = []
     plugin.fill_match("gradient_accumulation_steps", mismatches, gradient_accumulation_steps=8)
     plugin.fill_match("gradient_clipping", mismatches, gradient_clipping=1.0)

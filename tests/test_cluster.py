@@ -69,8 +69,8 @@ def accounting(job_id: str) -> dict:
 
 def test_a_two_point_sft_sweep_runs_each_point_as_a_slurm_job(tiny_model_dir, sft_set, tmp_path):
     done = make_sweep(
-        "lr=1e-3,2e-3",
-        f"max_steps=4 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=sweep",
+        "learning_rate=1e-3,2e-3",
+        f"max_steps=4 per_device_train_batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=sweep",
         tiny_model_dir,
         launcher="slurm_local",
     )
@@ -83,7 +83,7 @@ def test_a_two_point_sft_sweep_runs_each_point_as_a_slurm_job(tiny_model_dir, sf
         assert Path(point["checkpoint"], "model.safetensors").is_file() and point["global_step"] == 4
     assert table["points"][0]["job_id"] != table["points"][1]["job_id"]
     printed = (tmp_path / "sweep" / "sweep_summary.md").read_text()
-    assert printed in done.stdout and "best: lr=" in printed and "| lr=0.001 |" in printed
+    assert printed in done.stdout and "best: learning_rate=" in printed and "| learning_rate=0.001 |" in printed
 
 
 def wait_for(condition, seconds: float, what: str):
@@ -115,7 +115,8 @@ def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_unin
     preempted = lambda: next(iter(sweep_dir.glob("*save_steps=3")), None)  # noqa: E731
     with running_sweep(
         "save_steps=3,4",
-        f"lr=1e-3 max_steps=30 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=preempt",
+        f"learning_rate=1e-3 max_steps=30 per_device_train_batch_size=1 data={sft_set} "
+        f"checkpoints_dir={tmp_path} run=preempt",
         tiny_model_dir,
         launcher="slurm_local",
     ) as sweep:
@@ -147,13 +148,14 @@ def test_a_preempted_point_resumes_from_its_checkpoint_to_the_weights_of_an_unin
 def test_a_job_that_dies_without_a_result_is_a_failed_row_not_a_wait(tiny_model_dir, sft_set, tmp_path):
     sweep_dir = tmp_path / "killed"
     with running_sweep(
-        "lr=1e-3",
-        f"max_steps=2000 save_steps=2 batch_size=1 data={sft_set} checkpoints_dir={tmp_path} run=killed",
+        "learning_rate=1e-3",
+        f"max_steps=2000 save_steps=2 per_device_train_batch_size=1 data={sft_set} "
+        f"checkpoints_dir={tmp_path} run=killed",
         tiny_model_dir,
         launcher="slurm_local",
     ) as sweep:
         wait_for(lambda: any(sweep_dir.glob("*/checkpoint-*/trainer_state.json")), 120, "training")
-        job_id = point_job(sweep_dir, "lr=0.001")
+        job_id = point_job(sweep_dir, "learning_rate=0.001")
         slurm(
             "scancel", "--signal=KILL", job_id
         )  # the process dies at once: no result, no requeue (an OOM kill looks the same)
@@ -173,8 +175,9 @@ def test_a_job_that_dies_without_a_result_is_a_failed_row_not_a_wait(tiny_model_
 def test_two_task_data_parallel_sft_as_one_slurm_job(tiny_model_dir, sft_set, tmp_path):
     # 2 dialogues, batch 1, 2 epochs: 4 steps on one process, 2 on two data-parallel ones
     done = make_sweep(
-        "lr=1e-3",
-        f"hydra.launcher.tasks_per_node=2 hydra.launcher.mem_gb=4 max_steps=-1 epochs=2 batch_size=1 "
+        "learning_rate=1e-3",
+        "hydra.launcher.tasks_per_node=2 hydra.launcher.mem_gb=4 max_steps=-1 num_train_epochs=2 "
+        "per_device_train_batch_size=1 "
         f"data={sft_set} checkpoints_dir={tmp_path} run=ddp",
         tiny_model_dir,
         launcher="slurm_local",

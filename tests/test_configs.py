@@ -67,8 +67,8 @@ def test_a_stage_yaml_restates_no_schema_default(stage):
 
 def test_the_defaults_are_those_make_runs():
     sft, dpo = stage_config("sft"), stage_config("dpo")
-    assert (sft.run, sft.lr, sft.epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
-    assert (dpo.run, dpo.lr, dpo.level, dpo.init_from, dpo.lora.enabled) == (
+    assert (sft.run, sft.learning_rate, sft.num_train_epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
+    assert (dpo.run, dpo.learning_rate, dpo.level, dpo.init_from, dpo.lora.enabled) == (
         "dpo-tiny",
         5e-5,
         "accept",
@@ -140,3 +140,21 @@ def test_eval_compares_the_recipes_collectors_unless_told_otherwise():
     assert recipe_defaults(baselines) == ([], None, None)  # nothing to compare, rather than a refusal
     told = stage_config("eval", ["collectors=[firm,expert]", "compare=[expert:firm]", "explain=null"])
     assert recipe_defaults(told) == (["expert:firm"], None, None)
+
+
+@pytest.mark.parametrize("old", ["lr", "epochs", "batch_size", "grad_accum", "warmup"])
+def test_an_old_training_setting_name_fails_in_one_line_that_gives_trls_name(old):
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError
+
+    from pipeline.cli import config_error_line
+    from pipeline.config import RENAMED_SETTINGS, reject_unknown_keys, stage_config
+
+    new = RENAMED_SETTINGS[old]
+    with pytest.raises(ConfigKeyError) as composed:  # `lr=1e-3` on the command line
+        OmegaConf.merge(stage_config("sft"), {old: 1})
+    assert config_error_line(composed.value).startswith(f"{old} is now {new}, TRL's own name: write {new}=")
+    added = OmegaConf.merge(OmegaConf.create(OmegaConf.to_container(stage_config("dpo"))), {old: 1})  # `+lr=1e-3`
+    with pytest.raises(ValueError, match=f"^{old} is now {new}, TRL's own name"):
+        reject_unknown_keys(added, type(stage_config("dpo")._metadata.object_type()))
+    assert getattr(stage_config("sft"), new) is not None  # the new name is a field TRL's config has

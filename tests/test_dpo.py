@@ -30,7 +30,7 @@ def dpo_config(sft_model, pairs_dir, root, **overrides):
         init_from=str(sft_model),
         checkpoints_dir=str(root),
         model={"name": "tiny"},
-        batch_size=1,
+        per_device_train_batch_size=1,
         max_steps=1,
         logging_steps=1,
         lora={"r": 4, "alpha": 8},

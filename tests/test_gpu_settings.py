@@ -38,7 +38,7 @@ def run_config(kind, tiny_model_dir, pairs_dir, root, **overrides):
     cfg = stage_config(kind)
     base.update(
         checkpoints_dir=str(root),
-        batch_size=1,
+        per_device_train_batch_size=1,
         max_steps=1,
         logging_steps=1,
         wandb={"mode": "disabled"},

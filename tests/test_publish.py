@@ -23,7 +23,7 @@ def trained_card(run_id="20260101-000000-abcd1234", pairs_dir="data/pairs"):
 
     sft = {
         "run_id": "20251231-000000-00000001",
-        "config": {"run": "sft-tiny", "lr": 2e-3, "data": "data/pairs/sft"},
+        "config": {"run": "sft-tiny", "lr": 2e-3, "data": "data/pairs/sft"},  # a card from before TRL's names
         "data_card": SFT_SET_CARD,
         "global_step": 100,
         "command": "sft.py",
@@ -32,7 +32,7 @@ def trained_card(run_id="20260101-000000-abcd1234", pairs_dir="data/pairs"):
         "run_id": run_id,
         "config": {
             "run": "dpo-tiny",
-            "lr": 5e-5,
+            "learning_rate": 5e-5,
             "beta": 0.1,
             "level": "turn",
             "pairs_dir": pairs_dir,

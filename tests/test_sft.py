@@ -27,7 +27,7 @@ def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
         data=str(pairs_dir / SFT_SET),
         checkpoints_dir=str(root),
         model={"name": str(tiny_model_dir)},
-        batch_size=1,
+        per_device_train_batch_size=1,
         logging_steps=1,
         wandb={"mode": "disabled"},
         trl={"disable_tqdm": True},
@@ -77,15 +77,19 @@ def test_a_finished_run_is_never_resumed_under_new_settings(tiny_model_dir, pair
     run_dir = tmp_path / "sft"
     train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1), run_dir)
     with pytest.raises(
-        ValueError, match=r"holds a run made with other settings \(config\.lr: 0\.002 -> 0\.0005\).*resume=false"
+        ValueError,
+        match=r"holds a run made with other settings \(config\.learning_rate: 0\.002 -> 0\.0005\).*resume=false",
     ):
-        train_sft(sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4), run_dir)
+        train_sft(
+            sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, learning_rate=5e-4), run_dir
+        )
     out = train_sft(
-        sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, lr=5e-4, resume=False), run_dir
+        sft_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=1, save_steps=1, learning_rate=5e-4, resume=False),
+        run_dir,
     )
     assert out["resumed_from"] is None and out["global_step"] == 1
     card = json.loads((run_dir / "final" / "train_card.json").read_text())
-    assert card["config"]["lr"] == 5e-4
+    assert card["config"]["learning_rate"] == 5e-4
     # new data in the same folder is a new setting too
     data = write_workload(tmp_path / "pairs", n_scenarios=3)
     train_sft(sft_config(tiny_model_dir, data, tmp_path, max_steps=1, save_steps=1, resume=False), run_dir)

@@ -21,14 +21,16 @@ from workload import SFT_SET, write_workload
 @pytest.mark.slow
 def test_a_two_point_make_sweep_trains_two_models_and_names_the_best(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
-    # seed, not lr: merged with configs/sweep.yaml's lr grid, this would be four points
+    # seed, not learning_rate: merged with configs/sweep.yaml's learning_rate grid, this would be four points
     done = make_sweep(
-        "seed=0,1", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir
+        "seed=0,1",
+        f"max_steps=1 per_device_train_batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep",
+        tiny_model_dir,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     points = sorted(p.parent.parent.name for p in (tmp_path / "sweep").glob("*/final/model.safetensors"))
     # the given grid alone: one folder per point, named by its overrides
-    assert len(points) == 2 and "seed=0" in points[0] and "seed=1" in points[1] and "lr=" not in points[0]
+    assert len(points) == 2 and "seed=0" in points[0] and "seed=1" in points[1] and "learning_rate=" not in points[0]
     assert done.stdout.count("saved ") == 2
     # full fine-tuning, as make sft: merged weights with no adapter, LoRA off in the run's card
     card = json.loads(next((tmp_path / "sweep").glob("*/final/train_card.json")).read_text())
@@ -50,14 +52,16 @@ def test_a_two_point_make_sweep_trains_two_models_and_names_the_best(tiny_model_
 def test_a_failed_point_is_a_row_of_the_table_and_the_sweep_exits_1(tiny_model_dir, tmp_path):
     data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
     done = make_sweep(
-        "lr=-1,1e-3", f"max_steps=1 batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep", tiny_model_dir
+        "learning_rate=-1,1e-3",
+        f"max_steps=1 per_device_train_batch_size=1 data={data} checkpoints_dir={tmp_path} run=sweep",
+        tiny_model_dir,
     )
     assert done.returncode != 0
     table = summary(tmp_path / "sweep")
     failed, completed = table["points"]
-    assert failed["state"] == "FAILED" and "lr=-1.0 must be > 0" in failed["note"]
+    assert failed["state"] == "FAILED" and "learning_rate=-1.0 must be > 0" in failed["note"]
     assert completed["state"] == "COMPLETED" and table["best"] == 1
-    assert "error: 1 of 2 sweep points did not complete (lr=-1" in done.stderr
+    assert "error: 1 of 2 sweep points did not complete (learning_rate=-1" in done.stderr
 
 
 def test_a_bad_stage_is_refused_in_one_line():
@@ -75,7 +79,7 @@ def composed(name: str, overrides=()):
 
 def test_a_sweep_point_trains_what_make_sft_trains():
     sweep, sft = composed("sweep"), composed("sft")
-    assert dict(sweep.hydra.sweeper.params) == {"lr": "1e-3,2e-3"}
+    assert dict(sweep.hydra.sweeper.params) == {"learning_rate": "1e-3,2e-3"}
     as_sft = {k: v for k, v in OmegaConf.to_container(sweep).items() if k not in ("hydra", "run")}
     assert as_sft == {k: v for k, v in OmegaConf.to_container(sft).items() if k not in ("hydra", "run")}
     assert sweep.run == "sft-sweep" and not sweep.lora.enabled
@@ -120,7 +124,8 @@ def test_a_dpo_sweep_names_the_best_point_by_held_out_preference_accuracy(tiny_m
     pairs = write_workload(tmp_path / "pairs", n_scenarios=2)
     done = make_sweep(
         "beta=0.1,0.3",
-        f"level=turn pairs_dir={pairs} init_from={tiny_model_dir} max_steps=2 batch_size=1 eval_steps=1 "
+        f"level=turn pairs_dir={pairs} init_from={tiny_model_dir} max_steps=2 per_device_train_batch_size=1 "
+        "eval_steps=1 "
         f"heldout_fraction=0.5 checkpoints_dir={tmp_path} run=dpo",
         tiny_model_dir,
         stage="dpo",

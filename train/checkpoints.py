@@ -112,7 +112,7 @@ def run_card(cfg_dict: dict, data_card: dict, max_length: int, n_examples: int, 
     }
 
 
-# Settings a run may resume under new values of: bookkeeping, and its length (max_steps, epochs: a longer
+# Settings a run may resume under new values of: bookkeeping, and its length (max_steps, num_train_epochs: a longer
 # run continues the same training; the card's global_step says how far it went).
 RESUMABLE_SETTINGS = (
     "resume",
@@ -124,7 +124,7 @@ RESUMABLE_SETTINGS = (
     "checkpoints_dir",
     "run",
     "max_steps",
-    "epochs",
+    "num_train_epochs",
 )
 SETTINGS_FILE = "run_settings.json"
 

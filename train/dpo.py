@@ -101,7 +101,7 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
         typed.update(
             eval_strategy="steps",
             eval_steps=cfg.eval_steps or cfg.logging_steps,
-            per_device_eval_batch_size=cfg.batch_size,
+            per_device_eval_batch_size=cfg.per_device_train_batch_size,
         )
     args = DPOConfig(**trainer_arguments(cfg, out_dir, max_length, report_to, typed))  # before the model loads
 

@@ -108,9 +108,10 @@ def training_lines(history: list[dict], base: str) -> list[str]:
         ]
     lines = [f"- starting model: `{base}`"]
     for step in history:
+        learning_rate = step.get("learning_rate", step.get("lr", "?"))  # cards before TRL's names say lr
         lines.append(
             f"- {step['method'].upper()}: run `{step.get('run')}` (id `{step.get('run_id') or 'unrecorded'}`), "
-            f"{step.get('global_step', '?')} optimizer steps at learning rate {step.get('lr', '?')} "
+            f"{step.get('global_step', '?')} optimizer steps at learning rate {learning_rate} "
             f"on `{step.get('data')}`; "
             f"command `{step.get('command', '?')}`"
         )

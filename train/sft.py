@@ -1,8 +1,8 @@
 """Supervised fine-tuning of the collector on the best dialogues, with the loss on the collector's turns only.
 
     python -m train.sft                                        # tiny model, data/pairs/sft -> checkpoints/sft-tiny/
-    python -m train.sft model=qwen2.5-0.5b lora.enabled=true lr=2e-4 run=sft-qwen
-    python -m train.sft -m lr=1e-4,3e-4 run=sft-sweep          # one point per folder: checkpoints/sft-sweep/lr=0.0001/
+    python -m train.sft model=qwen2.5-0.5b lora.enabled=true learning_rate=2e-4 run=sft-qwen
+    python -m train.sft -m learning_rate=1e-4,3e-4 run=sft-sweep    # checkpoints/sft-sweep/learning_rate=0.0001/ ...
     accelerate launch --config_file configs/accelerate/multi_gpu_ddp.yaml -m train.sft model=qwen2.5-7b-instruct
 
 max_length: null (the default) measures every dialogue with the chat template and trains at the longest, so

@@ -8,22 +8,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.config import require_at_least
+from debtgpt.checks import require_at_least
 
 
 def check_run_config(cfg) -> None:
     """Fail at start-up, naming the field, before any model is loaded (choice fields are checked by the schema)."""
     if cfg.max_length is not None and cfg.max_length < 16:
         raise ValueError(f"max_length={cfg.max_length} must be null (fit the longest example) or at least 16")
-    if cfg.lr <= 0 or cfg.batch_size < 1 or cfg.grad_accum < 1:
-        raise ValueError(f"lr={cfg.lr} must be > 0, batch_size={cfg.batch_size} and grad_accum={cfg.grad_accum} >= 1")
+    if cfg.learning_rate <= 0:
+        raise ValueError(f"learning_rate={cfg.learning_rate} must be > 0")
+    require_at_least(
+        1,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    )
     require_at_least(
         1, save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit, logging_steps=cfg.logging_steps
     )
     if cfg.max_steps != -1:
         require_at_least(1, max_steps=cfg.max_steps)
-    if cfg.epochs <= 0 or cfg.warmup < 0:
-        raise ValueError(f"epochs={cfg.epochs} must be > 0 and warmup={cfg.warmup} >= 0")
+    if cfg.num_train_epochs <= 0 or cfg.warmup_steps < 0:
+        raise ValueError(
+            f"num_train_epochs={cfg.num_train_epochs} must be > 0 and warmup_steps={cfg.warmup_steps} >= 0"
+        )
 
 
 def _gpu_has_bf16() -> bool:
@@ -63,12 +70,12 @@ def trainer_arguments(cfg, out_dir: Path, max_length: int, report_to: str, typed
     arguments = dict(
         output_dir=str(out_dir),
         run_name=cfg.run,
-        learning_rate=cfg.lr,
-        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.num_train_epochs,
         max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
-        warmup_steps=cfg.warmup,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        warmup_steps=cfg.warmup_steps,
         max_length=max_length,
         bf16=use_bf16(cfg),
         dataloader_pin_memory=_has_cuda(),  # pinning is for host-to-GPU copies
