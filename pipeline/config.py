@@ -320,9 +320,9 @@ class SFTRunConfig(TrainRunConfig):
 
 @dataclass
 class DPORunConfig(TrainRunConfig):
-    # the defaults are the recipe on the tiny model (make dpo; docs/experiments/): LoRA, sigmoid, beta 0.1, one epoch;
-    # a small step: at 2e-4 the tiny model's turns drifted out of format (docs/experiments/)
-    learning_rate: float = 5e-5
+    # the defaults are the recipe on the tiny model (make dpo; docs/experiments/, round 17's v8): LoRA, sigmoid,
+    # beta 0.1, one epoch; a small step: at 5e-5 and above the tiny model's turns drifted out of format
+    learning_rate: float = 2e-5
     num_train_epochs: float = 1.0
     # accept: the teacher's decision against the collector's own turn (dpo_accept, the recipe); turn: pairs of one
     # collector turn on a shared history (dpo_turn); dialogue: pairs of whole dialogues (dpo_dialogue)
@@ -339,7 +339,8 @@ class DPORunConfig(TrainRunConfig):
     precompute_ref_log_probs: bool = True
     # weight of an NLL term on the chosen turn beside the DPO loss (RPO; TRL loss_type "sft"); 0 = plain DPO.
     # It keeps the chosen turns likely, so DPO moves probability between candidates rather than off both.
-    sft_weight: float = 0.0
+    # The recipe's 1.0 keeps the teacher's turn likely while the student's own turn is pushed down.
+    sft_weight: float = 1.0
     # share of the pairs (whole scenarios) held out to log preference accuracy and margins on unseen pairs
     heldout_fraction: float = 0.1
     # the held-out pairs are scored every this many steps (null: logging_steps); each pass is a forward over all
@@ -350,11 +351,11 @@ class DPORunConfig(TrainRunConfig):
     # "I accept" alone would tell chosen from rejected)
     mask_debtor_turns: bool = True
     # [chosen, rejected]: only this many tokens of each side, from the first one where the two sides differ,
-    # enter the loss (turn-level and accept-level pairs); null = every collector token. [160, 0]: the teacher's
-    # whole turn (160 is the collector's max_tokens), so its JSON is taught with its decision; none of the
-    # rejected side, whose rows are then not run. [24, 0] covered only the evidence note, thought, strategy and
-    # action, and the rest of the turn drifted out of format.
-    decision_tokens: Optional[List[int]] = field(default_factory=lambda: [160, 0])
+    # enter the loss (turn-level and accept-level pairs); null = every collector token. [160, 160] (the recipe):
+    # the teacher's whole turn (160 is the collector's max_tokens), so its JSON is taught with its decision, against
+    # the student's whole turn, pushed down: that is what taught the envelope. With [n, 0] no rejected token is in
+    # the loss and its rows are not run (half the work), but the student's out-of-envelope offers stayed.
+    decision_tokens: Optional[List[int]] = field(default_factory=lambda: [160, 160])
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 

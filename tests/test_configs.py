@@ -70,7 +70,7 @@ def test_the_defaults_are_those_make_runs():
     assert (sft.run, sft.learning_rate, sft.num_train_epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
     assert (dpo.run, dpo.learning_rate, dpo.level, dpo.init_from, dpo.lora.enabled) == (
         "dpo-tiny",
-        5e-5,
+        2e-5,
         "accept",
         "checkpoints/sft-tiny/final",
         True,
@@ -124,9 +124,8 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     pairs = stage_config("pairs", ["+experiment=sft_pairs"])
     assert sft.run == "sft-tiny" and sft.max_steps == 250 and not sft.lora.enabled
     assert dpo.init_from == "checkpoints/sft-tiny/final" and dpo.level.name == "accept"
-    assert (
-        dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"] and list(dpo.decision_tokens) == [160, 0]
-    )
+    assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"]
+    assert list(dpo.decision_tokens) == [160, 160] and dpo.sft_weight == 1.0
     assert (pairs.accept_negatives.corrections, pairs.accept_negatives.positives) == (1.0, 0.0)
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
 
