@@ -44,7 +44,9 @@ def test_dpo_with_lora_keeps_no_reference_copy_and_merges_final(tiny_model_dir, 
     out = train_dpo(dpo_config(tiny_model_dir, pairs_dir, tmp_path, beta=0.2), tmp_path / "dpo")
     trainer = out["trainer"]
     assert trainer.ref_model is None  # the reference is the SFT model with its adapters off
-    assert trainer.args.beta == 0.2 and trainer.args.loss_type == ["sigmoid"] and not trainer.args.bf16
+    assert trainer.args.beta == 0.2 and not trainer.args.bf16
+    # the recipe: DPO's sigmoid loss beside an NLL term on the chosen turn (sft_weight=1)
+    assert trainer.args.loss_type == ["sigmoid", "sft"] and trainer.args.loss_weights == [1.0, 1.0]
     assert trainer.args.eval_steps == 1  # the held-out pairs at every logging step unless eval_steps says otherwise
     final = tmp_path / "dpo" / "final"
     assert (final / "model.safetensors").is_file() and not (final / "adapter_config.json").exists()
