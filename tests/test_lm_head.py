@@ -53,23 +53,24 @@ def assert_same(fused, plain):
     assert fused[2].keys() == plain[2].keys() and plain[2] == pytest.approx(fused[2], abs=1e-4)
 
 
+def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
+    """One step of SFT on the workload at batch 2, as `make sft` runs it otherwise."""
+    base = dict(
+        data=str(pairs_dir / SFT_SET),
+        checkpoints_dir=str(root),
+        model={"name": str(tiny_model_dir)},
+        per_device_train_batch_size=2,
+        max_steps=1,
+        wandb={"mode": "disabled"},
+        trl={"disable_tqdm": True},
+    )
+    return OmegaConf.merge(stage_config("sft"), base, overrides)
+
+
 def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path):
     from train.sft import train_sft
 
-    cfg = OmegaConf.merge(
-        stage_config("sft"),
-        dict(
-            data=str(pairs_dir / SFT_SET),
-            checkpoints_dir=str(tmp_path),
-            model={"name": str(tiny_model_dir)},
-            per_device_train_batch_size=2,
-            max_steps=1,
-            logging_steps=1,
-            lm_head="fused",
-            wandb={"mode": "disabled"},
-            trl={"disable_tqdm": True},
-        ),
-    )
+    cfg = sft_config(tiny_model_dir, pairs_dir, tmp_path, logging_steps=1, lm_head="fused")
     fused, plain = fused_then_plain(train_sft(cfg, tmp_path / "sft")["trainer"])
     assert {"entropy", "mean_token_accuracy", "num_tokens"} <= fused[2].keys()
     assert_same(fused, plain)
@@ -122,19 +123,7 @@ def test_on_cuda_auto_keeps_trls_fused_head_and_plain_still_equals_it(tiny_model
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (make test-gpu on a GPU machine)")
-    cfg = OmegaConf.merge(
-        stage_config("sft"),
-        dict(
-            data=str(pairs_dir / SFT_SET),
-            checkpoints_dir=str(tmp_path),
-            model={"name": str(tiny_model_dir)},
-            per_device_train_batch_size=2,
-            max_steps=1,
-            precision="fp32",
-            wandb={"mode": "disabled"},
-            trl={"disable_tqdm": True},
-        ),
-    )
+    cfg = sft_config(tiny_model_dir, pairs_dir, tmp_path, precision="fp32")
     trainer = sft_trainer(cfg, tmp_path / "sft")[0]
     assert trainer.model.device.type == "cuda" and trainer.model._debtgpt_lm_head == "fused"
     fused, plain = fused_then_plain(trainer)  # TRL's Triton kernel against the plain logits
