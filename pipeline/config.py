@@ -16,6 +16,7 @@ from typing import Any, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from debtgpt.backends.settings import DTYPES
 from debtgpt.checks import require_at_least  # noqa: F401  (the stages import it from here too)
 from debtgpt.constants import DEFAULT_MAX_TURNS, DEFAULT_NUM_RECORDS, DEFAULT_TEST_FRACTION, POLICY_DEFAULT_CE
 
@@ -29,7 +30,8 @@ class Choice(str, Enum):
 
 
 Source = Choice("Source", [(v, v) for v in ("synthetic", "ctgan")])
-Dtype = Choice("Dtype", [(v, v) for v in ("auto", "float32", "bfloat16")])
+# the dtypes the backends load a model in (one home: debtgpt/backends/settings.py), so what trains also evaluates
+Dtype = Choice("Dtype", [(v, v) for v in DTYPES])
 Precision = Choice("Precision", [(v, v) for v in ("auto", "fp32", "bf16")])
 Overlength = Choice("Overlength", [(v, v) for v in ("fail", "drop")])
 LMHead = Choice("LMHead", [(v, v) for v in ("auto", "fused", "plain")])

@@ -30,11 +30,11 @@ from debtgpt.backends.prefix_cache import (
     preallocated_cache,
     use_cascade_attention,
 )
+from debtgpt.backends.settings import DTYPES
 
 # End-of-turn markers of common chat templates (ChatML, Llama 3, Gemma, Phi); whichever the vocabulary has stops a
 # turn.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 # Where the prefix-cached path is tested equal to model.generate: transformers' minor version, and model types
 FAST_PATH_TRANSFORMERS = "5.17"
 FAST_PATH_MODEL_TYPES = ("llama", "qwen2")

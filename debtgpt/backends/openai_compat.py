@@ -19,10 +19,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from debtgpt.backends.base import Backend, Conversation, Generation, Sampling
+from debtgpt.backends.settings import RESPONSE_FORMATS
 
 log = logging.getLogger(__name__)
 
-RESPONSE_FORMATS = ("json_schema", "json_object", "none")
 RETRYABLE_STATUS = (408, 409, 429)  # plus every 5xx
 
 

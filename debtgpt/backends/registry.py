@@ -6,8 +6,9 @@ Heavy imports (torch, transformers, vllm, httpx) happen only for the kind that i
 from __future__ import annotations
 
 from debtgpt.backends.base import Backend
+from debtgpt.backends.settings import BACKEND_KINDS
 
-BACKEND_KINDS = ("hf", "vllm", "openai")
+__all__ = ["BACKEND_KINDS", "backend_class", "make_backend"]
 
 
 def backend_class(kind: str) -> type[Backend]:
