@@ -54,6 +54,18 @@ BAD_SPECS = [
     ("kind: llm\nbackend: {kind: hf, model: tiny}\nguided_json: maybe\n", ["guided_json='maybe'", "bool"]),
     ("kind: planner\nbackend: {kind: hf, model: tiny}\n", ["kind='planner'", "allowed kinds: llm, maden"]),
     ("kind: llm\n", ["backend is missing"]),
+    (
+        "kind: llm\nbackend: {kind: hf, model: tiny, dtype: float16}\n",
+        ["backend.dtype='float16' is not allowed", "allowed values: auto, float32, bfloat16"],
+    ),
+    ("kind: llm\nbackend: {kind: openai}\n", ["backend.model is missing"]),
+    (
+        "kind: llm\nbackend: {kind: openai, model: m, response_format: xml}\n",
+        ["backend.response_format='xml' is not allowed", "allowed values: json_schema, json_object, none"],
+    ),
+    ("kind: llm\nbackend: qwen7b-vllm\n", ["backend='qwen7b-vllm' has the wrong type", "{use: NAME}"]),
+    ("kind: llm\nbackend: {kind: vllm, model: m, max_model_len: 5.5}\n", ["backend.max_model_len=5.5", "int or null"]),
+    ("kind: llm\nbackend: {kind: hf, model: tiny}\nsampling: {stop: end}\n", ["sampling.stop='end'", "a list"]),
     ("kind: llm\nbackend: {kind: hf, model: tiny}\n\xff\n", ["not valid YAML"]),
 ]
 
@@ -78,6 +90,123 @@ def test_the_shipped_specs_are_valid():
         for name in spec_files(role):
             assert load_spec(role, name).backend["kind"] in ("hf", "vllm", "openai"), name
         assert available(role)
+
+
+def test_the_shipped_qwen_specs_use_one_backend_block():
+    import yaml
+
+    from debtgpt.agents.factory import backend_blocks
+
+    block = yaml.safe_load(backend_blocks()["qwen7b-vllm"].read_text())
+    specs = [("collector", "qwen7b-vllm"), ("collector", "qwen7b-maden-vllm"), ("debtor", "qwen7b-vllm")]
+    for role, name in [*specs, ("judge", "qwen7b-vllm")]:
+        assert load_spec(role, name).backend == block, (role, name)
+
+
+def test_each_backend_schema_is_its_backends_arguments():
+    """The schemas specs are checked against (debtgpt/backends/settings.py) name every keyword argument of their
+    backend, with the same default, and nothing else."""
+    import dataclasses
+    import inspect
+
+    from debtgpt.backends.registry import backend_class
+    from debtgpt.backends.settings import BACKEND_SETTINGS, MISSING
+
+    for kind, schema in BACKEND_SETTINGS.items():
+        parameters = {
+            name: p.default
+            for name, p in inspect.signature(backend_class(kind).__init__).parameters.items()
+            if name not in ("self", "engine", "model_obj", "tokenizer")
+        }
+        defaults = {
+            f.name: MISSING if f.default is dataclasses.MISSING else f.default
+            for f in dataclasses.fields(schema)
+            if f.name != "kind"
+        }
+        assert list(defaults) == list(parameters), kind
+        for name, default in parameters.items():
+            expected = MISSING if default is inspect.Parameter.empty else default
+            assert defaults[name] == expected, (kind, name)
+
+
+def test_the_training_config_and_the_backends_take_the_same_dtypes():
+    from debtgpt.backends.hf import DTYPES as HF_DTYPES
+    from debtgpt.backends.settings import DTYPES, HFSettings, VLLMSettings
+    from pipeline.config import Dtype
+
+    assert [d.value for d in Dtype] == list(DTYPES) == list(HF_DTYPES)
+    for schema in (HFSettings, VLLMSettings):
+        assert [d.value for d in type(schema.dtype)] == list(DTYPES)
+
+
+def test_a_spec_uses_a_backend_block_by_name_and_may_override_it(tmp_path):
+    from debtgpt.agents.factory import backend_blocks
+
+    write_spec(tmp_path, "backends", "local", "kind: hf\nmodel: tiny\nbatch_size: 8\n")
+    write_spec(tmp_path, "collector", "plain", "kind: llm\nbackend: {use: local}\n")
+    write_spec(tmp_path, "collector", "big", "kind: llm\nbackend: {use: local, batch_size: 64, device: cpu}\n")
+    write_spec(tmp_path, "collector", "maden", "kind: maden\nbackend: {use: local}\njudge_backend: {use: local}\n")
+    assert list(backend_blocks(tmp_path)) == ["local"]
+    assert load_spec("collector", "plain", tmp_path).backend == {"kind": "hf", "model": "tiny", "batch_size": 8}
+    assert load_spec("collector", "big", tmp_path).backend == {
+        "kind": "hf",
+        "model": "tiny",
+        "batch_size": 64,
+        "device": "cpu",
+    }
+    maden = load_spec("collector", "maden", tmp_path)
+    assert maden.judge_backend == maden.backend == {"kind": "hf", "model": "tiny", "batch_size": 8}
+
+
+# (spec text, block text, what the one-line error must say, and whether it names the block's file)
+BAD_BLOCK_USES = [
+    (
+        "kind: llm\nbackend: {use: locl}\n",
+        "kind: hf\n",
+        ["backend.use='locl' is not a backend block", "did you mean 'local'", "allowed blocks: local"],
+        False,
+    ),
+    (
+        "kind: maden\nbackend: {use: local}\nplanner_backend: {use: remote}\n",
+        "kind: hf\n",
+        ["planner_backend.use='remote'", "allowed blocks: local"],
+        False,
+    ),
+    (
+        "kind: llm\nbackend: {use: local, devcie: cpu}\n",
+        "kind: hf\n",
+        ["backend.devcie is not a setting of the hf backend", "did you mean 'device'"],
+        False,
+    ),
+    (
+        "kind: llm\nbackend: {use: local}\n",
+        "kind: hf\nmodle: tiny\n",
+        ["the backend of", "modle is not a setting of the hf backend", "did you mean 'model'"],
+        True,
+    ),
+    (
+        "kind: llm\nbackend: {use: local}\n",
+        "kind: hf\ndtype: float16\n",
+        ["dtype='float16' is not allowed", "allowed values: auto"],
+        True,
+    ),
+    ("kind: llm\nbackend: {use: local}\n", "kind: tpu\n", ["kind='tpu' is not a backend", "allowed kinds: hf"], True),
+    ("kind: llm\nbackend: {use: local}\n", "[kind, hf]\n", ["must be a mapping", "kind (hf, vllm, openai)"], True),
+    ("kind: llm\nbackend: {use: local}\n", "kind: {hf\n", ["not valid YAML"], True),
+]
+
+
+@pytest.mark.parametrize(("spec", "block", "expected", "names_block"), BAD_BLOCK_USES)
+def test_a_bad_block_or_an_unknown_block_name_fails_in_one_line(tmp_path, spec, block, expected, names_block):
+    spec_path = write_spec(tmp_path, "collector", "bad", spec)
+    block_path = write_spec(tmp_path, "backends", "local", block)
+    with pytest.raises(ValueError) as caught:
+        load_spec("collector", "bad", tmp_path)
+    message = str(caught.value)
+    assert "\n" not in message and (str(block_path) in message) == names_block
+    assert str(spec_path) in message
+    for part in expected:
+        assert part in message, message
 
 
 def closed_port() -> int:

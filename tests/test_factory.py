@@ -44,6 +44,36 @@ def test_agents_with_the_same_backend_share_one_engine(tmp_path, tiny_model_dir)
     agents.close()
 
 
+def test_specs_that_use_one_backend_block_share_one_engine(tmp_path, tiny_model_dir, monkeypatch):
+    """A collector, a debtor and a judge written apart, each naming the block configs/agents/backends/tiny-cpu.yaml:
+    the factory builds that backend once; a spec that overrides a setting of the block gets an engine of its own."""
+    import debtgpt.backends
+
+    built = []
+    real = debtgpt.backends.make_backend
+    monkeypatch.setattr(debtgpt.backends, "make_backend", lambda cfg: built.append(cfg) or real(cfg))
+    write_spec(tmp_path, "backends", "tiny-cpu", f"kind: hf\nmodel: {tiny_model_dir}\ndevice: cpu\n")
+    write_spec(tmp_path, "collector", "talker", "kind: llm\nbackend: {use: tiny-cpu}\n")
+    write_spec(
+        tmp_path, "collector", "planner", "kind: maden\nbackend: {use: tiny-cpu}\nplanner_backend: {use: tiny-cpu}\n"
+    )
+    write_spec(tmp_path, "debtor", "llm", "kind: llm\nbackend: {use: tiny-cpu}\nsampling: {temperature: 0.9}\n")
+    write_spec(tmp_path, "judge", "small", "kind: llm\nbackend: {use: tiny-cpu}\n")
+    write_spec(tmp_path, "collector", "batched", "kind: llm\nbackend: {use: tiny-cpu, batch_size: 4}\n")
+    agents = AgentFactory(tmp_path)
+    collector, maden, debtor, judge = (
+        agents.collector("talker"),
+        agents.collector("planner"),
+        agents.debtor("llm"),
+        agents.judge("small"),
+    )
+    assert collector.backend is debtor.backend is judge.backend is maden.backend is maden.planner_backend
+    assert len(built) == 1 and built[0] == {"kind": "hf", "model": str(tiny_model_dir), "device": "cpu"}
+    batched = agents.collector("batched")
+    assert batched.backend is not collector.backend and len(built) == 2 and built[1]["batch_size"] == 4
+    agents.close()
+
+
 @pytest.mark.slow
 def test_scripted_llm_and_maden_collectors_side_by_side_with_an_llm_debtor_and_judge(
     tmp_path, tiny_model_dir, monkeypatch

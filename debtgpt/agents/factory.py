@@ -1,53 +1,46 @@
 """Agents by name: the scripted baselines, or a spec file under configs/agents/{collector,debtor,judge}/NAME.yaml.
 
-A spec names its kind and its backend(s); specs are checked against `AgentSpec`, so a misspelt key fails
-with its name. Backends with the same settings are built once and shared (one vLLM engine can serve the
-collector, the debtor and the judge).
+A spec names its kind, its backend(s) and its sampling. Specs are loaded by debtgpt/agents/specs.py, which merges
+each into OmegaConf structured configs (`AgentSpec`, each backend kind's settings, `Sampling`), so a misspelt key
+or a wrong type fails in one line naming the file, the field and what is allowed.
+
+A backend several specs use has one home, configs/agents/backends/NAME.yaml, and specs refer to it by name:
+
+    backend: {use: qwen7b-vllm}                                # the block as it is
+    backend: {use: qwen7b-vllm, gpu_memory_utilization: 0.9}   # with settings of this spec's own on top
+
+Backends with the same settings are built once and shared (`BackendPool`): the collector, the debtor and the judge
+that use one block as it is run on one engine.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Optional
 
 from debtgpt.agents.base import Agent
 from debtgpt.agents.guard import GUARD_SUFFIX, EnvelopeGuard
 from debtgpt.agents.scripted import SCRIPTED_COLLECTORS, ScriptedDebtor, make_scripted_collector
+from debtgpt.agents.specs import DEFAULT_CONFIGS_DIR, SPEC_KINDS, AgentSpec, backend_blocks, load_spec, spec_files
 from debtgpt.backends.base import Backend, Sampling
 
+__all__ = [
+    "DEFAULT_CONFIGS_DIR",
+    "SPEC_KINDS",
+    "AgentFactory",
+    "AgentSpec",
+    "BackendPool",
+    "available",
+    "backend_blocks",
+    "check_agents",
+    "check_names",
+    "load_spec",
+    "spec_files",
+]
+
 # Not Hydra config groups: a stage names several collectors at once (eval), so specs are selected by name.
-DEFAULT_CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs" / "agents"
 SCRIPTED_DEBTORS = ("scripted",)
 NO_JUDGE, HEURISTIC_JUDGE = "none", "heuristic"
-SPEC_KINDS = {"collector": ("llm", "maden"), "debtor": ("llm",), "judge": ("llm",)}
-
-
-@dataclass
-class AgentSpec:
-    # llm or maden (collectors); llm (debtors and judges)
-    kind: str = "llm"
-    # backend settings: {"kind": "hf"|"vllm"|"openai", ...}; see debtgpt/backends
-    backend: dict = field(default_factory=dict)
-    # sampling settings (debtgpt.backends.base.Sampling fields)
-    sampling: dict = field(default_factory=dict)
-    # ask the backend to constrain turns to the JSON schema where it can
-    guided_json: bool = True
-    # MADeN only: backends of the planning and judging modules (default: the main backend)
-    planner_backend: Optional[dict] = None
-    judge_backend: Optional[dict] = None
-    # MADeN only: an LLM check after the deterministic envelope check, and how many drafts go back
-    llm_judge: bool = False
-    max_retries: int = 2
-    # free text shown in listings
-    description: str = ""
-
-
-def spec_files(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> dict[str, Path]:
-    folder = Path(configs_dir) / role
-    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
 def available(role: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[str]:
@@ -68,144 +61,9 @@ def check_names(role: str, names, configs_dir: str | Path = DEFAULT_CONFIGS_DIR)
         raise ValueError(f"{role}s must be distinct, got {list(names)}")
 
 
-def load_spec(role: str, name: str, configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> AgentSpec:
-    """The spec file of an agent, checked in full: YAML, fields, kinds, backend and sampling settings and
-    their types. Every error is one line naming the file, the field and what is allowed."""
-    import yaml
-
-    path = spec_files(role, configs_dir)[name]
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(
-            f"{path}: not valid YAML{where} ({getattr(exc, 'problem', None) or type(exc).__name__}); fix the file"
-        ) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: must be a mapping of fields; allowed fields: {', '.join(SPEC_FIELDS)}")
-    for key, value in raw.items():
-        if key not in SPEC_FIELDS:
-            raise ValueError(
-                f"{path}: unknown field {key!r}{_did_you_mean(key, SPEC_FIELDS)}; "
-                f"allowed fields: {', '.join(SPEC_FIELDS)}"
-            )
-        _check_type(path, key, value, SPEC_FIELDS[key])
-    spec = AgentSpec(**raw)
-    if spec.kind not in SPEC_KINDS[role]:
-        raise ValueError(
-            f"{path}: kind={spec.kind!r} is not allowed for a {role}; allowed kinds: {', '.join(SPEC_KINDS[role])}"
-        )
-    if not spec.backend:
-        raise ValueError(f"{path}: backend is missing; it needs at least kind (hf, vllm or openai) and model")
-    if spec.max_retries < 0:
-        raise ValueError(f"{path}: max_retries={spec.max_retries} must be 0 or more")
-    for field_name in ("backend", "planner_backend", "judge_backend"):
-        if getattr(spec, field_name) is not None:
-            check_backend_settings(path, field_name, getattr(spec, field_name))
-    check_sampling_settings(path, spec.sampling)
-    if spec.kind != "maden":
-        extra = [f for f in ("planner_backend", "judge_backend") if raw.get(f) is not None] + [
-            f for f in ("llm_judge", "max_retries") if f in raw
-        ]
-        if extra:
-            raise ValueError(f"{path}: {extra[0]} is a MADeN setting; set kind: maden or remove it")
-    return spec
-
-
-# The fields of a spec file and the types their values must have.
-SPEC_FIELDS = {f.name: f.type for f in fields(AgentSpec)}
-_TYPES = {
-    "str": (str,),
-    "int": (int,),
-    "float": (int, float),
-    "bool": (bool,),
-    "dict": (dict,),
-    "list": (list,),
-    "None": (type(None),),
-}
-
-
-def _did_you_mean(key, allowed) -> str:
-    close = difflib.get_close_matches(str(key), list(allowed), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _allowed_types(annotation: str) -> tuple | None:
-    """Python types of an annotation written as text ("int", "str | None", "Optional[dict]"); None: unchecked."""
-    text = annotation.replace(" ", "")
-    if text.startswith("Optional[") and text.endswith("]"):
-        text = text[len("Optional[") : -1] + "|None"
-    names = [part.split("[")[0] for part in text.split("|") if part]
-    if not names or any(n not in _TYPES for n in names):
-        return None
-    return tuple(t for n in names for t in _TYPES[n])
-
-
-def _check_type(path, name: str, value, annotation) -> None:
-    allowed = _allowed_types(annotation if isinstance(annotation, str) else getattr(annotation, "__name__", ""))
-    if allowed is None:
-        return
-    wrong_bool = isinstance(value, bool) and bool not in allowed
-    if wrong_bool or not isinstance(value, allowed):
-        shown = " or ".join(
-            sorted({"null" if t is type(None) else "a number" if t is float else t.__name__ for t in allowed})
-        )
-        raise ValueError(f"{path}: {name}={value!r} has the wrong type; allowed: {shown}")
-
-
-def check_backend_settings(path, field_name: str, settings) -> None:
-    """kind must be a backend kind, and every other key an argument of that backend, of the right type."""
-    import inspect
-
-    from debtgpt.backends.registry import BACKEND_KINDS, backend_class
-
-    kind = settings.get("kind")
-    if kind not in BACKEND_KINDS:
-        raise ValueError(
-            f"{path}: {field_name}.kind={kind!r} is not a backend; allowed kinds: {', '.join(BACKEND_KINDS)}"
-        )
-    parameters = {
-        name: p
-        for name, p in inspect.signature(backend_class(kind).__init__).parameters.items()
-        if name not in ("self", "engine", "model_obj", "tokenizer")
-    }
-    for key, value in settings.items():
-        if key == "kind":
-            continue
-        if key not in parameters:
-            raise ValueError(
-                f"{path}: {field_name}.{key} is not a setting of the {kind} backend{_did_you_mean(key, parameters)}; "
-                f"allowed: {', '.join(parameters)}"
-            )
-        _check_type(path, f"{field_name}.{key}", value, parameters[key].annotation)
-
-
-def check_sampling_settings(path, settings: dict) -> None:
-    """Known Sampling fields of the right types and in range: a temperature of `hot` fails here, not mid-run."""
-    allowed = {f.name: f.type for f in fields(Sampling)}
-    for key, value in settings.items():
-        if key not in allowed:
-            raise ValueError(
-                f"{path}: sampling.{key} is not a sampling setting{_did_you_mean(key, allowed)}; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        _check_type(path, f"sampling.{key}", value, allowed[key])
-    ranges = {
-        "temperature": (lambda v: v >= 0, ">= 0"),
-        "top_p": (lambda v: 0 < v <= 1, "in (0, 1]"),
-        "max_tokens": (lambda v: v >= 1, ">= 1"),
-    }
-    for key, (ok, text) in ranges.items():
-        if key in settings and not ok(settings[key]):
-            raise ValueError(f"{path}: sampling.{key}={settings[key]!r} is out of range; allowed: {text}")
-
-
-def sampling_from(settings: dict) -> Sampling:
-    """Sampling of a spec; load_spec has checked every key, type and range (check_sampling_settings)."""
-    return Sampling(**settings)
+def sampling_from(sampling: Sampling | None) -> Sampling:
+    """The sampling of a spec (load_spec has checked its keys, types and ranges); none given: the defaults."""
+    return sampling if sampling is not None else Sampling()
 
 
 def check_agents(collectors=(), debtors=(), judges=(), configs_dir: str | Path = DEFAULT_CONFIGS_DIR) -> list[dict]:
@@ -314,7 +172,7 @@ class AgentFactory:
         from debtgpt.agents.judge import LLMJudge
 
         spec = load_spec("judge", name, self.configs_dir)
-        return LLMJudge(self.pool.get(spec.backend), sampling=sampling_from(spec.sampling) if spec.sampling else None)
+        return LLMJudge(self.pool.get(spec.backend), sampling=spec.sampling)  # none given: the judge's own
 
     def close(self) -> None:
         self.pool.close()
