@@ -19,7 +19,7 @@ from pathlib import Path
 import hydra
 from omegaconf import OmegaConf
 
-from pipeline.cli import run_stage, stage_errors
+from pipeline.cli import run_stage, skip_unused_imports, stage_errors
 from pipeline.config import RolloutsConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
 @hydra.main(config_path="../configs", config_name="rollouts", version_base="1.3")
 def main(cfg: RolloutsConfig) -> None:
     with stage_errors(cfg, RolloutsConfig):
+        skip_unused_imports(wandb_used=False)
         card = make_rollouts(cfg)
     counts = card["counts"]
     print(

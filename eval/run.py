@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from pipeline.cli import StageError, run_stage, stage_errors
+from pipeline.cli import StageError, run_stage, skip_unused_imports, stage_errors
 from pipeline.config import EvalConfig, register_configs, require_at_least
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def parse_comparison(spec: str, collectors) -> tuple[str, str]:
 def main(cfg: EvalConfig) -> None:
     out_dir = HydraConfig.get().runtime.output_dir
     with stage_errors(cfg, EvalConfig):
+        skip_unused_imports(wandb_used=False)
         evaluate_collectors(cfg, out_dir)
     print(Path(out_dir).resolve())
 

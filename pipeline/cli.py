@@ -27,6 +27,31 @@ def say_startup(what: str) -> None:
         print(f"start-up: {process_seconds():.1f} s from the process start to {what}", flush=True)
 
 
+# Libraries that transformers and TRL import whenever they are installed: scikit-learn (transformers' assisted
+# generation, at import) and wandb (TRL's trainers, at import). Both are installed (CTGAN needs scikit-learn),
+# and a stage that runs a model (training, rollouts, eval) but uses neither paid about 1.4 s for them at every start.
+UNUSED_WHERE_MODELS_RUN = ("sklearn",)
+
+
+def skip_unused_imports(*, wandb_used: bool) -> list[str]:
+    """Mark libraries this stage does not use as absent, before transformers loads: its availability checks
+    (importlib.util.find_spec) then answer "not installed" and nothing imports them. Only in a single run
+    (`python -m STAGE ...`): a Hydra sweep runs its jobs in one process, and they may differ in what they use.
+    Returns the names marked."""
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
+        return []
+    names = [*UNUSED_WHERE_MODELS_RUN, *(() if wandb_used else ("wandb",))]
+    marked = [name for name in names if name not in sys.modules]
+    for name in marked:
+        sys.modules[name] = None  # `import name` raises ImportError; find_spec(name) returns None
+    return marked
+
+
 @contextmanager
 def stage_errors(cfg=None, schema=None):
     """Turn input errors (unknown names, off-grid values, missing files) into `error: ...` and exit status 1.

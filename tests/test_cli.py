@@ -38,3 +38,28 @@ def test_a_refused_eval_drops_a_new_report_folder_and_keeps_an_earlier_report(tm
         assert done.returncode == 1 and "haggler" in done.stderr, done.stderr
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["kept"]
     assert (earlier / "metrics.json").read_text() == "{}\n"
+
+
+def imported(stderr: str) -> set[str]:
+    """Top-level packages in `python -X importtime`'s report."""
+    lines = [line for line in stderr.splitlines() if line.startswith("import time:")]
+    return {line.split("|")[-1].strip().split(".")[0] for line in lines}
+
+
+def test_a_training_stage_does_not_load_libraries_it_does_not_use(tiny_model_dir, tmp_path):
+    from workload import SFT_SET, write_workload
+
+    data = write_workload(tmp_path / "pairs", n_scenarios=2) / SFT_SET
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DEBTGPT_TINY_DIR": str(tiny_model_dir), "WANDB_MODE": "disabled"}
+    args = ["max_steps=1", "per_device_train_batch_size=1", f"data={data}", f"checkpoints_dir={tmp_path}"]
+    runs = {}
+    for run, extra in (("alone", []), ("sweep", ["-m"])):  # a sweep's jobs share one process: nothing is skipped
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "train.sft", *extra, *args, f"run={run}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[run] = imported(done.stderr)
+    assert "trl" in runs["alone"] and "transformers" in runs["alone"]
+    assert not {"sklearn", "wandb"} & runs["alone"]
+    assert {"sklearn", "wandb"} <= runs["sweep"]  # installed, so transformers and TRL load them when allowed

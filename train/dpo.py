@@ -23,8 +23,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from pipeline.cli import run_stage, stage_errors
+from pipeline.cli import run_stage, skip_unused_imports, stage_errors
 from pipeline.config import DPORunConfig, register_configs, require_at_least
+from train.tracking import wandb_mode
 
 register_configs()
 
@@ -217,6 +218,7 @@ def write_curves(log_history: list[dict], out_dir: Path) -> None:
 @hydra.main(config_path="../configs", config_name="dpo", version_base="1.3")
 def main(cfg: DPORunConfig) -> None:
     with stage_errors(cfg, DPORunConfig):
+        skip_unused_imports(wandb_used=wandb_mode(cfg) != "disabled")
         train_dpo(cfg, HydraConfig.get().runtime.output_dir)
 
 

@@ -19,8 +19,9 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from pipeline.cli import run_stage, stage_errors
+from pipeline.cli import run_stage, skip_unused_imports, stage_errors
 from pipeline.config import SFTRunConfig, register_configs
+from train.tracking import wandb_mode
 
 register_configs()
 
@@ -93,6 +94,7 @@ def sft_trainer(cfg: SFTRunConfig, out_dir: str | Path):
 @hydra.main(config_path="../configs", config_name="sft", version_base="1.3")
 def main(cfg: SFTRunConfig) -> None:
     with stage_errors(cfg, SFTRunConfig):
+        skip_unused_imports(wandb_used=wandb_mode(cfg) != "disabled")
         train_sft(cfg, HydraConfig.get().runtime.output_dir)
 
 
