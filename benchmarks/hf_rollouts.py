@@ -36,8 +36,8 @@ def run_path(model: str, options: dict, scenarios, branch_points: int) -> dict:
     from omegaconf import OmegaConf
 
     from data_gen.candidates import candidate_rows
-    from data_gen.pairs import branch_points as pick_points
-    from data_gen.pairs import by_scenario
+    from data_gen.pair_sets.common import by_scenario
+    from data_gen.pair_sets.dpo_turn import branch_points as pick_points
     from debtgpt.agents.llm_collector import LLMCollector
     from debtgpt.agents.scripted_debtor import ScriptedDebtor
     from debtgpt.backends.base import Sampling

@@ -34,7 +34,8 @@ def bench_rollouts(
     from omegaconf import OmegaConf
 
     from data_gen.candidates import candidate_rows
-    from data_gen.pairs import branch_points, by_scenario, turn_pair_rows
+    from data_gen.pair_sets.common import by_scenario
+    from data_gen.pair_sets.dpo_turn import branch_points, turn_pair_rows
     from debtgpt.heuristic_judge import HeuristicJudge
     from debtgpt.reward import score_all
     from debtgpt.runner import DialogueJob, run_dialogues

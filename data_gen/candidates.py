@@ -4,8 +4,8 @@ This is the expensive step, so everything it makes is written down, in resumable
 rollouts: one row per branch point with its prompt, every candidate turn (JSON text), the judge's score of
 each, which candidates were kept, and, for each kept candidate, every forward rollout's `dialogue_scores`
 and judge scores. Step 2 (scoring) turns those into rewards with one reward config
-(`reward.score_dialogue`), and step 3 (pairing, `data_gen.pairs.turn_pair_rows`) only selects. Changing
-the margin, keep_top_k (up to the one generated) or a reward weight therefore re-pairs in seconds.
+(`reward.score_dialogue`), and step 3 (pairing, `data_gen.pair_sets.dpo_turn.turn_pair_rows`) only selects.
+Changing the margin, keep_top_k (up to the one generated) or a reward weight therefore re-pairs in seconds.
 
 Files: <out_dir>/candidates/shards/shard-NNNNN.jsonl and plan.json (what was generated: the generation
 settings, never the pairing ones; shard checksums).

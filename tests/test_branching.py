@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from data_gen.branching import BranchPoint, forward_start, roll_forward, sample_candidates
 from data_gen.candidates import candidate_rows
-from data_gen.pairs import turn_pair_rows
+from data_gen.pair_sets.dpo_turn import turn_pair_rows
 from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
 from debtgpt.heuristic_judge import HeuristicJudge
 from debtgpt.runner import DialogueJob, replay, run_dialogues

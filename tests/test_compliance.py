@@ -60,7 +60,7 @@ def test_a_student_writing_slots_states_the_debt_truly():
 
 
 def test_expert_sft_targets_hold_slots_not_digits():
-    from data_gen.pairs import conversation
+    from data_gen.pair_sets.common import conversation
 
     t = run_dialogues(
         [DialogueJob(s) for s in make_scenarios(3)], ExpertCollector(), ScriptedDebtor(), seed=0, max_turns=8

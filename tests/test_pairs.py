@@ -235,7 +235,7 @@ def test_re_pairing_reuses_the_candidates_and_equals_a_fresh_run(built, tmp_path
 
 
 def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, monkeypatch):
-    import data_gen.pairs as pairs
+    import data_gen.pair_sets.swap as swap
 
     out = tmp_path / "sets"
     make_pairs(
@@ -249,14 +249,14 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
         )
     )
     before = {name: (out / name / "card.json").read_text() for name in ("sft", "dpo_dialogue")}
-    real = pairs.card_markdown
+    real = swap.card_markdown
 
     def killed(card):  # dies while building the second set of the new run
         if card["set"] == "dpo_dialogue":
             raise KeyboardInterrupt
         return real(card)
 
-    monkeypatch.setattr(pairs, "card_markdown", killed)
+    monkeypatch.setattr(swap, "card_markdown", killed)
     with pytest.raises(KeyboardInterrupt):
         make_pairs(
             OmegaConf.structured(
@@ -271,7 +271,7 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
             )
         )
     assert {name: (out / name / "card.json").read_text() for name in before} == before
-    monkeypatch.setattr(pairs, "card_markdown", real)
+    monkeypatch.setattr(swap, "card_markdown", real)
     make_pairs(
         OmegaConf.structured(
             PairsConfig(
@@ -289,7 +289,7 @@ def test_an_interrupted_pairs_run_leaves_the_old_sets_whole(built, tmp_path, mon
 
 
 def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn(built, tmp_path):
-    from data_gen.pairs import collector_view
+    from data_gen.pair_sets.common import collector_view
     from debtgpt.agents.scripted import ACCEPT_THOUGHT, acceptable_counter
     from debtgpt.protocol import parse_turn
     from pipeline.config import AcceptNegatives
@@ -352,7 +352,7 @@ def test_accept_pairs_put_the_experts_acceptance_against_the_collectors_own_turn
 
 
 def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tmp_path):
-    from data_gen.pairs import collector_view
+    from data_gen.pair_sets.common import collector_view
     from debtgpt.policy import Evidence, envelope_violations
     from debtgpt.protocol import parse_turn
     from pipeline.config import AcceptNegatives

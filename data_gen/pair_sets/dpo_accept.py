@@ -1,0 +1,138 @@
+"""The dpo_accept set: the teacher's decision against the collector's own, one turn at a time (docs/experiments/).
+
+Each kind is drawn at its share of `accept_negatives`: positives, where the debtor's standing counter-offer is one
+the expert accepts and the collector did not (chosen = the expert's acceptance, rejected = the collector's turn);
+negatives at the other clean turns (chosen = that turn or the teacher's, rejected = an acceptance); corrections,
+where the collector's turn was malformed or out of the envelope (or its evidence note untrue): chosen = the
+teacher's turn at that state, rejected = the collector's. The recipe (configs/experiment/sft_pairs.yaml) is
+corrections alone. Train with `train.dpo level=accept` and `decision_tokens`, which keeps only that many tokens
+from where the two sides part in the loss.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from data_gen.pair_sets.common import BuiltSet, PairInputs, PairSet, collector_view, side_features
+
+# dpo_accept's kinds of pair: where the teacher accepts; where it does not, with no counter-offer standing or with
+# one it refuses; and the teacher's turn over the collector's mistake (a malformed or out-of-envelope turn, an
+# untrue evidence note)
+ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused", "correction", "untrue_note")
+# the share of each kind drawn (config.AcceptNegatives field)
+ACCEPT_SHARES = {
+    "positive": "positives",
+    "negative_no_counter": "no_counter",
+    "negative_refused": "refused",
+    "correction": "corrections",
+    "untrue_note": "untrue_notes",
+}
+CORRECTIONS = ("correction", "untrue_note")
+# the chosen side of a negative pair (config.AcceptNegatives.refusal)
+ACCEPT_REFUSALS = ("own", "teacher")
+
+
+def features():
+    from datasets import Features, Value
+
+    return Features(
+        {
+            **side_features(),
+            "key": Value("string"),
+            "branch_turn": Value("int32"),
+            "kind": Value("string"),
+            "dialogue_reward": Value("float64"),  # the reward of the rollout the turn is from
+        }
+    )
+
+
+def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
+    """The dpo_accept set: the teacher's decision against the collector's own turn (module docstring)."""
+    from data_gen.candidates import candidate_text
+    from debtgpt.agents.prompting import collector_messages
+    from debtgpt.agents.scripted import acceptable_counter, expert_acceptance, expert_turn, unfaithful_acceptance
+    from debtgpt.metrics import turn_compliance
+    from debtgpt.protocol import write_turn
+
+    shares = {kind: cfg.accept_negatives[field] for kind, field in ACCEPT_SHARES.items()}
+    for kind, field in ACCEPT_SHARES.items():
+        if not 0 <= shares[kind] <= 1:
+            raise ValueError(f"accept_negatives.{field}={shares[kind]} must be in [0, 1]")
+    refusal = cfg.accept_negatives["refusal"]
+    if refusal not in ACCEPT_REFUSALS:
+        raise ValueError(
+            f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}"
+        )
+    rows = []
+    for group in groups.values():
+        for t in sorted(group, key=lambda t: t.sample):
+            checked = turn_compliance(t)
+            for i, turn in enumerate(t.turns):
+                if turn.role != "collector" or i == 0:
+                    continue
+                view = collector_view(t, i, max_turns)
+                kind = accept_kind(
+                    turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0
+                )
+                # every positive is kept at share 1, so the draw only ever thins the other kinds there
+                if kind is None or (
+                    shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]
+                ):
+                    continue
+                public = view.public_record
+                own = [{"role": "assistant", "content": candidate_text(turn, public)}]
+                if kind == "positive":
+                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}], own
+                elif kind in CORRECTIONS:
+                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}], own
+                elif refusal == "own":
+                    chosen, rejected = own, [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
+                else:
+                    chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}]
+                    rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
+                rows.append(
+                    {
+                        "prompt": collector_messages(view),
+                        "chosen": chosen,
+                        "rejected": rejected,
+                        "scenario_id": t.scenario.id,
+                        "archetype": t.archetype,
+                        "key": t.key(),
+                        "branch_turn": i,
+                        "kind": kind,
+                        "dialogue_reward": t.reward,
+                    }
+                )
+    return rows
+
+
+def accept_kind(turn, checked: dict, view, teacher_accepts: bool, notes_checked: bool) -> str | None:
+    """Which kind of acceptance pair the collector's turn at `view` makes (ACCEPT_KINDS), None for none. Untrue
+    notes are a kind of their own only when `notes_checked`; otherwise such turns stay negatives, as they were."""
+    if teacher_accepts and turn.action != "accept":
+        return "positive"
+    if turn.format_error is not None or turn.violations:
+        return "correction"
+    if notes_checked and checked["note_faithful"] is False:
+        return "untrue_note"
+    if turn.action == "accept":
+        return None
+    # a negative pair raises the collector's own clean turn (or the teacher's) at a state with no acceptance
+    return "negative_no_counter" if view.standing_proposal("debtor") is None else "negative_refused"
+
+
+def build(inputs: PairInputs) -> BuiltSet:
+    rows = accept_pair_rows(inputs.groups, inputs.cfg, inputs.max_turns)
+    counted = Counter(r["kind"] for r in rows)
+    kinds = {kind: counted[kind] for kind in ACCEPT_KINDS}
+    summary = f"pairs: dpo_accept {len(rows)} pairs ({', '.join(f'{k} {v}' for k, v in kinds.items())})"
+    return BuiltSet(rows, Counter(), summary, {"kinds": kinds})
+
+
+def notes(card: dict) -> list[str]:
+    kinds = ", ".join(f"{k}: {v}" for k, v in card["kinds"].items())
+    return ["", f"Rewards above are of the rollouts the pairs are from. Pairs by kind: {kinds}."]
+
+
+PAIR_SET = PairSet(name="dpo_accept", build=build, features=features, reward_columns=("dialogue_reward",), notes=notes)
