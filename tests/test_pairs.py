@@ -64,6 +64,23 @@ def test_pairs_before_rollouts_name_make_rollouts(tmp_path):
     assert cli.returncode != 0 and "make rollouts" in cli.stderr
 
 
+def test_each_pair_set_is_a_module_in_the_registry_make_pairs_loops_over(tmp_path):
+    import importlib
+    import pkgutil
+
+    import data_gen.pair_sets
+    from data_gen.pair_sets import PAIR_SETS
+
+    shared = {"common", "cards", "swap"}
+    modules = {m.name for m in pkgutil.iter_modules(data_gen.pair_sets.__path__)} - shared
+    assert list(PAIR_SETS) == ["sft", "dpo_dialogue", "dpo_turn", "dpo_accept"] and set(PAIR_SETS) == modules
+    for name, pair_set in PAIR_SETS.items():
+        assert importlib.import_module(f"data_gen.pair_sets.{name}").PAIR_SET is pair_set
+    # a name outside the registry is refused before any rollout is read, naming the sets there are
+    with pytest.raises(ValueError, match="sets=.*'dpo_step'.*any of sft, dpo_dialogue, dpo_turn, dpo_accept"):
+        make_pairs(OmegaConf.structured(PairsConfig(rollouts_dir=str(tmp_path / "none"), sets=["sft", "dpo_step"])))
+
+
 def test_sets_load_with_the_trl_columns(built):
     sft = load_from_disk(str(built["pairs"] / "sft"))
     assert {"messages", "scenario_id", "archetype", "reward"} <= set(sft.column_names) and len(sft) > 0
