@@ -24,9 +24,10 @@ _AMOUNT_RES = (
         re.I,
     ),
 )
+# Any figure, separators included: "outstanding for 6,873 days" (the amount said as days) is a misstatement too.
 _DAYS_RES = (
-    re.compile(r"\b(?P<value>\d+) days? (?:overdue|late|past due)\b", re.I),
-    re.compile(r"\b(?:overdue|outstanding|late|behind) for (?P<value>\d+) days?\b", re.I),
+    re.compile(rf"(?P<value>{_NUMBER}) days? (?:overdue|late|past due)\b", re.I),
+    re.compile(rf"\b(?:overdue|outstanding|late|behind) for (?P<value>{_NUMBER}) days?\b", re.I),
 )
 _FACTS = (("principal", _AMOUNT_RES), ("days_overdue", _DAYS_RES))
 

@@ -33,6 +33,9 @@ def test_statements_that_contradict_the_record_are_found():
     assert misstated_debt_facts("Your payment of 18,832 is 24 days overdue.", RECORD) == []
     assert [f for f, _, _ in stated_debt_facts("The overdue amount is 18,832.40.", RECORD)] == ["principal"]
     assert stated_debt_facts("I can offer a payment of 25 % within 7 days.", RECORD) == []
+    # the amount written where the days belong, as a learned collector wrote it
+    assert misstated_debt_facts("It has been outstanding for 6,873 days.", RECORD) == ["days_overdue: 6,873"]
+    assert misstated_debt_facts("That is 1,024 days overdue.", RECORD) == ["days_overdue: 1,024"]
 
 
 def test_a_student_writing_slots_states_the_debt_truly():
