@@ -70,7 +70,7 @@ def test_the_defaults_are_those_make_runs():
     assert (sft.run, sft.learning_rate, sft.num_train_epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
     assert (dpo.run, dpo.learning_rate, dpo.level, dpo.init_from, dpo.lora.enabled) == (
         "dpo-tiny",
-        2e-5,
+        3e-5,
         "accept",
         "checkpoints/sft-tiny/final",
         True,
