@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -46,6 +48,7 @@ def imported(stderr: str) -> set[str]:
     return {line.split("|")[-1].strip().split(".")[0] for line in lines}
 
 
+@pytest.mark.slow  # two SFT stages in their own processes
 def test_a_training_stage_does_not_load_libraries_it_does_not_use(tiny_model_dir, tmp_path):
     from workload import SFT_SET, write_workload
 
