@@ -65,11 +65,9 @@ $(DATA_CARD): | $(STAMP)
 $(TINY_MODEL): | $(STAMP)
 	$(PY) -m debtgpt.tiny
 
-$(ROLLOUTS_CARD): | $(STAMP) $(DATA_CARD)
-	$(PY) -m data_gen.rollouts collector=$(COLLECTOR)
-
-$(EXPERT_ROLLOUTS_CARD): | $(STAMP) $(DATA_CARD)
-	$(PY) -m $(EXPERT_ROLLOUTS)
+# any collector's rollouts ($(ROLLOUTS_CARD), the teacher's $(EXPERT_ROLLOUTS_CARD)); the SFT model's have their own rule
+data/rollouts/%/card.json: | $(STAMP) $(DATA_CARD)
+	$(PY) -m data_gen.rollouts collector=$*
 
 $(SFT_SET_CARD): | $(STAMP) $(EXPERT_ROLLOUTS_CARD)
 	$(PY) -m $(SFT_SET)
