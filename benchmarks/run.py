@@ -21,6 +21,7 @@ BENCHMARKS = (
     ("hf_rollouts", "the trained SFT collector's rollouts: model.generate vs the prefix-cached path (needs make sft)"),
     ("train_throughput", "SFT and DPO against a plain PyTorch loop on the same batches, tiny model"),
     ("lm_head", "the LM head alone: TRL's fused kernel vs plain logits, by vocabulary size"),
+    ("startup", "a training stage's imports: unused libraries marked absent vs transformers' and TRL's default"),
 )
 RESULTS = Path(__file__).parent / "results" / "cpu.md"
 
