@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from pipeline.config import stage_config
 from train.lm_head import PLAIN_HEAD_MAX_VOCAB, add_plain_lm_head, choose_lm_head
 
-from workload import SFT_SET, write_workload
+from workload import sft_run_config, write_workload
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +55,8 @@ def assert_same(fused, plain):
 
 def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
     """One step of SFT on the workload at batch 2, as `make sft` runs it otherwise."""
-    base = dict(
-        data=str(pairs_dir / SFT_SET),
-        checkpoints_dir=str(root),
-        model={"name": str(tiny_model_dir)},
-        per_device_train_batch_size=2,
-        max_steps=1,
-        wandb={"mode": "disabled"},
-        trl={"disable_tqdm": True},
-    )
-    return OmegaConf.merge(stage_config("sft"), base, overrides)
+    settings = {"per_device_train_batch_size": 2, "max_steps": 1, **overrides}
+    return sft_run_config(tiny_model_dir, pairs_dir, root, **settings)
 
 
 def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from omegaconf import OmegaConf
 
-from pipeline.config import stage_config
 from train.checkpoints import last_checkpoint
 from train.data import fit_max_length
 from train.sft import train_sft
 from train.tracking import redact
 
-from workload import SFT_SET, write_workload
+from workload import sft_run_config, write_workload
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +20,8 @@ def pairs_dir(tmp_path_factory):
 
 
 def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
-    cfg = stage_config("sft")  # the defaults `make sft` runs
-    base = dict(
-        data=str(pairs_dir / SFT_SET),
-        checkpoints_dir=str(root),
-        model={"name": str(tiny_model_dir)},
-        per_device_train_batch_size=1,
-        logging_steps=1,
-        wandb={"mode": "disabled"},
-        trl={"disable_tqdm": True},
-    )
-    return OmegaConf.merge(cfg, base, overrides)
+    settings = {"per_device_train_batch_size": 1, "logging_steps": 1, **overrides}
+    return sft_run_config(tiny_model_dir, pairs_dir, root, **settings)
 
 
 def test_sft_learns_only_the_collector_turns_and_saves_final(tiny_model_dir, pairs_dir, tmp_path):

@@ -13,6 +13,23 @@ from pathlib import Path
 SFT_SET, TURN_PAIRS, DIALOGUE_PAIRS = "sft", "dpo_turn", "dpo_dialogue"
 
 
+def sft_run_config(tiny_model_dir, pairs_dir, root, **settings):
+    """The defaults `make sft` runs, on the workload's SFT set, the tiny model and `root`, wandb off; `settings`
+    on top."""
+    from omegaconf import OmegaConf
+
+    from pipeline.config import stage_config
+
+    base = dict(
+        data=str(Path(pairs_dir) / SFT_SET),
+        checkpoints_dir=str(root),
+        model={"name": str(tiny_model_dir)},
+        wandb={"mode": "disabled"},
+        trl={"disable_tqdm": True},
+    )
+    return OmegaConf.merge(stage_config("sft"), base, settings)
+
+
 def scripted_trajectories(n_scenarios: int, seed: int, collector: str, max_turns: int = 12):
     from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
     from debtgpt.dialogue import Scenario
