@@ -358,6 +358,9 @@ class DPORunConfig(TrainRunConfig):
     # the student's whole turn, pushed down: that is what taught the envelope. With [n, 0] no rejected token is in
     # the loss and its rows are not run (half the work), but the student's out-of-envelope offers stayed.
     decision_tokens: Optional[List[int]] = field(default_factory=lambda: [160, 160])
+    # with the plain LM head, each pair's common prefix (its prompt, and the turn up to where the two sides part)
+    # runs once instead of twice: the same loss and gradients at about 54 % of the tokens (train/shared_prefix.py)
+    shared_prefix: bool = True
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 
@@ -470,6 +473,13 @@ class AcceptNegatives:
     corrections: float = 0.0
     # where the collector's evidence note was untrue: the teacher's turn (its note true) over it
     untrue_notes: float = 0.0
+    # at the other states before a hardship where the teacher makes an offer: that offer over its twin with a
+    # discount or a long plan, its true note kept (the trained collectors' commonest mistake: terms their own note
+    # forbids)
+    twins: float = 0.0
+    # at states after a hardship where the teacher's offer holds what only the hardship allows: that offer over its
+    # twin without it (the condition's other side: concede once the evidence is there)
+    hardship_twins: float = 0.0
     # where the teacher accepts the debtor's counter-offer and the collector did not: its acceptance over the
     # collector's turn (every one at 1)
     positives: float = 1.0

@@ -30,8 +30,9 @@ def one_pass(trainer, batch, compute_loss):
     return loss.detach(), grads, {k: v[-1] for k, v in trainer._metrics["train"].items()}
 
 
-def fused_then_plain(trainer):
-    """The same batch through TRL's fused head, then through the plain head on the same weights."""
+def fused_then_plain(trainer, shared_prefix: bool = False):
+    """The same batch through TRL's fused head, then through the plain head on the same weights (running each
+    pair's common prefix once, with `shared_prefix`)."""
     from peft import PeftModel
 
     trainer.model.train()
@@ -43,6 +44,7 @@ def fused_then_plain(trainer):
     fused = one_pass(trainer, batch, trainer.compute_loss)
     base = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
     add_plain_lm_head(base)
+    base._debtgpt_shared_prefix = shared_prefix
     return fused, one_pass(trainer, batch, trainer.compute_loss)
 
 
@@ -68,8 +70,12 @@ def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_pa
     assert_same(fused, plain)
 
 
-@pytest.mark.parametrize("decision_tokens", [None, [24, 0]], ids=["both-sides", "chosen-rows-only"])
-def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path, decision_tokens):
+@pytest.mark.parametrize(
+    ("decision_tokens", "shared_prefix"),
+    [(None, False), ([24, 0], False), ([160, 160], True), (None, True)],
+    ids=["both-sides", "chosen-rows-only", "recipe-shared-prefix", "both-sides-shared-prefix"],
+)
+def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path, decision_tokens, shared_prefix):
     from train.dpo import train_dpo
 
     cfg = OmegaConf.merge(
@@ -93,7 +99,12 @@ def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_pa
             trl={"disable_tqdm": True},
         ),
     )
-    fused, plain = fused_then_plain(train_dpo(cfg, tmp_path / "dpo")["trainer"])
+    trainer = train_dpo(cfg, tmp_path / "dpo")["trainer"]
+    if shared_prefix:  # the pairs part after a common prefix longer than their prompt, in rows of unequal length
+        batch = next(iter(trainer.get_train_dataloader()))
+        lengths = batch["attention_mask"].sum(-1)
+        assert lengths[0] != lengths[2] or lengths[1] != lengths[3]
+    fused, plain = fused_then_plain(trainer, shared_prefix)
     assert {"rewards/margins", "logps/chosen", "logits/chosen", "entropy", "mean_token_accuracy"} <= fused[2].keys()
     assert_same(fused, plain)
 

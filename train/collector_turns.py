@@ -137,15 +137,20 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
         mask_debtor: bool = True,
         decision_tokens: list[int] | None = None,
         lm_head: str = "fused",
+        shared_prefix: bool = False,
         **kwargs,
     ):
         self._mask_debtor, self._decision_tokens = mask_debtor, decision_tokens  # read by _prepare_dataset
-        self._lm_head = lm_head
+        self._lm_head, self._shared_prefix = lm_head, shared_prefix
         super().__init__(*args, **kwargs)
+
+    def use_lm_head(self) -> str:
+        """The run's head, and the shared prefix where both rows of a pair run (train/shared_prefix.py)."""
+        return use_lm_head(self, self._lm_head, self._shared_prefix and not self._rejected_out_of_loss())
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         # TRL precomputes the reference inside __init__, after adding its fused head: the run's head goes on first
-        use_lm_head(self, self._lm_head)
+        self.use_lm_head()
         return super()._precompute_ref_logps(dataset, name, batch_size)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):

@@ -117,7 +117,12 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
         from train.collector_turns import CollectorTurnsDPOTrainer, collector_turns_collator
 
         trainer_class, collator = CollectorTurnsDPOTrainer, collector_turns_collator(model, tokenizer, args)
-        masks = dict(mask_debtor=cfg.mask_debtor_turns, decision_tokens=decision_tokens, lm_head=cfg.lm_head)
+        masks = dict(
+            mask_debtor=cfg.mask_debtor_turns,
+            decision_tokens=decision_tokens,
+            lm_head=cfg.lm_head,
+            shared_prefix=cfg.shared_prefix,
+        )
     trainer = trainer_class(
         model=model,
         ref_model=None,
@@ -131,7 +136,7 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
     )
     say(
         f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
-        f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})"
+        f"LM head: {trainer.use_lm_head() if masks else use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})"
     )
 
     return trainer, dict(

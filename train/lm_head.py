@@ -18,6 +18,8 @@ import types
 
 import torch
 
+from train.shared_prefix import shared_prefix_hidden
+
 # the largest vocabulary for which the plain head is chosen off CUDA (see the measured rule in the module docstring)
 PLAIN_HEAD_MAX_VOCAB = 65_536
 LM_HEADS = ("auto", "fused", "plain")
@@ -78,7 +80,10 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
                 **kwargs,
             )
         kwargs["use_cache"] = False
-        hidden = self.base_model(*args, **kwargs).last_hidden_state
+        if getattr(self, "_debtgpt_shared_prefix", False) and not args:  # DPO's pairs (train/shared_prefix.py)
+            hidden = shared_prefix_hidden(self.base_model, **kwargs)
+        else:
+            hidden = self.base_model(*args, **kwargs).last_hidden_state
         if shift_labels is None:
             hidden, labels = hidden[:, :-1], labels[:, 1:]
         else:
@@ -116,9 +121,10 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
     model.forward = types.MethodType(_plain_forward, model)
 
 
-def use_lm_head(trainer, setting: str) -> str:
+def use_lm_head(trainer, setting: str, shared_prefix: bool = False) -> str:
     """Apply the run's `lm_head` setting to an SFT/DPO trainer once TRL has added its fused head (and to a
-    separate reference model); returns the head in use, for the log. A second call changes nothing."""
+    separate reference model); returns the head in use, for the log. A second call changes nothing.
+    `shared_prefix`: the plain head runs each DPO pair's common prefix once (train/shared_prefix.py)."""
     from peft import PeftModel
 
     model = trainer.model
@@ -129,8 +135,9 @@ def use_lm_head(trainer, setting: str) -> str:
     if head == "plain" and setting == "auto" and _scaled_head_fields(base):
         head = "fused"
     if head == "plain":
-        add_plain_lm_head(base)
-        if getattr(trainer, "ref_model", None) is not None:
-            add_plain_lm_head(trainer.ref_model)
+        for model in (base, getattr(trainer, "ref_model", None)):
+            if model is not None:
+                add_plain_lm_head(model)
+                model._debtgpt_shared_prefix = shared_prefix
     base._debtgpt_lm_head = head
-    return head
+    return f"{head}, shared prefix" if head == "plain" and shared_prefix else head
