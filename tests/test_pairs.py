@@ -422,3 +422,47 @@ def test_corrections_put_the_teachers_turn_over_the_collectors_mistake(built, tm
             assert claimed is not None and (
                 claimed != view.evidence or envelope_violations(view.standing_proposal("debtor"), view.evidence)
             )
+
+
+def test_twins_put_the_teachers_offer_over_the_same_offer_with_terms_its_note_forbids(built, tmp_path):
+    from data_gen.pair_sets.common import collector_view
+    from debtgpt.agents.scripted import LONGEST_PREFERRED_PLAN
+    from debtgpt.policy import DISCOUNT_WITHOUT_HARDSHIP, LONG_PLAN_WITHOUT_HARDSHIP, envelope_violations
+    from debtgpt.protocol import parse_turn
+    from pipeline.config import AcceptNegatives
+
+    def build(twins: float, out: str) -> dict:
+        settings = AcceptNegatives(
+            no_counter=0.0, refused=0.0, positives=0.0, corrections=1.0, twins=twins, hardship_twins=twins
+        )
+        config = PairsConfig(
+            out_dir=str(tmp_path / out),
+            rollouts_dir=str(built["root"] / "rollouts"),
+            sets=["dpo_accept"],
+            progress=False,
+            accept_negatives=settings,
+        )
+        return make_pairs(OmegaConf.structured(config))["dpo_accept"]["kinds"]
+
+    kinds = build(1.0, "twins")
+    none = build(0.0, "none")
+    assert kinds["twin"] > 0 and kinds["hardship_twin"] > 0 and none["twin"] == none["hardship_twin"] == 0
+    rows = load_from_disk(str(tmp_path / "twins" / "dpo_accept")).to_list()
+    trajectories = {t.key(): t for t in load_rollouts(built["root"] / "rollouts")[0]}
+    for row in (r for r in rows if r["kind"] in ("twin", "hardship_twin")):
+        view = collector_view(trajectories[row["key"]], row["branch_turn"], 24)
+        chosen = parse_turn(row["chosen"][0]["content"], "collector")
+        rejected = parse_turn(row["rejected"][0]["content"], "collector")
+        # the teacher's offer (its note true, inside the envelope) against the same turn with other terms
+        assert chosen.thoughts.startswith(view.evidence.note()) and chosen.thoughts == rejected.thoughts
+        assert chosen.action == rejected.action == "ask" and not envelope_violations(chosen.proposal, view.evidence)
+        if row["kind"] == "twin":  # before any hardship: terms only a hardship allows
+            broken = set(envelope_violations(rejected.proposal, view.evidence))
+            assert not view.evidence.hardship
+            assert broken and broken <= {DISCOUNT_WITHOUT_HARDSHIP, LONG_PLAN_WITHOUT_HARDSHIP}
+        else:  # after one: the offer that ignores it, no discount and no long plan
+            assert view.evidence.hardship and rejected.proposal != chosen.proposal
+            assert rejected.proposal.disc_ratio == 0 and rejected.proposal.inst_prds <= LONGEST_PREFERRED_PLAN
+        # the words say the proposal, and differ only where the terms do
+        assert rejected.proposal.describe() in rejected.dialogue
+        assert rejected.dialogue.replace(rejected.proposal.describe(), chosen.proposal.describe()) == chosen.dialogue

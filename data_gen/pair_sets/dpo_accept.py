@@ -1,12 +1,17 @@
 """The dpo_accept set: the teacher's decision against the collector's own, one turn at a time (docs/experiments/).
 
-Each kind is drawn at its share of `accept_negatives`: positives, where the debtor's standing counter-offer is one
-the expert accepts and the collector did not (chosen = the expert's acceptance, rejected = the collector's turn);
-negatives at the other clean turns (chosen = that turn or the teacher's, rejected = an acceptance); corrections,
-where the collector's turn was malformed or out of the envelope (or its evidence note untrue): chosen = the
-teacher's turn at that state, rejected = the collector's. The recipe (configs/experiment/sft_pairs.yaml) is
-corrections alone. Train with `train.dpo level=accept` and `decision_tokens`, which keeps only that many tokens
-from where the two sides part in the loss.
+Each kind is drawn at its share of `accept_negatives`:
+- positives, where the debtor's standing counter-offer is one the expert accepts and the collector did not
+  (chosen = the expert's acceptance, rejected = the collector's turn);
+- negatives at the other clean turns (chosen = that turn or the teacher's, rejected = an acceptance);
+- corrections, where the collector's turn was malformed or out of the envelope (or its evidence note untrue):
+  chosen = the teacher's turn at that state, rejected = the collector's;
+- twins, at the other states before a hardship where the teacher makes an offer: chosen = that offer, rejected =
+  the same offer with a discount or a long plan (its note kept), so the two sides differ only in terms the note
+  forbids; hardship twins, after a hardship, where the teacher's offer holds what only the hardship allows:
+  chosen = that offer, rejected = the same offer without it.
+The recipe's kinds are in configs/experiment/sft_pairs.yaml. Train with `train.dpo level=accept` and
+`decision_tokens`, which keeps only that many tokens from where the two sides part in the loss.
 """
 
 from __future__ import annotations
@@ -18,8 +23,17 @@ from data_gen.pair_sets.common import BuiltSet, PairInputs, PairSet, collector_v
 
 # dpo_accept's kinds of pair: where the teacher accepts; where it does not, with no counter-offer standing or with
 # one it refuses; and the teacher's turn over the collector's mistake (a malformed or out-of-envelope turn, an
-# untrue evidence note)
-ACCEPT_KINDS = ("positive", "negative_no_counter", "negative_refused", "correction", "untrue_note")
+# untrue evidence note); the teacher's offer over its twin outside the envelope, and over the twin that ignores a
+# disclosed hardship
+ACCEPT_KINDS = (
+    "positive",
+    "negative_no_counter",
+    "negative_refused",
+    "correction",
+    "untrue_note",
+    "twin",
+    "hardship_twin",
+)
 # the share of each kind drawn (config.AcceptNegatives field)
 ACCEPT_SHARES = {
     "positive": "positives",
@@ -27,7 +41,10 @@ ACCEPT_SHARES = {
     "negative_refused": "refused",
     "correction": "corrections",
     "untrue_note": "untrue_notes",
+    "twin": "twins",
+    "hardship_twin": "hardship_twins",
 }
+TWINS = ("twin", "hardship_twin")
 CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
 ACCEPT_REFUSALS = ("own", "teacher")
@@ -51,7 +68,14 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
     """The dpo_accept set: the teacher's decision against the collector's own turn (module docstring)."""
     from data_gen.candidates import candidate_text
     from debtgpt.agents.prompting import collector_messages
-    from debtgpt.agents.scripted import acceptable_counter, expert_acceptance, expert_turn, unfaithful_acceptance
+    from debtgpt.agents.scripted import (
+        acceptable_counter,
+        expert_acceptance,
+        expert_turn,
+        hardship_ignored_twin,
+        outside_envelope_twin,
+        unfaithful_acceptance,
+    )
     from debtgpt.metrics import turn_compliance
     from debtgpt.protocol import write_turn
 
@@ -79,10 +103,24 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                 if kind is None or (
                     shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]
                 ):
-                    continue
+                    # a clean state left out of its own kind may give a twin, where the teacher makes an offer
+                    twin_kind = "hardship_twin" if view.evidence.hardship else "twin"
+                    if kind in CORRECTIONS or not _drawn(shares[twin_kind], f"{cfg.seed}/{t.key()}/{i}/twin"):
+                        continue
+                    kind, offer = twin_kind, expert_turn(view)
+                    if kind == "twin":
+                        field_draw = random.Random(f"{cfg.seed}/{t.key()}/{i}/field")
+                        twin = outside_envelope_twin(offer, view.evidence, field_draw)
+                    else:
+                        twin = hardship_ignored_twin(offer, view.evidence)
+                    if twin is None:
+                        continue
                 public = view.public_record
                 own = [{"role": "assistant", "content": candidate_text(turn, public)}]
-                if kind == "positive":
+                if kind in TWINS:
+                    chosen = [{"role": "assistant", "content": write_turn(offer, public)}]
+                    rejected = [{"role": "assistant", "content": write_turn(twin, public)}]
+                elif kind == "positive":
                     chosen, rejected = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}], own
                 elif kind in CORRECTIONS:
                     chosen, rejected = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}], own
@@ -105,6 +143,10 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                     }
                 )
     return rows
+
+
+def _drawn(share: float, key: str) -> bool:
+    return share >= 1 or (share > 0 and random.Random(key).random() < share)
 
 
 def accept_kind(turn, checked: dict, view, teacher_accepts: bool, notes_checked: bool) -> str | None:

@@ -32,7 +32,10 @@ def write_sets(out_dir: Path, rows: dict[str, list[dict]], cards: dict[str, dict
     staging = Path(tempfile.mkdtemp(prefix=".sets-", dir=out_dir))
     for name, set_rows in rows.items():
         folder = staging / name
-        dataset = Dataset.from_list(set_rows, features=PAIR_SETS[name].features())
+        features = PAIR_SETS[name].features()
+        # by column: from_list of no rows infers no columns and then refuses the features (an empty set is valid)
+        columns = {column: [row[column] for row in set_rows] for column in features}
+        dataset = Dataset.from_dict(columns, features=features)
         dataset.save_to_disk(str(folder))
         dataset.to_parquet(str(folder / f"{name}.parquet"))
         write_json(folder / "card.json", cards[name])

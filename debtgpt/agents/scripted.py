@@ -17,7 +17,11 @@ from debtgpt import tone
 from debtgpt.agents.base import Agent, View
 from debtgpt.agents.scripted_debtor import ScriptedDebtor  # noqa: F401  (one import for all scripted agents)
 from debtgpt.agreement import Agreement
-from debtgpt.constants import AGREEMENT_GRID, POLICY_DEFAULT_TERMS
+from debtgpt.constants import (
+    AGREEMENT_GRID,
+    POLICY_DEFAULT_TERMS,
+    POLICY_PREFERRED_INST_PRDS,
+)
 from debtgpt.dialogue import Turn
 from debtgpt.policy import (
     DISCOUNT_WITHOUT_HARDSHIP,
@@ -207,6 +211,41 @@ def unfaithful_acceptance(view: View) -> Turn:
     )
     turn = _accept(view, ACCEPT_THOUGHT)
     return replace(turn, thoughts=f"{claimed.note()} {turn.thoughts}")
+
+
+LONGEST_PREFERRED_PLAN = max(POLICY_PREFERRED_INST_PRDS)
+# The terms only a disclosed hardship allows, as a twin breaks them: the mistakes trained collectors make
+# (docs/experiments/, round 19).
+HARDSHIP_ONLY = {
+    "disc_ratio": (0.05, 0.10, 0.15),
+    "inst_prds": tuple(m for m in AGREEMENT_GRID["inst_prds"] if m > LONGEST_PREFERRED_PLAN),
+}
+
+
+def outside_envelope_twin(turn: Turn, evidence: Evidence, rng) -> Turn | None:
+    """The expert's offer `turn` before any disclosed hardship, with a discount or a long plan that only a hardship
+    allows, in its words and its proposal alike; its note (true) kept. The mistake a student makes when its offer
+    ignores its own note. None after a hardship, or when `turn` states no terms in words the twin can change."""
+    terms = turn.proposal
+    if evidence.hardship or turn.action != "ask" or terms is None or terms.describe() not in turn.dialogue:
+        return None
+    field = rng.choice(sorted(HARDSHIP_ONLY))
+    broken = _with(terms, **{field: rng.choice(HARDSHIP_ONLY[field])})
+    dialogue = turn.dialogue.replace(terms.describe(), broken.describe())
+    return replace(turn, dialogue=dialogue, proposal=broken)
+
+
+def hardship_ignored_twin(turn: Turn, evidence: Evidence) -> Turn | None:
+    """The expert's offer `turn` after a disclosed hardship with what only the hardship allowed taken back (no
+    discount, at most LONGEST_PREFERRED_PLAN months), in its words and its proposal alike: the offer that ignores
+    the hardship. None before a hardship, or when `turn` has nothing to take back or no terms in words."""
+    terms = turn.proposal
+    if not evidence.hardship or turn.action != "ask" or terms is None or terms.describe() not in turn.dialogue:
+        return None
+    plain = _with(terms, disc_ratio=0.0, inst_prds=min(terms.inst_prds, LONGEST_PREFERRED_PLAN))
+    if plain == terms:
+        return None
+    return replace(turn, dialogue=turn.dialogue.replace(terms.describe(), plain.describe()), proposal=plain)
 
 
 class ExpertCollector(Agent):
