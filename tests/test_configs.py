@@ -126,7 +126,9 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     assert dpo.init_from == "checkpoints/sft-tiny/final" and dpo.level.name == "accept"
     assert dpo.pairs_dir == pairs.out_dir and list(pairs.sets) == ["dpo_accept"]
     assert list(dpo.decision_tokens) == [160, 160] and dpo.sft_weight == 1.0
-    assert (pairs.accept_negatives.corrections, pairs.accept_negatives.positives) == (1.0, 0.0)
+    negatives = pairs.accept_negatives
+    kinds = (negatives.corrections, negatives.positives, negatives.twins, negatives.hardship_twins)
+    assert kinds == (1.0, 0.0, 0.5, 0.0)
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
 
 
