@@ -135,9 +135,9 @@ def use_lm_head(trainer, setting: str, shared_prefix: bool = False) -> str:
     if head == "plain" and setting == "auto" and _scaled_head_fields(base):
         head = "fused"
     if head == "plain":
-        for model in (base, getattr(trainer, "ref_model", None)):
-            if model is not None:
-                add_plain_lm_head(model)
-                model._debtgpt_shared_prefix = shared_prefix
+        for scorer in (base, getattr(trainer, "ref_model", None)):
+            if scorer is not None:
+                add_plain_lm_head(scorer)
+                scorer._debtgpt_shared_prefix = shared_prefix
     base._debtgpt_lm_head = head
     return f"{head}, shared prefix" if head == "plain" and shared_prefix else head

@@ -13,12 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch.nn.utils.rnn import pad_sequence
-
-
-def common_prefix(a: torch.Tensor, b: torch.Tensor, length: int) -> int:
-    """How many of the first `length` tokens of `a` and `b` agree."""
-    differ = (a[:length] != b[:length]).nonzero()
-    return int(differ[0]) if len(differ) else length
+from trl.data_utils import common_prefix_length
 
 
 def packed_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor):
@@ -29,7 +24,7 @@ def packed_rows(input_ids: torch.Tensor, attention_mask: torch.Tensor):
     spans = []
     for b in range(pairs):
         chosen, rejected = lengths[b], lengths[pairs + b]
-        shared = common_prefix(input_ids[b], input_ids[pairs + b], min(chosen, rejected))
+        shared = common_prefix_length(input_ids[b, :chosen].tolist(), input_ids[pairs + b, :rejected].tolist())
         spans.append((chosen, rejected, shared))
     width = max(chosen + rejected - shared for chosen, rejected, shared in spans)
     ids = input_ids.new_zeros(pairs, width)

@@ -222,30 +222,39 @@ HARDSHIP_ONLY = {
 }
 
 
+def _stated_offer(turn: Turn) -> Agreement | None:
+    """The terms of an offer that says them in its words (the ones a twin can change), else None."""
+    terms = turn.proposal
+    if turn.action != "ask" or terms is None or terms.describe() not in turn.dialogue:
+        return None
+    return terms
+
+
+def _with_terms(turn: Turn, terms: Agreement) -> Turn:
+    """`turn` offering `terms` instead, in its words and its proposal alike; its note kept."""
+    return replace(turn, dialogue=turn.dialogue.replace(turn.proposal.describe(), terms.describe()), proposal=terms)
+
+
 def outside_envelope_twin(turn: Turn, evidence: Evidence, rng) -> Turn | None:
     """The expert's offer `turn` before any disclosed hardship, with a discount or a long plan that only a hardship
     allows, in its words and its proposal alike; its note (true) kept. The mistake a student makes when its offer
     ignores its own note. None after a hardship, or when `turn` states no terms in words the twin can change."""
-    terms = turn.proposal
-    if evidence.hardship or turn.action != "ask" or terms is None or terms.describe() not in turn.dialogue:
+    terms = _stated_offer(turn)
+    if evidence.hardship or terms is None:
         return None
     field = rng.choice(sorted(HARDSHIP_ONLY))
-    broken = _with(terms, **{field: rng.choice(HARDSHIP_ONLY[field])})
-    dialogue = turn.dialogue.replace(terms.describe(), broken.describe())
-    return replace(turn, dialogue=dialogue, proposal=broken)
+    return _with_terms(turn, _with(terms, **{field: rng.choice(HARDSHIP_ONLY[field])}))
 
 
 def hardship_ignored_twin(turn: Turn, evidence: Evidence) -> Turn | None:
     """The expert's offer `turn` after a disclosed hardship with what only the hardship allowed taken back (no
     discount, at most LONGEST_PREFERRED_PLAN months), in its words and its proposal alike: the offer that ignores
     the hardship. None before a hardship, or when `turn` has nothing to take back or no terms in words."""
-    terms = turn.proposal
-    if not evidence.hardship or turn.action != "ask" or terms is None or terms.describe() not in turn.dialogue:
+    terms = _stated_offer(turn)
+    if not evidence.hardship or terms is None:
         return None
     plain = _with(terms, disc_ratio=0.0, inst_prds=min(terms.inst_prds, LONGEST_PREFERRED_PLAN))
-    if plain == terms:
-        return None
-    return replace(turn, dialogue=turn.dialogue.replace(terms.describe(), plain.describe()), proposal=plain)
+    return None if plain == terms else _with_terms(turn, plain)
 
 
 class ExpertCollector(Agent):
