@@ -480,6 +480,9 @@ class AcceptNegatives:
     # at states after a hardship where the teacher's offer holds what only the hardship allows: that offer over its
     # twin without it (the condition's other side: concede once the evidence is there)
     hardship_twins: float = 0.0
+    # at any state where the teacher makes an offer: that offer over the same `ask` with its proposal left out (the
+    # trained collectors' commonest malformed turn), drawn apart from the kinds above
+    format_twins: float = 0.0
     # where the teacher accepts the debtor's counter-offer and the collector did not: its acceptance over the
     # collector's turn (every one at 1)
     positives: float = 1.0

@@ -128,7 +128,7 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     assert list(dpo.decision_tokens) == [160, 160] and dpo.sft_weight == 1.0
     negatives = pairs.accept_negatives
     kinds = (negatives.corrections, negatives.positives, negatives.twins, negatives.hardship_twins)
-    assert kinds == (1.0, 0.0, 0.5, 0.0)
+    assert kinds == (1.0, 0.0, 0.5, 0.0) and negatives.format_twins == 0.0
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
 
 

@@ -433,7 +433,13 @@ def test_twins_put_the_teachers_offer_over_the_same_offer_with_terms_its_note_fo
 
     def build(twins: float, out: str) -> dict:
         settings = AcceptNegatives(
-            no_counter=0.0, refused=0.0, positives=0.0, corrections=1.0, twins=twins, hardship_twins=twins
+            no_counter=0.0,
+            refused=0.0,
+            positives=0.0,
+            corrections=1.0,
+            twins=twins,
+            hardship_twins=twins,
+            format_twins=twins,
         )
         config = PairsConfig(
             out_dir=str(tmp_path / out),
@@ -446,9 +452,22 @@ def test_twins_put_the_teachers_offer_over_the_same_offer_with_terms_its_note_fo
 
     kinds = build(1.0, "twins")
     none = build(0.0, "none")
-    assert kinds["twin"] > 0 and kinds["hardship_twin"] > 0 and none["twin"] == none["hardship_twin"] == 0
+    twin_kinds = ("twin", "hardship_twin", "format_twin")
+    assert all(kinds[k] > 0 for k in twin_kinds) and not any(none[k] for k in twin_kinds)
     rows = load_from_disk(str(tmp_path / "twins" / "dpo_accept")).to_list()
     trajectories = {t.key(): t for t in load_rollouts(built["root"] / "rollouts")[0]}
+    for row in (r for r in rows if r["kind"] == "format_twin"):
+        # the teacher's offer against the same text cut where its proposal starts: an `ask` the protocol cannot read
+        view = collector_view(trajectories[row["key"]], row["branch_turn"], 24)
+        chosen, rejected = row["chosen"][0]["content"], row["rejected"][0]["content"]
+        offer = parse_turn(chosen, "collector")
+        assert (
+            offer.action == "ask"
+            and offer.format_error is None
+            and not envelope_violations(offer.proposal, view.evidence)
+        )
+        assert chosen.startswith(rejected[:-1] + ', "proposal": {') and rejected.endswith('"}')
+        assert parse_turn(rejected, "collector").format_error.startswith("action 'ask' needs a proposal")
     for row in (r for r in rows if r["kind"] in ("twin", "hardship_twin")):
         view = collector_view(trajectories[row["key"]], row["branch_turn"], 24)
         chosen = parse_turn(row["chosen"][0]["content"], "collector")

@@ -9,7 +9,10 @@ Each kind is drawn at its share of `accept_negatives`:
 - twins, at the other states before a hardship where the teacher makes an offer: chosen = that offer, rejected =
   the same offer with a discount or a long plan (its note kept), so the two sides differ only in terms the note
   forbids; hardship twins, after a hardship, where the teacher's offer holds what only the hardship allows:
-  chosen = that offer, rejected = the same offer without it.
+  chosen = that offer, rejected = the same offer without it;
+- format twins, at any state where the teacher makes an offer, drawn on their own (a state may also give one of
+  the kinds above): chosen = that offer, rejected = the same `ask` with its proposal left out, the trained
+  collectors' commonest malformed turn. The two sides part where the dialogue's string closes.
 The recipe's kinds are in configs/experiment/sft_pairs.yaml. Train with `train.dpo level=accept` and
 `decision_tokens`, which keeps only that many tokens from where the two sides part in the loss.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 from data_gen.pair_sets.common import BuiltSet, PairInputs, PairSet, collector_view, side_features
 
@@ -33,6 +37,7 @@ ACCEPT_KINDS = (
     "untrue_note",
     "twin",
     "hardship_twin",
+    "format_twin",
 )
 # the share of each kind drawn (config.AcceptNegatives field)
 ACCEPT_SHARES = {
@@ -43,8 +48,9 @@ ACCEPT_SHARES = {
     "untrue_note": "untrue_notes",
     "twin": "twins",
     "hardship_twin": "hardship_twins",
+    "format_twin": "format_twins",
 }
-TWINS = ("twin", "hardship_twin")
+TWINS = ("twin", "hardship_twin", "format_twin")
 CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
 ACCEPT_REFUSALS = ("own", "teacher")
@@ -89,12 +95,37 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
             f"accept_negatives.refusal={refusal!r} is not allowed; allowed values: {', '.join(ACCEPT_REFUSALS)}"
         )
     rows = []
+
+    def add(t, i: int, view, kind: str, chosen: list[dict], rejected: list[dict]) -> None:
+        rows.append(
+            {
+                "prompt": collector_messages(view),
+                "chosen": chosen,
+                "rejected": rejected,
+                "scenario_id": t.scenario.id,
+                "archetype": t.archetype,
+                "key": t.key(),
+                "branch_turn": i,
+                "kind": kind,
+                "dialogue_reward": t.reward,
+            }
+        )
+
     for group in groups.values():
         for t in sorted(group, key=lambda t: t.sample):
             checked = turn_compliance(t)
             for i, turn in enumerate(t.turns):
                 if turn.role != "collector" or i == 0:
                     continue
+                if _drawn(shares["format_twin"], f"{cfg.seed}/{t.key()}/{i}/format"):
+                    view = collector_view(t, i, max_turns)  # its own view: the teacher's turn uses a view up
+                    offer = expert_turn(view)
+                    if offer.action == "ask" and offer.proposal is not None:
+                        written = [
+                            [{"role": "assistant", "content": write_turn(side, view.public_record)}]
+                            for side in (offer, replace(offer, proposal=None))
+                        ]
+                        add(t, i, view, "format_twin", *written)
                 view = collector_view(t, i, max_turns)
                 kind = accept_kind(
                     turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0
@@ -129,19 +160,7 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                 else:
                     chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}]
                     rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
-                rows.append(
-                    {
-                        "prompt": collector_messages(view),
-                        "chosen": chosen,
-                        "rejected": rejected,
-                        "scenario_id": t.scenario.id,
-                        "archetype": t.archetype,
-                        "key": t.key(),
-                        "branch_turn": i,
-                        "kind": kind,
-                        "dialogue_reward": t.reward,
-                    }
-                )
+                add(t, i, view, kind, chosen, rejected)
     return rows
 
 
