@@ -136,7 +136,8 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
     )
     say(
         f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
-        f"LM head: {trainer.use_lm_head() if masks else use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})"
+        f"LM head: {use_lm_head(trainer, cfg.lm_head) if trainer_class is DPOTrainer else trainer.use_lm_head()} "
+        f"(lm_head={cfg.lm_head})"
     )
 
     return trainer, dict(

@@ -50,7 +50,7 @@ ACCEPT_SHARES = {
     "hardship_twin": "hardship_twins",
     "format_twin": "format_twins",
 }
-TWINS = ("twin", "hardship_twin", "format_twin")
+TWINS = ("twin", "hardship_twin")
 CORRECTIONS = ("correction", "untrue_note")
 # the chosen side of a negative pair (config.AcceptNegatives.refusal)
 ACCEPT_REFUSALS = ("own", "teacher")
@@ -121,19 +121,16 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                     view = collector_view(t, i, max_turns)  # its own view: the teacher's turn uses a view up
                     offer = expert_turn(view)
                     if offer.action == "ask" and offer.proposal is not None:
-                        written = [
-                            [{"role": "assistant", "content": write_turn(side, view.public_record)}]
-                            for side in (offer, replace(offer, proposal=None))
-                        ]
-                        add(t, i, view, "format_twin", *written)
+                        sides = (offer, replace(offer, proposal=None))
+                        add(
+                            t, i, view, "format_twin", *(_said(write_turn(side, view.public_record)) for side in sides)
+                        )
                 view = collector_view(t, i, max_turns)
                 kind = accept_kind(
                     turn, checked[i], view, acceptable_counter(view) is not None, shares["untrue_note"] > 0
                 )
                 # every positive is kept at share 1, so the draw only ever thins the other kinds there
-                if kind is None or (
-                    shares[kind] < 1 and random.Random(f"{cfg.seed}/{t.key()}/{i}/accept").random() >= shares[kind]
-                ):
+                if kind is None or not _drawn(shares[kind], f"{cfg.seed}/{t.key()}/{i}/accept"):
                     # a clean state left out of its own kind may give a twin, where the teacher makes an offer
                     twin_kind = "hardship_twin" if view.evidence.hardship else "twin"
                     if kind in CORRECTIONS or not _drawn(shares[twin_kind], f"{cfg.seed}/{t.key()}/{i}/twin"):
@@ -147,25 +144,30 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                     if twin is None:
                         continue
                 public = view.public_record
-                own = [{"role": "assistant", "content": candidate_text(turn, public)}]
+                own = _said(candidate_text(turn, public))
                 if kind in TWINS:
-                    chosen = [{"role": "assistant", "content": write_turn(offer, public)}]
-                    rejected = [{"role": "assistant", "content": write_turn(twin, public)}]
+                    chosen, rejected = _said(write_turn(offer, public)), _said(write_turn(twin, public))
                 elif kind == "positive":
-                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_acceptance(view))}], own
+                    chosen, rejected = _said(write_turn(expert_acceptance(view))), own
                 elif kind in CORRECTIONS:
-                    chosen, rejected = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}], own
+                    chosen, rejected = _said(write_turn(expert_turn(view), public)), own
                 elif refusal == "own":
-                    chosen, rejected = own, [{"role": "assistant", "content": write_turn(expert_acceptance(view))}]
+                    chosen, rejected = own, _said(write_turn(expert_acceptance(view)))
                 else:
-                    chosen = [{"role": "assistant", "content": write_turn(expert_turn(view), public)}]
-                    rejected = [{"role": "assistant", "content": write_turn(unfaithful_acceptance(view))}]
+                    chosen = _said(write_turn(expert_turn(view), public))
+                    rejected = _said(write_turn(unfaithful_acceptance(view)))
                 add(t, i, view, kind, chosen, rejected)
     return rows
 
 
 def _drawn(share: float, key: str) -> bool:
+    """Whether the state at `key` is drawn for a kind taken at `share`; the same key always draws the same."""
     return share >= 1 or (share > 0 and random.Random(key).random() < share)
+
+
+def _said(text: str) -> list[dict]:
+    """One side of a pair: the collector's turn as its assistant message."""
+    return [{"role": "assistant", "content": text}]
 
 
 def accept_kind(turn, checked: dict, view, teacher_accepts: bool, notes_checked: bool) -> str | None:
