@@ -20,7 +20,7 @@ BENCHMARKS = (
     ("rollouts", "rollouts per second, dialogue-level and turn-level, scripted and hf"),
     ("hf_rollouts", "the trained SFT collector's rollouts: model.generate vs the prefix-cached path (needs make sft)"),
     ("train_throughput", "SFT and DPO against a plain PyTorch loop on the same batches, tiny model"),
-    ("dpo_shared_prefix", "the recipe's DPO: each pair's common prefix once vs both rows whole (needs make dpo)"),
+    ("shared_prefix", "SFT and the recipe's DPO: shared tokens run once vs rows whole (needs make dpo)"),
     ("lm_head", "the LM head alone: TRL's fused kernel vs plain logits, by vocabulary size"),
     ("startup", "a training stage's imports: unused libraries marked absent vs transformers' and TRL's default"),
 )

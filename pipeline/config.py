@@ -296,6 +296,10 @@ class TrainRunConfig:
     # how training scores tokens: auto (a plain head off CUDA up to 65,536 vocabulary tokens, where it was measured
     # faster; TRL's fused, tiled head otherwise), fused (TRL's) or plain (train/lm_head.py)
     lm_head: LMHead = LMHead.auto
+    # with the plain LM head, tokens that rows share run once: the start every row of a batch has in common (the
+    # collector's system prompt) and, in DPO, each pair's prompt and its turn up to where the two sides part. The
+    # same loss and gradients (train/shared_prefix.py)
+    shared_prefix: bool = True
     save_steps: int = 100
     save_total_limit: int = 2
     logging_steps: int = 10
@@ -358,9 +362,6 @@ class DPORunConfig(TrainRunConfig):
     # the student's whole turn, pushed down: that is what taught the envelope. With [n, 0] no rejected token is in
     # the loss and its rows are not run (half the work), but the student's out-of-envelope offers stayed.
     decision_tokens: Optional[List[int]] = field(default_factory=lambda: [160, 160])
-    # with the plain LM head, each pair's common prefix (its prompt, and the turn up to where the two sides part)
-    # runs once instead of twice: the same loss and gradients at about 54 % of the tokens (train/shared_prefix.py)
-    shared_prefix: bool = True
     lora: LoraSettings = field(default_factory=lambda: LoraSettings(enabled=True))
 
 

@@ -30,9 +30,9 @@ def one_pass(trainer, batch, compute_loss):
     return loss.detach(), grads, {k: v[-1] for k, v in trainer._metrics["train"].items()}
 
 
-def fused_then_plain(trainer, shared_prefix: bool = False):
-    """The same batch through TRL's fused head, then through the plain head on the same weights (running each
-    pair's common prefix once, with `shared_prefix`)."""
+def fused_then_plain(trainer, shared_prefix: bool = False, paired: bool = False):
+    """The same batch through TRL's fused head, then through the plain head on the same weights (running the
+    batch's common start once, with `shared_prefix`, and each pair's common prefix once if `paired`)."""
     from peft import PeftModel
 
     trainer.model.train()
@@ -44,7 +44,7 @@ def fused_then_plain(trainer, shared_prefix: bool = False):
     fused = one_pass(trainer, batch, trainer.compute_loss)
     base = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
     add_plain_lm_head(base)
-    base._debtgpt_shared_prefix = shared_prefix
+    base._debtgpt_shared_prefix, base._debtgpt_paired = shared_prefix, paired
     return fused, one_pass(trainer, batch, trainer.compute_loss)
 
 
@@ -61,22 +61,50 @@ def sft_config(tiny_model_dir, pairs_dir, root, **overrides):
     return sft_run_config(tiny_model_dir, pairs_dir, root, **settings)
 
 
-def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path):
+@pytest.fixture
+def batch_prefixes(monkeypatch):
+    """The common starts that batch_prefix_hidden was given, as the plain head runs."""
+    from train import shared_prefix
+
+    seen, run = [], shared_prefix.batch_prefix_hidden
+
+    def spy(base_model, input_ids, attention_mask, prefix, *args, **kwargs):
+        seen.append(prefix)
+        return run(base_model, input_ids, attention_mask, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(shared_prefix, "batch_prefix_hidden", spy)
+    return seen
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True], ids=["rows-whole", "batch-start-once"])
+def test_sft_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path, shared_prefix, batch_prefixes):
     from train.sft import train_sft
+    from train.shared_prefix import MIN_BATCH_PREFIX
 
     cfg = sft_config(tiny_model_dir, pairs_dir, tmp_path, logging_steps=1, lm_head="fused")
-    fused, plain = fused_then_plain(train_sft(cfg, tmp_path / "sft")["trainer"])
+    fused, plain = fused_then_plain(train_sft(cfg, tmp_path / "sft")["trainer"], shared_prefix)
     assert {"entropy", "mean_token_accuracy", "num_tokens"} <= fused[2].keys()
     assert_same(fused, plain)
+    # the rows share the collector's system prompt: the plain head ran it once, or not at all without the setting
+    assert batch_prefixes and all(p >= MIN_BATCH_PREFIX if shared_prefix else p == 0 for p in batch_prefixes)
 
 
 @pytest.mark.parametrize(
     ("decision_tokens", "shared_prefix"),
-    [(None, False), ([24, 0], False), ([160, 160], True), (None, True)],
-    ids=["both-sides", "chosen-rows-only", "recipe-shared-prefix", "both-sides-shared-prefix"],
+    [(None, False), ([24, 0], False), ([24, 0], True), ([160, 160], True), (None, True)],
+    ids=[
+        "both-sides",
+        "chosen-rows-only",
+        "chosen-rows-only-batch-start-once",
+        "recipe-shared-prefix",
+        "both-sides-shared-prefix",
+    ],
 )
-def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_path, decision_tokens, shared_prefix):
+def test_dpo_plain_head_equals_trls_fused_head(
+    tiny_model_dir, pairs_dir, tmp_path, decision_tokens, shared_prefix, batch_prefixes
+):
     from train.dpo import train_dpo
+    from train.shared_prefix import MIN_BATCH_PREFIX
 
     cfg = OmegaConf.merge(
         stage_config("dpo"),
@@ -104,9 +132,10 @@ def test_dpo_plain_head_equals_trls_fused_head(tiny_model_dir, pairs_dir, tmp_pa
         batch = next(iter(trainer.get_train_dataloader()))
         lengths = batch["attention_mask"].sum(-1)
         assert lengths[0] != lengths[2] or lengths[1] != lengths[3]
-    fused, plain = fused_then_plain(trainer, shared_prefix)
+    fused, plain = fused_then_plain(trainer, shared_prefix, paired=decision_tokens != [24, 0])
     assert {"rewards/margins", "logps/chosen", "logits/chosen", "entropy", "mean_token_accuracy"} <= fused[2].keys()
     assert_same(fused, plain)
+    assert batch_prefixes and all(p >= MIN_BATCH_PREFIX if shared_prefix else p == 0 for p in batch_prefixes)
 
 
 def test_the_rule_keeps_the_fused_head_on_cuda_and_for_large_vocabularies():
@@ -131,3 +160,57 @@ def test_on_cuda_auto_keeps_trls_fused_head_and_plain_still_equals_it(tiny_model
     assert trainer.model.device.type == "cuda" and trainer.model._debtgpt_lm_head == "fused"
     fused, plain = fused_then_plain(trainer)  # TRL's Triton kernel against the plain logits
     assert_same(fused, plain)
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_a_batchs_common_start_run_once_gives_the_rows_hidden_states_and_gradients(tiny_model_dir, attention):
+    """Right-padded rows of unequal length sharing a 100-token start, and DPO's packed pairs (4D mask): the start
+    run once gives the hidden states, and the gradients through them, of the rows run whole."""
+    from transformers import AutoModel
+
+    from train.shared_prefix import rows_hidden, shared_prefix_hidden
+
+    model = AutoModel.from_pretrained(tiny_model_dir, attn_implementation=attention)
+    torch.manual_seed(0)
+    start = torch.randint(10, 500, (100,))
+    rows = [torch.cat([start, torch.randint(10, 500, (n,))]) for n in (30, 7, 55, 12)]
+    width = max(len(r) for r in rows) + 3
+    ids = torch.ones(len(rows), width, dtype=torch.long)
+    mask = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)], mask[i, : len(r)] = r, 1
+    # rows 0, 1 chosen, 2, 3 rejected: pair 0 parts at 110 tokens, pair 1 at the end of the start
+    ids[2, :110] = ids[0, :110]
+    keep = mask.bool().unsqueeze(-1)
+
+    for run in (
+        lambda batch_prefix: rows_hidden(model, ids, mask, batch_prefix=batch_prefix),
+        lambda batch_prefix: shared_prefix_hidden(model, ids, mask, batch_prefix=batch_prefix),
+    ):
+        outputs = []
+        for batch_prefix in (False, True):
+            model.zero_grad()
+            hidden = run(batch_prefix)
+            (hidden * keep).square().sum().backward()
+            grads = [p.grad.clone() for p in model.parameters()]
+            outputs.append((hidden.detach() * keep, grads))
+        (whole, whole_grads), (once, once_grads) = outputs
+        assert torch.allclose(whole, once, atol=1e-5)
+        # float sums in another order: equal within a ten-thousandth of the largest gradient
+        assert all((a - b).abs().max() <= 1e-4 * a.abs().max() for a, b in zip(whole_grads, once_grads))
+        assert all(g.abs().sum() > 0 for g in whole_grads)
+
+
+def test_a_batch_without_a_long_common_start_runs_whole(tiny_model_dir, batch_prefixes):
+    from transformers import AutoModel
+
+    from train.shared_prefix import rows_hidden
+
+    model = AutoModel.from_pretrained(tiny_model_dir)
+    ids = torch.randint(10, 500, (3, 80))
+    ids[:, :20] = ids[0, :20]
+    rows_hidden(model, ids, torch.ones_like(ids))
+    left_padded = ids.clone()
+    left_padded[:, :70] = 1  # 70 pad tokens on the left of every row: not a start to share
+    rows_hidden(model, left_padded, (left_padded != 1).long())
+    assert batch_prefixes == [20, 0]

@@ -145,8 +145,8 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
         super().__init__(*args, **kwargs)
 
     def use_lm_head(self) -> str:
-        """The run's head, and the shared prefix where both rows of a pair run (train/shared_prefix.py)."""
-        return use_lm_head(self, self._lm_head, self._shared_prefix and not self._rejected_out_of_loss())
+        """The run's head, and the shared prefix: each pair's where both its rows run (train/shared_prefix.py)."""
+        return use_lm_head(self, self._lm_head, self._shared_prefix, paired=not self._rejected_out_of_loss())
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         # TRL precomputes the reference inside __init__, after adding its fused head: the run's head goes on first

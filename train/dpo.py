@@ -134,10 +134,13 @@ def dpo_trainer(cfg: DPORunConfig, out_dir: str | Path):
         data_collator=collator,
         **masks,
     )
+    # TRL's own trainer gets the batch's common start run once; ours also each pair's prompt (train/collector_turns.py)
+    head = (
+        use_lm_head(trainer, cfg.lm_head, cfg.shared_prefix) if trainer_class is DPOTrainer else trainer.use_lm_head()
+    )
     say(
         f"reference: {'the SFT model with adapters off' if trainer.ref_model is None else 'a separate copy'}; "
-        f"LM head: {use_lm_head(trainer, cfg.lm_head) if trainer_class is DPOTrainer else trainer.use_lm_head()} "
-        f"(lm_head={cfg.lm_head})"
+        f"LM head: {head} (lm_head={cfg.lm_head})"
     )
 
     return trainer, dict(

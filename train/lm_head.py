@@ -18,7 +18,7 @@ import types
 
 import torch
 
-from train.shared_prefix import shared_prefix_hidden
+from train.shared_prefix import rows_hidden, shared_prefix_hidden
 
 # the largest vocabulary for which the plain head is chosen off CUDA (see the measured rule in the module docstring)
 PLAIN_HEAD_MAX_VOCAB = 65_536
@@ -80,10 +80,13 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
                 **kwargs,
             )
         kwargs["use_cache"] = False
-        if getattr(self, "_debtgpt_shared_prefix", False) and not args:  # DPO's pairs (train/shared_prefix.py)
+        shared = getattr(self, "_debtgpt_shared_prefix", False)  # train/shared_prefix.py
+        if args:
+            hidden = self.base_model(*args, **kwargs).last_hidden_state
+        elif shared and getattr(self, "_debtgpt_paired", False):  # DPO's [chosen; rejected] rows
             hidden = shared_prefix_hidden(self.base_model, **kwargs)
         else:
-            hidden = self.base_model(*args, **kwargs).last_hidden_state
+            hidden = rows_hidden(self.base_model, batch_prefix=shared, **kwargs)
         if shift_labels is None:
             hidden, labels = hidden[:, :-1], labels[:, 1:]
         else:
@@ -121,16 +124,17 @@ def add_plain_lm_head(model, temperature: float = 1.0) -> None:
     model.forward = types.MethodType(_plain_forward, model)
 
 
-def use_lm_head(trainer, setting: str, shared_prefix: bool = False) -> str:
+def use_lm_head(trainer, setting: str, shared_prefix: bool = False, paired: bool = False) -> str:
     """Apply the run's `lm_head` setting to an SFT/DPO trainer once TRL has added its fused head (and to a
     separate reference model); returns the head in use, for the log. A second call changes nothing.
-    `shared_prefix`: the plain head runs each DPO pair's common prefix once (train/shared_prefix.py)."""
+    `shared_prefix`: the plain head runs the batch's common start once and, for `paired` batches (DPO's
+    [chosen; rejected] rows), each pair's common prefix once (train/shared_prefix.py)."""
     from peft import PeftModel
 
     model = trainer.model
     base = model.get_base_model() if isinstance(model, PeftModel) else model
     if getattr(base, "_debtgpt_lm_head", None):
-        return base._debtgpt_lm_head
+        return base._debtgpt_lm_head_said
     head = choose_lm_head(setting, base.device, base.get_output_embeddings().weight.shape[0])
     if head == "plain" and setting == "auto" and _scaled_head_fields(base):
         head = "fused"
@@ -138,6 +142,9 @@ def use_lm_head(trainer, setting: str, shared_prefix: bool = False) -> str:
         for scorer in (base, getattr(trainer, "ref_model", None)):
             if scorer is not None:
                 add_plain_lm_head(scorer)
-                scorer._debtgpt_shared_prefix = shared_prefix
+                scorer._debtgpt_shared_prefix, scorer._debtgpt_paired = shared_prefix, paired
     base._debtgpt_lm_head = head
-    return f"{head}, shared prefix" if head == "plain" and shared_prefix else head
+    base._debtgpt_lm_head_said = head
+    if head == "plain" and shared_prefix:
+        base._debtgpt_lm_head_said += f", shared prefix (the batch's start{' and each pair' if paired else ''})"
+    return base._debtgpt_lm_head_said

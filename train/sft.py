@@ -76,7 +76,7 @@ def sft_trainer(cfg: SFTRunConfig, out_dir: str | Path):
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora_config(cfg.lora)
     )
-    say(f"LM head: {use_lm_head(trainer, cfg.lm_head)} (lm_head={cfg.lm_head})")
+    say(f"LM head: {use_lm_head(trainer, cfg.lm_head, cfg.shared_prefix)} (lm_head={cfg.lm_head})")
 
     return trainer, dict(
         tokenizer=tokenizer,
