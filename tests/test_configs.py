@@ -70,7 +70,7 @@ def test_the_defaults_are_those_make_runs():
     assert (sft.run, sft.learning_rate, sft.num_train_epochs, sft.lora.enabled) == ("sft-tiny", 2e-3, 2.0, False)
     assert (dpo.run, dpo.learning_rate, dpo.level, dpo.init_from, dpo.lora.enabled) == (
         "dpo-tiny",
-        3e-5,
+        2e-5,
         "accept",
         "checkpoints/sft-tiny/final",
         True,
@@ -128,8 +128,11 @@ def test_make_sft_dpo_and_eval_are_the_demos_recipe():
     assert list(dpo.decision_tokens) == [160, 160] and dpo.sft_weight == 1.0
     negatives = pairs.accept_negatives
     kinds = (negatives.corrections, negatives.positives, negatives.twins, negatives.hardship_twins)
-    assert kinds == (1.0, 0.0, 0.5, 0.0) and negatives.format_twins == 0.0
+    assert kinds == (1.0, 0.0, 1.0, 0.0) and negatives.format_twins == 0.0
     assert list(evaluation.collectors) == ["expert", "untrained", "sft", "dpo"] and evaluation.split == "test"
+    for trained in ("sft", "dpo"):  # evaluated greedy, the decoding chosen on validation (round 21)
+        collector = yaml.safe_load((CONFIG_DIR / "agents" / "collector" / f"{trained}.yaml").read_text())
+        assert collector["sampling"]["temperature"] == 0.0
 
 
 def test_eval_compares_the_recipes_collectors_unless_told_otherwise():
