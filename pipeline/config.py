@@ -352,7 +352,8 @@ class DPORunConfig(TrainRunConfig):
     heldout_fraction: float = 0.1
     # the held-out pairs are scored every this many steps (null: logging_steps); each pass is a forward over all
     # of them, which on the tiny CPU default costs as much as ten training steps; scoring them changes no weight
-    eval_steps: Optional[int] = 100
+    # (the trained weights are the same at any spacing, tests/test_dpo.py)
+    eval_steps: Optional[int] = 200
     # only the collector's turns of a completion enter the loss; TRL counts every completion token, and a
     # dialogue-level completion holds the debtor's replies, which the collector does not choose (and whose
     # "I accept" alone would tell chosen from rejected)

@@ -218,3 +218,19 @@ def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pair
         train_dpo(
             dpo_config(tiny_model_dir, pairs_dir, tmp_path, decision_tokens=[4, 0], level="dialogue"), tmp_path / "bad"
         )
+
+
+def test_scoring_the_held_out_pairs_more_often_changes_no_trained_weight(tiny_model_dir, pairs_dir, tmp_path):
+    """eval_steps only spaces the held-out curves (the recipe scores them every 200 steps to save time): the trained
+    weights are the same at any spacing."""
+    import torch
+
+    trained = []
+    for spacing in (1, 4):
+        cfg = dpo_config(tiny_model_dir, pairs_dir, tmp_path, max_steps=4, eval_steps=spacing, heldout_fraction=0.5)
+        trainer = train_dpo(cfg, tmp_path / f"every-{spacing}")["trainer"]
+        evaluations = [row for row in trainer.state.log_history if "eval_loss" in row]
+        assert len(evaluations) >= (4 if spacing == 1 else 1)
+        trained.append({n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora" in n})
+    assert trained[0] and all(torch.equal(trained[0][n], trained[1][n]) for n in trained[0])
+    assert any(p.abs().sum() > 0 for n, p in trained[0].items() if "lora_B" in n)  # it trained
