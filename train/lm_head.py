@@ -133,8 +133,15 @@ def use_lm_head(trainer, setting: str, shared_prefix: bool = False, paired: bool
 
     model = trainer.model
     base = model.get_base_model() if isinstance(model, PeftModel) else model
-    if getattr(base, "_debtgpt_lm_head", None):
-        return base._debtgpt_lm_head_said
+    if not getattr(base, "_debtgpt_lm_head", None):
+        _apply_lm_head(trainer, base, setting, shared_prefix, paired)
+    described = base._debtgpt_lm_head
+    if described == "plain" and base._debtgpt_shared_prefix:
+        described += f", shared prefix (the batch's start{' and each pair' if base._debtgpt_paired else ''})"
+    return described
+
+
+def _apply_lm_head(trainer, base, setting: str, shared_prefix: bool, paired: bool) -> None:
     head = choose_lm_head(setting, base.device, base.get_output_embeddings().weight.shape[0])
     if head == "plain" and setting == "auto" and _scaled_head_fields(base):
         head = "fused"
@@ -144,7 +151,3 @@ def use_lm_head(trainer, setting: str, shared_prefix: bool = False, paired: bool
                 add_plain_lm_head(scorer)
                 scorer._debtgpt_shared_prefix, scorer._debtgpt_paired = shared_prefix, paired
     base._debtgpt_lm_head = head
-    base._debtgpt_lm_head_said = head
-    if head == "plain" and shared_prefix:
-        base._debtgpt_lm_head_said += f", shared prefix (the batch's start{' and each pair' if paired else ''})"
-    return base._debtgpt_lm_head_said

@@ -38,10 +38,14 @@ def batch_prefix_hidden(base_model, input_ids, attention_mask, prefix: int, posi
     A short prefix, a single row or gradient checkpointing (which cannot keep a cache) run the rows whole."""
     rows = input_ids.shape[0]
     kwargs = {k: v for k, v in kwargs.items() if k not in ("use_cache", "past_key_values")}
-    if prefix < MIN_BATCH_PREFIX or rows < 2 or getattr(base_model, "is_gradient_checkpointing", False):
+
+    def whole():
         return base_model(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs
         ).last_hidden_state
+
+    if prefix < MIN_BATCH_PREFIX or rows < 2 or getattr(base_model, "is_gradient_checkpointing", False):
+        return whole()
     head = base_model(
         input_ids=input_ids[:1, :prefix],
         position_ids=None if position_ids is None else position_ids[:1, :prefix],
@@ -51,9 +55,7 @@ def batch_prefix_hidden(base_model, input_ids, attention_mask, prefix: int, posi
     cache = head.past_key_values
     if any(getattr(layer, "is_sliding", False) for layer in getattr(cache, "layers", [])):
         # a sliding-window layer keeps only its window of keys: the rows would not see the whole prefix
-        return base_model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs
-        ).last_hidden_state
+        return whole()
     cache.batch_repeat_interleave(rows)
     tail = base_model(
         input_ids=input_ids[:, prefix:],

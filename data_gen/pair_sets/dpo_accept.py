@@ -118,7 +118,7 @@ def accept_pair_rows(groups: dict, cfg, max_turns: int) -> list[dict]:
                 if turn.role != "collector" or i == 0:
                     continue
                 if _drawn(shares["format_twin"], f"{cfg.seed}/{t.key()}/{i}/format"):
-                    view = collector_view(t, i, max_turns)  # its own view: the teacher's turn uses a view up
+                    view = collector_view(t, i, max_turns)  # its own view: expert_turn uses up the view it is given
                     offer = expert_turn(view)
                     if offer.action == "ask" and offer.proposal is not None:
                         sides = (offer, replace(offer, proposal=None))
