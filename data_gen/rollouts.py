@@ -77,6 +77,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     from debtgpt.reward import check_weights, score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
+    from debtgpt.workers import play_in_workers, worker_count
 
     require_at_least(
         1, samples_per_scenario=cfg.samples_per_scenario, batch_size=cfg.batch_size, shard_size=cfg.shard_size
@@ -84,12 +85,16 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     require_at_least(2, max_turns=cfg.max_turns)
     if cfg.max_scenarios is not None:
         require_at_least(1, max_scenarios=cfg.max_scenarios)
-    check_agents([cfg.collector], [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
+    # every agent can run before the first dialogue
+    backends = check_agents([cfg.collector], [cfg.debtor], [cfg.judge])
+    workers = worker_count(cfg.workers, backends)
     check_weights(cfg.reward)
     config = OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True) if not isinstance(cfg, dict) else cfg
     scenarios = load_scenarios(cfg.data_dir, cfg.split)[: cfg.max_scenarios]
     agents = AgentFactory()  # one factory: agents with the same backend settings share one engine
-    collector, debtor, judge = agents.collector(cfg.collector), agents.debtor(cfg.debtor), agents.judge(cfg.judge)
+    judge = agents.judge(cfg.judge)
+    # several workers build their own collector and debtor (debtgpt/workers.py); one plays them here
+    collector, debtor = (agents.collector(cfg.collector), agents.debtor(cfg.debtor)) if workers == 1 else (None, None)
     shared_dice = cfg.debtor_dice == "scenario"
     jobs = [
         DialogueJob(s, sample, debtor_dice=0 if shared_dice else None)
@@ -99,8 +104,8 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
     shards = chunk_jobs(jobs, cfg.shard_size)
     out = Path(cfg.out_dir)
     plan = {
-        "collector": collector.name,
-        "debtor": debtor.name,
+        "collector": cfg.collector,
+        "debtor": cfg.debtor,
         "seed": cfg.seed,
         "max_turns": cfg.max_turns,
         "split": cfg.split,
@@ -114,7 +119,7 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         plan["debtor_dice"] = "scenario"
     check_plan(out, plan, overwrite=cfg.overwrite)
     removed = remove_temporaries(out)
-    expected = [[job_key(job, collector.name) for job in shard] for shard in shards]
+    expected = [[job_key(job, cfg.collector) for job in shard] for shard in shards]
     done = {i for i in range(len(shards)) if shard_complete(out, i, expected[i])}
     todo = [i for i in range(len(shards)) if i not in done]
     print(
@@ -128,29 +133,51 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
         initial=sum(len(shards[i]) for i in done),
         disable=not cfg.progress,
         unit="dlg",
-        desc=f"rollouts {collector.name}",
+        desc=f"rollouts {cfg.collector}",
     )
     started, ran = time.perf_counter(), 0
+
+    def finish_shard(i: int, trajectories: list) -> None:
+        if judge is not None:
+            for trajectory, scores in zip(trajectories, judge.score(trajectories)):
+                trajectory.judge_scores = scores
+        score_all(trajectories, cfg.reward)
+        write_jsonl(shard_path(out, i), (t.to_dict() for t in trajectories))
+        record_shard(out, i)
+        if cfg.shard_delay_s > 0:
+            time.sleep(cfg.shard_delay_s)
+
     try:
-        for i in todo:
-            trajectories = run_dialogues(
-                shards[i],
-                collector,
-                debtor,
+        if workers > 1:
+            played = play_in_workers(
+                [shards[i] for i in todo],
+                cfg.collector,
+                cfg.debtor,
+                workers=workers,
                 seed=cfg.seed,
                 max_turns=cfg.max_turns,
                 batch_size=cfg.batch_size,
-                on_finished=lambda _: bar.update(1),
+                on_finished=lambda: bar.update(1),
             )
-            if judge is not None:
-                for trajectory, scores in zip(trajectories, judge.score(trajectories)):
-                    trajectory.judge_scores = scores
-            score_all(trajectories, cfg.reward)
-            write_jsonl(shard_path(out, i), (t.to_dict() for t in trajectories))
-            record_shard(out, i)
+        else:
+            played = (
+                (
+                    k,
+                    run_dialogues(
+                        shards[i],
+                        collector,
+                        debtor,
+                        seed=cfg.seed,
+                        max_turns=cfg.max_turns,
+                        batch_size=cfg.batch_size,
+                        on_finished=lambda _: bar.update(1),
+                    ),
+                )
+                for k, i in enumerate(todo)
+            )
+        for k, trajectories in played:  # workers yield each shard when it is done, in any order
+            finish_shard(todo[k], trajectories)
             ran += len(trajectories)
-            if cfg.shard_delay_s > 0:
-                time.sleep(cfg.shard_delay_s)
     finally:
         bar.close()
         agents.close()

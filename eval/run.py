@@ -28,10 +28,13 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     from debtgpt.reward import check_weights, score_all
     from debtgpt.runner import DialogueJob, run_dialogues
     from debtgpt.scenarios import load_scenarios
+    from debtgpt.workers import AgentsNotBuilt, play_jobs_in_workers, worker_count
     from eval.compare import bootstrap_difference, paired_rewards
     from eval.report import write_report
 
     check_agents(cfg.collectors, [cfg.debtor], [cfg.judge])  # every agent can run before the first dialogue
+    # processes per collector: several where it or the debtor runs a model on this CPU (debtgpt/workers.py)
+    workers_of = {name: worker_count(cfg.workers, check_agents([name], [cfg.debtor])) for name in cfg.collectors}
     check_weights(cfg.reward)
     compare, explain, curves = recipe_defaults(cfg)
     comparisons = [parse_comparison(spec, cfg.collectors) for spec in compare]
@@ -48,17 +51,28 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     results = {"collectors": {}, "config": OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)}
     agents, by_collector, not_built = AgentFactory(), {}, None
     try:
-        debtor, judge = agents.debtor(cfg.debtor), agents.judge(cfg.judge)
-        for name in cfg.collectors:
+        judge, debtor = agents.judge(cfg.judge), None
+
+        def play(name: str) -> list:
+            nonlocal debtor
+            if workers_of[name] > 1:  # each worker process builds its own agents
+                return play_jobs_in_workers(
+                    jobs,
+                    name,
+                    cfg.debtor,
+                    workers=workers_of[name],
+                    seed=cfg.seed,
+                    max_turns=cfg.max_turns,
+                    batch_size=cfg.batch_size,
+                    progress=cfg.progress,
+                    desc=f"eval {name}",
+                )
             try:
                 collector = agents.collector(name)
-            except Exception as exc:  # e.g. a Hub model not reachable offline: keep the collectors already run
-                not_built = (
-                    f"collector {name!r} could not be built ({type(exc).__name__}: {exc}); "
-                    "the report holds the collectors before it"
-                )
-                break
-            trajectories = run_dialogues(
+            except Exception as exc:
+                raise AgentsNotBuilt(f"collector {name!r} could not be built ({type(exc).__name__}: {exc})") from exc
+            debtor = debtor or agents.debtor(cfg.debtor)
+            return run_dialogues(
                 jobs,
                 collector,
                 debtor,
@@ -68,6 +82,13 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
                 progress=cfg.progress,
                 desc=f"eval {name}",
             )
+
+        for name in cfg.collectors:
+            try:
+                trajectories = play(name)
+            except AgentsNotBuilt as exc:  # e.g. a Hub model not reachable offline: keep the collectors already run
+                not_built = f"{exc}; the report holds the collectors before it"
+                break
             if len(trajectories) != len(jobs) or any(t is None or not t.finished for t in trajectories):
                 raise RuntimeError(f"{name}: {len(jobs)} dialogues started but not all finished")
             if judge is not None:

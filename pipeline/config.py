@@ -101,6 +101,9 @@ class EvalConfig:
     max_turns: int = DEFAULT_MAX_TURNS
     # live dialogues per batch
     batch_size: int = 256
+    # processes that play each collector's dialogues (debtgpt/workers.py): 0 = one per CPU core for a collector
+    # or debtor that runs a model on the CPU, else 1
+    workers: int = 0
     # dialogues per scenario and collector (2: 390 paired dialogues on the 195 test personas)
     samples: int = 2
     # evaluate only the first scenarios of the split (smoke runs of slow collectors); null = all
@@ -443,6 +446,9 @@ class RolloutsConfig:
     batch_size: int = 256
     # dialogues per shard file; a shard is written once all its dialogues finished (the unit of resuming)
     shard_size: int = 64
+    # processes that play the shards (debtgpt/workers.py): 0 = one per CPU core where a model runs on the CPU,
+    # else 1
+    workers: int = 0
     # experience scores of each finished dialogue: none, heuristic (offline stand-in) or a file in
     # configs/agents/judge/
     judge: str = "none"

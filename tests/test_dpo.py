@@ -125,6 +125,34 @@ def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
     )
 
 
+def test_one_turns_mask_from_one_rendering_equals_the_mask_from_rendering_around_it(tiny_model_dir):
+    from train.collector_turns import collector_token_mask, rendered_spans_mask
+    from train.model_loading import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir), False)
+    system = {"role": "system", "content": "You collect a debt. Reply in JSON."}
+    prompts = [
+        [system, {"role": "user", "content": "Hello?"}],
+        [system, {"role": "user", "content": "Who is this?"}, {"role": "assistant", "content": '{"action": "non"}'}]
+        + [{"role": "user", "content": "I can pay 10% less."}],
+    ]
+    turns = [[{"role": "assistant", "content": '{"thoughts": "Evidence: none.", "action": "accept"}'}]]
+    for prompt in prompts:
+        for turn in turns:
+            full = tokenizer.apply_chat_template(prompt + turn, tokenize=True, return_dict=True)["input_ids"]
+            alone = len(
+                tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True)[
+                    "input_ids"
+                ]
+            )
+            # TRL cuts the prompt shorter where the other side of the pair parts earlier: that tail is no turn's
+            for prompt_len in (alone, alone - 3):
+                args = (tokenizer, prompt, turn, full[:prompt_len], full[prompt_len:])
+                mask = collector_token_mask(*args)
+                assert mask == rendered_spans_mask(tokenizer, prompt, turn, full, prompt_len)
+                assert mask[: alone - prompt_len] == [0] * (alone - prompt_len) and all(mask[alone - prompt_len :])
+
+
 @pytest.mark.slow
 def test_decision_tokens_keep_only_where_the_two_sides_part(tiny_model_dir, pairs_dir, tmp_path):
     from trl.data_utils import common_prefix_length

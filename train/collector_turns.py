@@ -35,18 +35,39 @@ def _ids(tokenizer, messages: list[dict], generation_prompt: bool = False) -> li
 
 
 def collector_token_mask(
-    tokenizer, prompt: list[dict], completion: list[dict], prompt_ids: list[int], completion_ids: list[int]
+    tokenizer,
+    prompt: list[dict],
+    completion: list[dict],
+    prompt_ids: list[int],
+    completion_ids: list[int],
+    prompt_alone: list[int] | None = None,
 ) -> list[int]:
     """1 for each of `completion_ids` (TRL's tokens of `completion` after `prompt_ids`) that an assistant message
     of `completion` wrote, 0 for the rest. Spans are found by rendering the conversation up to each message and
-    measuring where it stops agreeing with the whole."""
+    measuring where it stops agreeing with the whole. `prompt_alone`: the prompt rendered with the generation
+    prompt, where the caller has it already."""
     prompt_len = len(prompt_ids)
     full = list(prompt_ids) + list(completion_ids)
-    mask = [0] * len(completion_ids)
+    if len(completion) == 1 and completion[0]["role"] == "assistant":
+        # One collector turn (turn- and accept-level pairs): TRL cut its ids from this very rendering of prompt +
+        # turn, so the turn runs to the end of `full`; it starts where the prompt rendered alone stops agreeing.
+        # One rendering instead of two per side (rendered_spans_mask gives the same mask, tests/test_dpo.py).
+        alone = prompt_alone if prompt_alone is not None else _ids(tokenizer, prompt, generation_prompt=True)
+        start = max(common_prefix_length(alone, full), prompt_len)
+        return [0] * (start - prompt_len) + [1] * (len(full) - start)
+    return rendered_spans_mask(tokenizer, prompt, completion, full, prompt_len, prompt_alone)
+
+
+def rendered_spans_mask(tokenizer, prompt, completion, full, prompt_len, prompt_alone=None) -> list[int]:
+    """collector_token_mask by rendering the conversation before and after each assistant message."""
+    mask = [0] * (len(full) - prompt_len)
     for j, message in enumerate(completion):
         if message["role"] != "assistant":
             continue
-        start = common_prefix_length(_ids(tokenizer, prompt + completion[:j], generation_prompt=True), full)
+        before = (
+            prompt_alone if j == 0 and prompt_alone is not None else _ids(tokenizer, prompt + completion[:j], True)
+        )
+        start = common_prefix_length(before, full)
         end = common_prefix_length(_ids(tokenizer, prompt + completion[: j + 1]), full)
         for position in range(max(start, prompt_len), end):
             mask[position - prompt_len] = 1
@@ -58,9 +79,10 @@ def add_loss_masks(
 ) -> dict:
     """The mask columns of one tokenized pair (TRL's prompt_ids, chosen_ids and rejected_ids are already set):
     the collector's tokens (`mask_debtor`), cut to the decision (`decision_tokens`, DPORunConfig)."""
+    alone = _ids(tokenizer, example["prompt"], generation_prompt=True) if mask_debtor else None  # both sides' prompt
     masks = {
         side: collector_token_mask(
-            tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"]
+            tokenizer, example["prompt"], example[side], example["prompt_ids"], example[f"{side}_ids"], alone
         )
         if mask_debtor
         else [1] * len(example[f"{side}_ids"])
