@@ -74,6 +74,33 @@ def test_an_unknown_level_or_a_missing_sft_model_fails_early(tiny_model_dir, pai
         train_dpo(dpo_config(tmp_path / "nothing", pairs_dir, tmp_path), tmp_path / "dpo")
 
 
+def test_the_reference_scored_in_order_of_length_is_the_reference_scored_in_order(
+    tiny_model_dir, pairs_dir, tmp_path, monkeypatch
+):
+    from trl import DPOTrainer
+
+    import train.collector_turns
+    from train.dpo import dpo_trainer
+
+    cfg = dpo_config(
+        tiny_model_dir, pairs_dir, tmp_path, precompute_ref_log_probs=True, heldout_fraction=0, decision_tokens=[8, 8]
+    )
+    ours, _ = dpo_trainer(cfg, tmp_path / "sorted")
+
+    class InOrder(train.collector_turns.CollectorTurnsDPOTrainer):
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            self.use_lm_head()
+            return DPOTrainer._precompute_ref_logps(self, dataset, name, batch_size)
+
+    monkeypatch.setattr(train.collector_turns, "CollectorTurnsDPOTrainer", InOrder)
+    plain, _ = dpo_trainer(cfg, tmp_path / "in-order")
+    assert type(plain) is InOrder
+    rows = ours.train_dataset.to_list()
+    lengths = [len(r["prompt_ids"]) + max(len(r["chosen_ids"]), len(r["rejected_ids"])) for r in rows]
+    assert lengths != sorted(lengths)  # the pairs are not in order of length already
+    assert rows == plain.train_dataset.to_list()  # the same pairs in the same order, with the same log-probs
+
+
 def test_only_the_collectors_tokens_enter_the_dpo_loss(tiny_model_dir):
     from trl.data_utils import common_prefix_length
 

@@ -173,7 +173,21 @@ class CollectorTurnsDPOTrainer(DPOTrainer):
     def _precompute_ref_logps(self, dataset, name, batch_size):
         # TRL precomputes the reference inside __init__, after adding its fused head: the run's head goes on first
         self.use_lm_head()
-        return super()._precompute_ref_logps(dataset, name, batch_size)
+        # Pairs in order of length, so that a batch pads little (0.84x the time on 400 of the demo's pairs, the
+        # same log-probs: a row's padding is masked), then back in their own order for training.
+        import pyarrow.compute as pc
+
+        ids = dataset.with_format("arrow")[:]
+        lengths = pc.add(
+            pc.list_value_length(ids["prompt_ids"]),
+            pc.max_element_wise(pc.list_value_length(ids["chosen_ids"]), pc.list_value_length(ids["rejected_ids"])),
+        ).to_pylist()
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
+        scored = super()._precompute_ref_logps(dataset.select(order), name, batch_size)
+        position = [0] * len(order)
+        for k, row in enumerate(order):
+            position[row] = k
+        return scored.select(position)
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
