@@ -21,6 +21,7 @@ BENCHMARKS = (
     ("hf_rollouts", "the trained SFT collector's rollouts: model.generate vs the prefix-cached path (needs make sft)"),
     ("train_throughput", "SFT and DPO against a plain PyTorch loop on the same batches, tiny model"),
     ("shared_prefix", "SFT and the recipe's DPO: shared tokens run once vs rows whole (needs make dpo)"),
+    ("workers", "DebtBench of the SFT collector: one process vs one per core (needs make sft)"),
     ("lm_head", "the LM head alone: TRL's fused kernel vs plain logits, by vocabulary size"),
     ("startup", "a training stage's imports: unused libraries marked absent vs transformers' and TRL's default"),
 )
