@@ -107,8 +107,11 @@ def our_config(kind: str, model_dir: Path, data: Path, root: Path, steps: int, b
     from benchmarks.train_throughput import run_config
 
     overrides = {"model": {"name": str(model_dir)}, "trl": {"use_cpu": use_cpu}}
-    if kind == "dpo":  # the SFT model of this benchmark is the random model itself
-        overrides["init_from"] = str(model_dir)
+    if kind == "dpo":
+        # the SFT model of this benchmark is the random model itself; the workload's turn-level pairs, as TRL's side
+        # trains on (the recipe's acceptance pairs are one-turn completions too), and no held-out pairs, which would
+        # be evaluated inside the timed run
+        overrides.update(init_from=str(model_dir), level="turn", heldout_fraction=0.0, eval_steps=None)
     return run_config(kind, data, root, steps, batch_size, **overrides)
 
 

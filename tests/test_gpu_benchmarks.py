@@ -48,3 +48,22 @@ def test_the_peak_is_looked_up_by_gpu_name_variants_first():
     assert peak_tflops("NVIDIA H100 PCIe") == 756.0
     assert peak_tflops("NVIDIA L40S") == 362.0 and peak_tflops("NVIDIA L4") == 121.0
     assert peak_tflops("cpu") is None and peak_tflops("cpu", override=1.5) == 1.5
+
+
+@pytest.mark.slow
+def test_the_gpu_training_benchmark_runs_both_sides_of_each_stage_on_the_cpu(tmp_path):
+    """Its smoke run, the same code as on a GPU: our SFT and DPO against TRL's defaults, with a ratio each."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path / "gpu_train.json"
+    command = [sys.executable, "-m", "benchmarks.gpu_train", "--device", "cpu", "--tiny", "--steps", "1"]
+    command += ["--repeats", "1", "--warmup-steps", "0", "--scenarios", "4", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for stage in ("sft", "dpo"):
+        assert set(report[stage]) == {"ours", "trl_defaults", "speedup_tokens_per_second"}
+        assert report[stage]["speedup_tokens_per_second"] > 0
