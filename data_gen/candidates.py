@@ -64,8 +64,9 @@ def candidate_rows(
     from debtgpt.agents.base import DialogueError, RankRequest
     from debtgpt.agents.prompting import collector_messages
     from debtgpt.dialogue import Turn
+    from debtgpt.facts import fill_debt_facts
     from debtgpt.metrics import dialogue_scores
-    from debtgpt.runner import replay, same_turn
+    from debtgpt.runner import fresh_turn, replay, same_turn
 
     lives = []
     for point in points:
@@ -124,7 +125,10 @@ def candidate_rows(
         for c in row["kept"]:
             for m in range(cfg.rollouts_per_candidate):
                 starts.append(forward_start(point, live, candidates[c], c, m, cfg.seed, max_turns))
-                owners.append((row, c, candidates[c].turn))
+                # the candidate as the debtor hears it: the runner fills its debt slots when it plays it
+                heard = fresh_turn(candidates[c].turn)
+                heard.dialogue = fill_debt_facts(heard.dialogue, live.views["collector"].public_record)
+                owners.append((row, c, heard))
 
     forward = roll_forward(
         starts, continuation or collector, debtor, seed=cfg.seed, max_turns=max_turns, batch_size=cfg.batch_size

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from data_gen.branching import BranchPoint, forward_start, roll_forward, sample_candidates
 from data_gen.candidates import candidate_rows
 from data_gen.pair_sets.dpo_turn import turn_pair_rows
+from debtgpt.agents.base import Agent
 from debtgpt.agents.scripted import ScriptedDebtor, make_scripted_collector
 from debtgpt.heuristic_judge import HeuristicJudge
 from debtgpt.runner import DialogueJob, replay, run_dialogues
@@ -95,6 +96,29 @@ def test_a_teacher_can_play_on_after_the_candidates():
     assert stats["forward_rollouts"] > 0 and stats["replay_mismatches"] > 0  # firm did not record these dialogues
     for row in rows:
         assert row["chosen_reward"] >= row["rejected_reward"]
+
+
+class StatesTheDebtAsASlot(Agent):
+    """The firm collector saying the overdue amount as a slot, as the SFT model learned to (debtgpt/facts.py)."""
+
+    role, name = "collector", "firm-slot"
+
+    def __init__(self):
+        self.firm = make_scripted_collector("firm")
+
+    def act(self, views):
+        turns = self.firm.act(views)
+        for turn in turns:
+            turn.dialogue += " The overdue amount is {principal}."
+        return turns
+
+
+def test_candidates_that_state_the_debt_as_a_slot_go_on_as_the_debtor_heard_them():
+    points = [BranchPoint(t, 2) for t in recorded() if len(t.turns) >= 4][:3]
+    cfg = OmegaConf.structured(PairsConfig(num_candidates=2, keep_top_k=2, rollouts_per_candidate=1, margin=0.0))
+    stats = Counter()
+    rows = candidate_rows(points, cfg, StatesTheDebtAsASlot(), ScriptedDebtor(), HeuristicJudge(), 20, stats)
+    assert stats["forward_rollouts"] > 0 and any(row["forward"] for row in rows)
 
 
 def test_the_teacher_takes_over_a_call_it_did_not_open():
