@@ -148,31 +148,15 @@ def make_rollouts(cfg: RolloutsConfig) -> dict:
             time.sleep(cfg.shard_delay_s)
 
     try:
+        settings = dict(seed=cfg.seed, max_turns=cfg.max_turns, batch_size=cfg.batch_size)
         if workers > 1:
+            shards_todo = [shards[i] for i in todo]
             played = play_in_workers(
-                [shards[i] for i in todo],
-                cfg.collector,
-                cfg.debtor,
-                workers=workers,
-                seed=cfg.seed,
-                max_turns=cfg.max_turns,
-                batch_size=cfg.batch_size,
-                on_finished=lambda: bar.update(1),
+                shards_todo, cfg.collector, cfg.debtor, workers=workers, on_finished=lambda: bar.update(1), **settings
             )
         else:
             played = (
-                (
-                    k,
-                    run_dialogues(
-                        shards[i],
-                        collector,
-                        debtor,
-                        seed=cfg.seed,
-                        max_turns=cfg.max_turns,
-                        batch_size=cfg.batch_size,
-                        on_finished=lambda _: bar.update(1),
-                    ),
-                )
+                (k, run_dialogues(shards[i], collector, debtor, on_finished=lambda _: bar.update(1), **settings))
                 for k, i in enumerate(todo)
             )
         for k, trajectories in played:  # workers yield each shard when it is done, in any order

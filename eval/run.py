@@ -53,35 +53,20 @@ def evaluate_collectors(cfg: EvalConfig, out_dir: str | Path) -> dict:
     try:
         judge, debtor = agents.judge(cfg.judge), None
 
+        settings = dict(seed=cfg.seed, max_turns=cfg.max_turns, batch_size=cfg.batch_size, progress=cfg.progress)
+
         def play(name: str) -> list:
             nonlocal debtor
             if workers_of[name] > 1:  # each worker process builds its own agents
                 return play_jobs_in_workers(
-                    jobs,
-                    name,
-                    cfg.debtor,
-                    workers=workers_of[name],
-                    seed=cfg.seed,
-                    max_turns=cfg.max_turns,
-                    batch_size=cfg.batch_size,
-                    progress=cfg.progress,
-                    desc=f"eval {name}",
+                    jobs, name, cfg.debtor, workers=workers_of[name], desc=f"eval {name}", **settings
                 )
             try:
                 collector = agents.collector(name)
             except Exception as exc:
                 raise AgentsNotBuilt(f"collector {name!r} could not be built ({type(exc).__name__}: {exc})") from exc
             debtor = debtor or agents.debtor(cfg.debtor)
-            return run_dialogues(
-                jobs,
-                collector,
-                debtor,
-                seed=cfg.seed,
-                max_turns=cfg.max_turns,
-                batch_size=cfg.batch_size,
-                progress=cfg.progress,
-                desc=f"eval {name}",
-            )
+            return run_dialogues(jobs, collector, debtor, desc=f"eval {name}", **settings)
 
         for name in cfg.collectors:
             try:
